@@ -1,0 +1,93 @@
+//! The one error type of `recents-service`: variants a caller can act on.
+
+use crate::ids::{JobId, PublishedRunId, SavedRunId, VersionId, WorkspaceId};
+
+/// Everything a `recents-service` call can fail with.
+///
+/// Validation errors (`InvalidLimit`, `InvalidUid`, …) are returned before any
+/// statement is sent, so they never change data.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No workspace has this id.
+    #[error("workspace {0} does not exist")]
+    WorkspaceNotFound(WorkspaceId),
+    /// The workspace is soft-deleted (`deleted_at` is set).
+    #[error("workspace {0} is deleted")]
+    WorkspaceDeleted(WorkspaceId),
+    /// No saved run has this id.
+    #[error("saved run {0} does not exist")]
+    SavedRunNotFound(SavedRunId),
+    /// No published run version has this id.
+    #[error("published run version {0} does not exist")]
+    VersionNotFound(VersionId),
+    /// No published run has this id.
+    #[error("published run {0} does not exist")]
+    PublishedRunNotFound(PublishedRunId),
+    /// No execution job has this id.
+    #[error("job {0} does not exist")]
+    JobNotFound(JobId),
+    /// A read limit outside `1..=MAX_LIMIT`.
+    #[error("limit must be between 1 and {max}, got {got}")]
+    InvalidLimit {
+        /// The limit asked for.
+        got: i64,
+        /// The largest limit allowed.
+        max: u32,
+    },
+    /// A user id that is empty, too long or holds a NUL byte.
+    #[error("invalid uid: {0}")]
+    InvalidUid(&'static str),
+    /// Some other argument out of its range (a timestamp, a title, a duration).
+    #[error("invalid {what}: {why}")]
+    InvalidArgument {
+        /// Which argument.
+        what: &'static str,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// `DATABASE_URL` (or a URL passed in) is not a URL of a supported database.
+    #[error("invalid database URL: {0}")]
+    InvalidDatabaseUrl(String),
+    /// The database did not answer.
+    #[error("database unavailable: {0}")]
+    DatabaseUnavailable(#[source] sea_orm::DbErr),
+    /// The database's schema lacks migrations this version needs.
+    #[error("database schema is behind: pending migrations {0:?} (run `recents migrate up`)")]
+    MigrationsBehind(Vec<String>),
+    /// The database has migrations this version does not know.
+    #[error("database schema is ahead of this version: unknown migrations {0:?}")]
+    MigrationsAhead(Vec<String>),
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Database(#[from] sea_orm::DbErr),
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Whether the caller's transaction lost a race the database resolved by
+    /// aborting it (deadlock or serialization failure): run
+    /// the whole transaction again. MySQL/MariaDB reports deadlocks between
+    /// concurrent first inserts of neighbouring keys; PostgreSQL between
+    /// transactions that move runs across each other's groups.
+    pub fn is_retryable(&self) -> bool {
+        let Error::Database(err) = self else {
+            return false;
+        };
+        let runtime = match err {
+            sea_orm::DbErr::Exec(e) | sea_orm::DbErr::Query(e) => e,
+            _ => return false,
+        };
+        let sea_orm::RuntimeErr::SqlxError(sqlx) = runtime else {
+            return false;
+        };
+        let Some(code) = sqlx.as_database_error().and_then(|d| d.code()) else {
+            return false;
+        };
+        // SQLSTATE: PostgreSQL's deadlock_detected and serialization_failure;
+        // MySQL/MariaDB report ER_LOCK_DEADLOCK as 40001 too.
+        matches!(code.as_ref(), "40P01" | "40001")
+    }
+}

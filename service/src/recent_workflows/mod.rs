@@ -1,0 +1,47 @@
+//! Recent workflows: which published runs a workspace (or one member of it)
+//! used last, read from the `workspace_recent_workflows` summary in O(limit)
+//! instead of from `saved_runs` in O(history).
+//!
+//! The summary holds, per (workspace, uid, published run), the greatest
+//! `(updated_at, id)` of the saved runs in that group, plus one row per
+//! (workspace, published run) under the reserved uid `''` for the whole
+//! workspace. [`save_run`] keeps both in the run-save transaction;
+//! [`recent_workflows_from_history`] is the definition they are tested against.
+
+mod history;
+mod read;
+mod summary;
+mod write;
+
+use chrono::{DateTime, Utc};
+
+use crate::ids::{PublishedRunId, SavedRunId};
+
+pub use history::recent_workflows_from_history;
+pub use read::{home_recent_workflows, recent_workflows};
+pub use write::{
+    RunSave, SaveOptions, delete_published_run, delete_saved_run, delete_version, retract,
+    save_run, touch,
+};
+
+/// Whose runs a recent-workflows read looks at.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Every run of the workspace (a personal workspace's home page).
+    Workspace,
+    /// Only this user's runs in the workspace (the team-workspace path).
+    Member(String),
+}
+
+/// One workflow in a recent-workflows answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecentWorkflow {
+    /// The published run (workflow).
+    pub published_run_id: PublishedRunId,
+    /// Its title.
+    pub title: String,
+    /// The greatest `updated_at` of the scope's runs of this workflow.
+    pub last_used_at: DateTime<Utc>,
+    /// The run that has it (ties: the higher id).
+    pub last_saved_run_id: SavedRunId,
+}

@@ -1,0 +1,251 @@
+//! The statements that keep `workspace_recent_workflows` exact, per backend,
+//! side by side.
+//!
+//! Every save upserts two rows (the member's and the workspace's, uid `''`) in
+//! one `INSERT … SELECT` that also resolves the version to its published run.
+//! The upsert keeps the greater `(last_used_at, last_saved_run_id)`, compared
+//! as a pair, so concurrent transactions may commit in any order and the row
+//! still ends at the maximum: no read-modify-write, no extra round trip.
+
+use chrono::{DateTime, Utc};
+use recents_entity::workspace_recent_workflow::WORKSPACE_SCOPE_UID;
+use sea_orm::{ConnectionTrait, DbBackend, Value};
+
+use crate::error::Result;
+use crate::ids::{PublishedRunId, SavedRunId, VersionId, WorkspaceId};
+use crate::sql::statement;
+
+/// The history row a summary row is derived from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Use {
+    pub workspace_id: WorkspaceId,
+    pub uid: String,
+    pub version_id: VersionId,
+    pub run_id: SavedRunId,
+    pub at: DateTime<Utc>,
+}
+
+// PostgreSQL and SQLite share the standard upsert. The WHERE on DO UPDATE
+// makes the row monotonic; a pair comparison breaks ties on the run id.
+const UPSERT_STANDARD: &str = "\
+INSERT INTO workspace_recent_workflows \
+    (workspace_id, uid, published_run_id, last_saved_run_id, last_used_at) \
+SELECT ?, scope.uid, v.published_run_id, ?, ? \
+FROM published_run_versions v \
+CROSS JOIN (SELECT ? AS uid UNION ALL SELECT ?) scope \
+WHERE v.id = ? FRESHNESS \
+ON CONFLICT (workspace_id, uid, published_run_id) DO UPDATE \
+SET last_saved_run_id = excluded.last_saved_run_id, last_used_at = excluded.last_used_at \
+WHERE (excluded.last_used_at, excluded.last_saved_run_id) \
+    > (workspace_recent_workflows.last_used_at, workspace_recent_workflows.last_saved_run_id)";
+
+// With a freshness window, a row already recent enough is filtered out before
+// the insert is attempted, so no conflict arises and no row lock is taken: a
+// plain MVCC read instead of a wait behind the hot row's writer.
+const FRESHNESS_STANDARD: &str = "AND NOT EXISTS (\
+SELECT 1 FROM workspace_recent_workflows f \
+WHERE f.workspace_id = ? AND f.uid = scope.uid AND f.published_run_id = v.published_run_id \
+AND f.last_used_at >= ?)";
+
+// MySQL/MariaDB: no WHERE on ON DUPLICATE KEY UPDATE, and assignments run left
+// to right, each seeing the one before. So the run id moves first, on the pair
+// comparison; then the time follows it, GREATEST guarding the same run saved
+// again with an older time.
+const UPSERT_MYSQL: &str = "\
+INSERT INTO workspace_recent_workflows \
+    (workspace_id, uid, published_run_id, last_saved_run_id, last_used_at) \
+SELECT ?, scope.uid, v.published_run_id, ?, ? \
+FROM published_run_versions v \
+CROSS JOIN (SELECT ? AS uid UNION ALL SELECT ?) scope \
+WHERE v.id = ? \
+ON DUPLICATE KEY UPDATE \
+last_saved_run_id = IF((VALUES(last_used_at), VALUES(last_saved_run_id)) \
+    > (workspace_recent_workflows.last_used_at, workspace_recent_workflows.last_saved_run_id), \
+    VALUES(last_saved_run_id), workspace_recent_workflows.last_saved_run_id), \
+last_used_at = IF(workspace_recent_workflows.last_saved_run_id = VALUES(last_saved_run_id), \
+    GREATEST(workspace_recent_workflows.last_used_at, VALUES(last_used_at)), \
+    workspace_recent_workflows.last_used_at)";
+
+// MySQL/MariaDB: an INSERT … SELECT takes shared locks on what it reads under
+// REPEATABLE READ, which would queue behind the hot row's writer; a plain
+// SELECT is a consistent non-locking read. So the freshness check is its own
+// statement there.
+const FRESH_ROWS_MYSQL: &str = "\
+SELECT COUNT(*) AS fresh FROM workspace_recent_workflows f \
+JOIN published_run_versions v ON v.published_run_id = f.published_run_id \
+WHERE v.id = ? AND f.workspace_id = ? AND f.uid IN (?, ?) AND f.last_used_at >= ?";
+
+/// Records `used` in the member's and the workspace's summary rows.
+///
+/// `fresh_after`: when set, a row whose `last_used_at` is at or after it is
+/// left alone (the freshness window); `None` is exact.
+pub(crate) async fn record<C: ConnectionTrait>(
+    conn: &C,
+    used: &Use,
+    fresh_after: Option<DateTime<Utc>>,
+) -> Result<()> {
+    let backend = conn.get_database_backend();
+    let row_values = || -> Vec<Value> {
+        vec![
+            used.workspace_id.0.into(),
+            used.run_id.0.into(),
+            used.at.into(),
+            used.uid.clone().into(),
+            WORKSPACE_SCOPE_UID.into(),
+            used.version_id.0.into(),
+        ]
+    };
+    match backend {
+        DbBackend::MySql => {
+            if let Some(cutoff) = fresh_after {
+                let fresh = conn
+                    .query_one_raw(statement(
+                        backend,
+                        FRESH_ROWS_MYSQL,
+                        vec![
+                            used.version_id.0.into(),
+                            used.workspace_id.0.into(),
+                            used.uid.clone().into(),
+                            WORKSPACE_SCOPE_UID.into(),
+                            cutoff.into(),
+                        ],
+                    ))
+                    .await?
+                    .map(|row| row.try_get::<i64>("", "fresh"))
+                    .transpose()?
+                    .unwrap_or(0);
+                if fresh == 2 {
+                    return Ok(());
+                }
+            }
+            conn.execute_raw(statement(backend, UPSERT_MYSQL, row_values()))
+                .await?;
+        }
+        _ => {
+            let mut values = row_values();
+            let sql = match fresh_after {
+                Some(cutoff) => {
+                    values.push(used.workspace_id.0.into());
+                    values.push(cutoff.into());
+                    UPSERT_STANDARD.replace("FRESHNESS", FRESHNESS_STANDARD)
+                }
+                None => UPSERT_STANDARD.replace("FRESHNESS", ""),
+            };
+            conn.execute_raw(statement(backend, &sql, values)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The summary key a saved run counts towards, if it counts at all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Key {
+    pub workspace_id: WorkspaceId,
+    pub uid: String,
+    pub published_run_id: PublishedRunId,
+}
+
+/// Brings one summary row back to its history aggregate after `run` left the
+/// group (deleted, moved, or saved with an older time). Nothing is read from
+/// history unless `run` was the row's latest run: any other run leaving
+/// cannot change the maximum.
+pub(crate) async fn forget<C: ConnectionTrait>(conn: &C, key: &Key, run: SavedRunId) -> Result<()> {
+    let latest = lock_row(conn, key).await?;
+    if latest != Some(run) {
+        return Ok(());
+    }
+    set_to_history(conn, key, true).await
+}
+
+/// Brings one summary row back to its history aggregate, whatever it holds
+/// (after runs were detached in bulk).
+pub(crate) async fn recompute<C: ConnectionTrait>(conn: &C, key: &Key) -> Result<()> {
+    let exists = lock_row(conn, key).await?.is_some();
+    set_to_history(conn, key, exists).await
+}
+
+fn key_values(key: &Key) -> Vec<Value> {
+    vec![
+        key.workspace_id.0.into(),
+        key.uid.clone().into(),
+        key.published_run_id.0.into(),
+    ]
+}
+
+/// Locks the row and returns its latest run. With the row locked, a
+/// concurrent save has either committed (and the aggregate read after this
+/// sees its run) or waits for us and applies its upsert on top.
+async fn lock_row<C: ConnectionTrait>(conn: &C, key: &Key) -> Result<Option<SavedRunId>> {
+    let backend = conn.get_database_backend();
+    let lock = match backend {
+        DbBackend::Sqlite => "",
+        _ => " FOR UPDATE",
+    };
+    Ok(conn
+        .query_one_raw(statement(
+            backend,
+            &format!(
+                "SELECT last_saved_run_id FROM workspace_recent_workflows \
+                 WHERE workspace_id = ? AND uid = ? AND published_run_id = ?{lock}"
+            ),
+            key_values(key),
+        ))
+        .await?
+        .map(|row| row.try_get::<i64>("", "last_saved_run_id"))
+        .transpose()?
+        .map(SavedRunId))
+}
+
+async fn set_to_history<C: ConnectionTrait>(conn: &C, key: &Key, exists: bool) -> Result<()> {
+    let backend = conn.get_database_backend();
+    let aggregate = crate::recent_workflows::history::aggregate(conn, key).await?;
+    let (sql, values) = match (aggregate, exists) {
+        (Some((run_id, at)), true) => {
+            let mut values: Vec<Value> = vec![run_id.0.into(), at.into()];
+            values.extend(key_values(key));
+            (
+                "UPDATE workspace_recent_workflows SET last_saved_run_id = ?, last_used_at = ? \
+                 WHERE workspace_id = ? AND uid = ? AND published_run_id = ?",
+                values,
+            )
+        }
+        (Some((run_id, at)), false) => {
+            let mut values = key_values(key);
+            values.extend([Value::from(run_id.0), at.into()]);
+            (
+                "INSERT INTO workspace_recent_workflows \
+                 (workspace_id, uid, published_run_id, last_saved_run_id, last_used_at) \
+                 VALUES (?, ?, ?, ?, ?)",
+                values,
+            )
+        }
+        (None, true) => (
+            "DELETE FROM workspace_recent_workflows \
+             WHERE workspace_id = ? AND uid = ? AND published_run_id = ?",
+            key_values(key),
+        ),
+        (None, false) => return Ok(()),
+    };
+    conn.execute_raw(statement(backend, sql, values)).await?;
+    Ok(())
+}
+
+/// The member's and the workspace's key for a run using `published_run_id`.
+pub(crate) fn keys(
+    workspace_id: WorkspaceId,
+    uid: &str,
+    published_run_id: PublishedRunId,
+) -> [Key; 2] {
+    [
+        Key {
+            workspace_id,
+            uid: uid.to_owned(),
+            published_run_id,
+        },
+        Key {
+            workspace_id,
+            uid: WORKSPACE_SCOPE_UID.to_owned(),
+            published_run_id,
+        },
+    ]
+}

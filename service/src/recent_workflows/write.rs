@@ -1,0 +1,469 @@
+//! The write path: saving, moving and deleting runs keeps the summary exact,
+//! in the caller's transaction.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use recents_entity::saved_run;
+use sea_orm::{ConnectionTrait, DbBackend, SqlErr, TransactionSession, TransactionTrait};
+
+use super::summary::{self, Key, Use};
+use crate::error::{Error, Result};
+use crate::ids::{PublishedRunId, SavedRunId, VersionId, WorkspaceId};
+use crate::sql::{begin_write, statement};
+use crate::validate;
+
+/// How saves maintain the summary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SaveOptions {
+    /// Zero (the default) keeps every summary row exact.
+    ///
+    /// Above zero, a save whose summary row already holds a `last_used_at`
+    /// no older than `updated_at - freshness_window` skips the row: it reads
+    /// it without locking and writes nothing, so thousands of writers on one
+    /// hot workflow do not queue behind its row lock.
+    ///
+    /// The guarantee then: every row's `last_used_at` lies within
+    /// `freshness_window` below the true latest use (never above it), and
+    /// `last_saved_run_id` is a run of that group with exactly that time. So a
+    /// read may show a workflow up to one window late in its order, never one
+    /// that was not used. Deletes still recompute exactly, and `verify`/`repair`
+    /// bring rows back to exact.
+    pub freshness_window: Duration,
+}
+
+impl SaveOptions {
+    /// Exact summaries: every save writes its rows.
+    pub fn exact() -> Self {
+        Self::default()
+    }
+
+    /// Summaries allowed to lag by at most `window` (see [`SaveOptions::freshness_window`]).
+    pub fn with_freshness_window(window: Duration) -> Self {
+        Self {
+            freshness_window: window,
+        }
+    }
+
+    fn fresh_after(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.freshness_window.is_zero() {
+            return None;
+        }
+        let window = chrono::Duration::from_std(self.freshness_window).ok()?;
+        at.checked_sub_signed(window)
+    }
+}
+
+/// A saved run to insert (`id: None`) or update.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunSave {
+    /// The run to update, or `None` to insert a new one.
+    pub id: Option<SavedRunId>,
+    /// The workspace the run is saved in.
+    pub workspace_id: WorkspaceId,
+    /// The user saving it.
+    pub uid: String,
+    /// The published-run version it was started from, if any.
+    pub parent_version_id: Option<VersionId>,
+    /// The backend's status text.
+    pub run_status: String,
+    /// The save's time; also `created_at` of a new run.
+    pub updated_at: DateTime<Utc>,
+}
+
+const MAX_STATUS_BYTES: usize = 255;
+
+/// Inserts or updates a saved run and keeps its summary rows exact, atomically.
+///
+/// Pass the backend's own run-save transaction as `conn` (the work then runs
+/// in a savepoint of it) or a connection (in a transaction of its own). Roll
+/// the caller's transaction back and neither the run nor its summary change
+/// remains.
+///
+/// Updating a run that changes its version, user or workspace, or moves its
+/// `updated_at` back, recomputes the group it left, reading history only if it
+/// was that group's latest run.
+///
+/// # Errors
+/// [`Error::InvalidUid`], [`Error::InvalidArgument`] before any statement;
+/// [`Error::WorkspaceNotFound`], [`Error::WorkspaceDeleted`] (no run is saved
+/// into a deleted workspace), [`Error::VersionNotFound`],
+/// [`Error::SavedRunNotFound`] for an update of a missing run; [`Error::Database`].
+pub async fn save_run<C>(
+    conn: &C,
+    save: &RunSave,
+    options: &SaveOptions,
+) -> Result<saved_run::Model>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    validate::uid(&save.uid)?;
+    validate::text("run_status", &save.run_status, MAX_STATUS_BYTES)?;
+    let updated_at = validate::timestamp("updated_at", save.updated_at)?;
+
+    let txn = begin_write(conn).await?;
+    let saved = match save.id {
+        None => insert(&txn, save, updated_at, options).await,
+        Some(id) => update(&txn, id, save, updated_at, options).await,
+    };
+    match saved {
+        Ok(run) => {
+            txn.commit().await?;
+            Ok(run)
+        }
+        Err(err) => {
+            // Roll the savepoint back before asking why, so PostgreSQL
+            // answers the questions in `explain`.
+            txn.rollback().await?;
+            Err(explain(conn, save, err).await)
+        }
+    }
+}
+
+/// Records a saved run the backend wrote with its own code, in its own
+/// transaction: call it after the insert or update, in the same transaction.
+/// A run without a version counts towards nothing.
+///
+/// When the same write moved the run away from another version, user or
+/// workspace, or back in time, also call [`retract`] with the run as it was.
+///
+/// # Errors
+/// [`Error::InvalidUid`], [`Error::InvalidArgument`]; [`Error::Database`].
+pub async fn touch<C: ConnectionTrait>(
+    conn: &C,
+    run: &saved_run::Model,
+    options: &SaveOptions,
+) -> Result<()> {
+    validate::uid(&run.uid)?;
+    let at = validate::timestamp("updated_at", run.updated_at)?;
+    if let Some(version_id) = run.parent_version_id {
+        let used = Use {
+            at,
+            ..use_of(run, version_id)
+        };
+        summary::record(conn, &used, options.fresh_after(at)).await?;
+    }
+    Ok(())
+}
+
+/// Takes back what `run_before` counted for, after the backend deleted the
+/// run or changed its version, user, workspace or time with its own code, in
+/// the same transaction as that change. History is read only when the run
+/// was its group's latest.
+///
+/// # Errors
+/// [`Error::Database`].
+pub async fn retract<C: ConnectionTrait>(conn: &C, run_before: &saved_run::Model) -> Result<()> {
+    let Some(version_id) = run_before.parent_version_id else {
+        return Ok(());
+    };
+    let Some(published_run_id) = published_run_of(conn, VersionId(version_id)).await? else {
+        // The version is gone, and with it (by cascade or by `delete_version`)
+        // the rows this run counted for.
+        return Ok(());
+    };
+    for key in summary::keys(
+        WorkspaceId(run_before.workspace_id),
+        &run_before.uid,
+        published_run_id,
+    ) {
+        summary::forget(conn, &key, SavedRunId(run_before.id)).await?;
+    }
+    Ok(())
+}
+
+/// Deletes a saved run and brings its summary rows back to the remaining
+/// history (a row goes when no run is left in its group).
+///
+/// # Errors
+/// [`Error::SavedRunNotFound`]; [`Error::Database`].
+pub async fn delete_saved_run<C>(conn: &C, id: SavedRunId) -> Result<saved_run::Model>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let txn = begin_write(conn).await?;
+    let run = lock_run(&txn, id)
+        .await?
+        .ok_or(Error::SavedRunNotFound(id))?;
+    txn.execute_raw(statement(
+        txn.get_database_backend(),
+        "DELETE FROM saved_runs WHERE id = ?",
+        vec![id.0.into()],
+    ))
+    .await?;
+    retract(&txn, &run).await?;
+    txn.commit().await?;
+    Ok(run)
+}
+
+/// Deletes a published run. Its versions go with it (their runs keep living,
+/// detached), and so do its summary rows, by the schema's cascades.
+///
+/// # Errors
+/// [`Error::PublishedRunNotFound`]; [`Error::Database`].
+pub async fn delete_published_run<C: ConnectionTrait>(conn: &C, id: PublishedRunId) -> Result<()> {
+    let deleted = conn
+        .execute_raw(statement(
+            conn.get_database_backend(),
+            "DELETE FROM published_runs WHERE id = ?",
+            vec![id.0.into()],
+        ))
+        .await?;
+    if deleted.rows_affected() == 0 {
+        return Err(Error::PublishedRunNotFound(id));
+    }
+    Ok(())
+}
+
+/// Deletes one version of a published run. Its runs are detached (the
+/// schema sets their `parent_version_id` to NULL), so every group they
+/// counted towards is recomputed from the runs that remain.
+///
+/// # Errors
+/// [`Error::VersionNotFound`]; [`Error::Database`].
+pub async fn delete_version<C>(conn: &C, id: VersionId) -> Result<()>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let txn = begin_write(conn).await?;
+    let backend = txn.get_database_backend();
+    let published_run_id = published_run_of(&txn, id)
+        .await?
+        .ok_or(Error::VersionNotFound(id))?;
+    let users = txn
+        .query_all_raw(statement(
+            backend,
+            "SELECT DISTINCT workspace_id, uid FROM saved_runs WHERE parent_version_id = ?",
+            vec![id.0.into()],
+        ))
+        .await?;
+    txn.execute_raw(statement(
+        backend,
+        "DELETE FROM published_run_versions WHERE id = ?",
+        vec![id.0.into()],
+    ))
+    .await?;
+    let mut keys: Vec<Key> = Vec::new();
+    for row in users {
+        let workspace_id = WorkspaceId(row.try_get("", "workspace_id")?);
+        let uid: String = row.try_get("", "uid")?;
+        for key in summary::keys(workspace_id, &uid, published_run_id) {
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+    }
+    for key in &keys {
+        summary::recompute(&txn, key).await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+async fn insert<C: ConnectionTrait>(
+    conn: &C,
+    save: &RunSave,
+    updated_at: DateTime<Utc>,
+    options: &SaveOptions,
+) -> Result<saved_run::Model> {
+    let backend = conn.get_database_backend();
+    // Selecting from the live workspace turns "deleted or missing" into zero
+    // rows inserted, without a round trip of its own.
+    let sql = "INSERT INTO saved_runs \
+               (workspace_id, uid, parent_version_id, run_status, created_at, updated_at) \
+               SELECT w.id, ?, ?, ?, ?, ? FROM workspaces w \
+               WHERE w.id = ? AND w.deleted_at IS NULL";
+    let values = vec![
+        save.uid.clone().into(),
+        save.parent_version_id.map(|v| v.0).into(),
+        save.run_status.clone().into(),
+        updated_at.into(),
+        updated_at.into(),
+        save.workspace_id.0.into(),
+    ];
+    let id = match backend {
+        DbBackend::Postgres => conn
+            .query_one_raw(statement(backend, &format!("{sql} RETURNING id"), values))
+            .await?
+            .map(|row| row.try_get::<i64>("", "id"))
+            .transpose()?,
+        _ => {
+            let done = conn.execute_raw(statement(backend, sql, values)).await?;
+            (done.rows_affected() == 1).then(|| done.last_insert_id() as i64)
+        }
+    };
+    let id = id.ok_or(Error::WorkspaceNotFound(save.workspace_id))?;
+    let run = saved_run::Model {
+        id,
+        workspace_id: save.workspace_id.0,
+        uid: save.uid.clone(),
+        parent_version_id: save.parent_version_id.map(|v| v.0),
+        run_status: save.run_status.clone(),
+        created_at: updated_at,
+        updated_at,
+    };
+    if let Some(version_id) = run.parent_version_id {
+        summary::record(
+            conn,
+            &use_of(&run, version_id),
+            options.fresh_after(updated_at),
+        )
+        .await?;
+    }
+    Ok(run)
+}
+
+async fn update<C: ConnectionTrait>(
+    conn: &C,
+    id: SavedRunId,
+    save: &RunSave,
+    updated_at: DateTime<Utc>,
+    options: &SaveOptions,
+) -> Result<saved_run::Model> {
+    let backend = conn.get_database_backend();
+    let before = lock_run(conn, id)
+        .await?
+        .ok_or(Error::SavedRunNotFound(id))?;
+    let updated = conn
+        .execute_raw(statement(
+            backend,
+            "UPDATE saved_runs SET workspace_id = ?, uid = ?, parent_version_id = ?, \
+             run_status = ?, updated_at = ? \
+             WHERE id = ? AND EXISTS (\
+                 SELECT 1 FROM workspaces w WHERE w.id = ? AND w.deleted_at IS NULL)",
+            vec![
+                save.workspace_id.0.into(),
+                save.uid.clone().into(),
+                save.parent_version_id.map(|v| v.0).into(),
+                save.run_status.clone().into(),
+                updated_at.into(),
+                id.0.into(),
+                save.workspace_id.0.into(),
+            ],
+        ))
+        .await?;
+    if updated.rows_affected() == 0 {
+        return Err(Error::WorkspaceNotFound(save.workspace_id));
+    }
+    let after = saved_run::Model {
+        id: id.0,
+        workspace_id: save.workspace_id.0,
+        uid: save.uid.clone(),
+        parent_version_id: save.parent_version_id.map(|v| v.0),
+        run_status: save.run_status.clone(),
+        created_at: before.created_at,
+        updated_at,
+    };
+    let same_group = before.workspace_id == after.workspace_id
+        && before.uid == after.uid
+        && before.parent_version_id == after.parent_version_id;
+    // Record the new use first, so that a recompute of the old group (which
+    // may be the same group, moved back in time) sees it.
+    if let Some(version_id) = after.parent_version_id {
+        summary::record(
+            conn,
+            &use_of(&after, version_id),
+            options.fresh_after(updated_at),
+        )
+        .await?;
+    }
+    if !same_group || before.updated_at > after.updated_at {
+        retract(conn, &before).await?;
+    }
+    Ok(after)
+}
+
+async fn lock_run<C: ConnectionTrait>(
+    conn: &C,
+    id: SavedRunId,
+) -> Result<Option<saved_run::Model>> {
+    let backend = conn.get_database_backend();
+    let lock = match backend {
+        DbBackend::Sqlite => "",
+        _ => " FOR UPDATE",
+    };
+    let row = conn
+        .query_one_raw(statement(
+            backend,
+            &format!(
+                "SELECT id, workspace_id, uid, parent_version_id, run_status, created_at, updated_at \
+                 FROM saved_runs WHERE id = ?{lock}"
+            ),
+            vec![id.0.into()],
+        ))
+        .await?;
+    Ok(match row {
+        Some(row) => Some(saved_run::Model {
+            id: row.try_get("", "id")?,
+            workspace_id: row.try_get("", "workspace_id")?,
+            uid: row.try_get("", "uid")?,
+            parent_version_id: row.try_get("", "parent_version_id")?,
+            run_status: row.try_get("", "run_status")?,
+            created_at: row.try_get("", "created_at")?,
+            updated_at: row.try_get("", "updated_at")?,
+        }),
+        None => None,
+    })
+}
+
+async fn published_run_of<C: ConnectionTrait>(
+    conn: &C,
+    version: VersionId,
+) -> Result<Option<PublishedRunId>> {
+    Ok(conn
+        .query_one_raw(statement(
+            conn.get_database_backend(),
+            "SELECT published_run_id FROM published_run_versions WHERE id = ?",
+            vec![version.0.into()],
+        ))
+        .await?
+        .map(|row| row.try_get::<i64>("", "published_run_id"))
+        .transpose()?
+        .map(PublishedRunId))
+}
+
+fn use_of(run: &saved_run::Model, version_id: i64) -> Use {
+    Use {
+        workspace_id: WorkspaceId(run.workspace_id),
+        uid: run.uid.clone(),
+        version_id: VersionId(version_id),
+        run_id: SavedRunId(run.id),
+        at: run.updated_at,
+    }
+}
+
+/// Names what a failed save ran into. Runs after the failed savepoint was
+/// rolled back, so its queries are valid even on PostgreSQL.
+async fn explain<C: ConnectionTrait>(conn: &C, save: &RunSave, err: Error) -> Error {
+    let is_foreign_key = matches!(
+        &err,
+        Error::Database(db) if matches!(db.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_)))
+    );
+    if matches!(err, Error::WorkspaceNotFound(_)) || is_foreign_key {
+        if let Ok(Some(row)) = conn
+            .query_one_raw(statement(
+                conn.get_database_backend(),
+                "SELECT deleted_at FROM workspaces WHERE id = ?",
+                vec![save.workspace_id.0.into()],
+            ))
+            .await
+        {
+            if matches!(
+                row.try_get::<Option<DateTime<Utc>>>("", "deleted_at"),
+                Ok(Some(_))
+            ) {
+                return Error::WorkspaceDeleted(save.workspace_id);
+            }
+            if let Some(version) = save.parent_version_id
+                && matches!(published_run_of(conn, version).await, Ok(None))
+            {
+                return Error::VersionNotFound(version);
+            }
+            if is_foreign_key {
+                return err;
+            }
+        }
+        return Error::WorkspaceNotFound(save.workspace_id);
+    }
+    err
+}

@@ -1,0 +1,48 @@
+//! Raw statements with one placeholder style for all backends.
+
+use sea_orm::{
+    ConnectionTrait, DbBackend, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait, Value,
+};
+
+/// Builds a statement from SQL written with `?` placeholders, numbering them
+/// `$1, $2, …` for PostgreSQL. The SQL must not hold a `?` elsewhere.
+pub(crate) fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
+    let sql = match backend {
+        DbBackend::Postgres => {
+            let mut numbered = String::with_capacity(sql.len() + 16);
+            let mut n = 0;
+            for c in sql.chars() {
+                if c == '?' {
+                    n += 1;
+                    numbered.push('$');
+                    numbered.push_str(&n.to_string());
+                } else {
+                    numbered.push(c);
+                }
+            }
+            numbered
+        }
+        _ => sql.to_owned(),
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// Starts a transaction (a savepoint inside the caller's), taking SQLite's
+/// write lock up front: a deferred SQLite transaction that reads and then
+/// writes can fail with `SQLITE_BUSY` instead of waiting.
+pub(crate) async fn begin_write<C>(conn: &C) -> Result<C::Transaction, sea_orm::DbErr>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    match conn.get_database_backend() {
+        DbBackend::Sqlite => {
+            conn.begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await
+        }
+        _ => conn.begin().await,
+    }
+}

@@ -1,0 +1,8 @@
+//! `recents`: exact recent-use summaries and a fair job queue for SeaORM backends.
+//!
+//! One dependency for a backend service crate: the service API at the root,
+//! the entities under [`entity`] and the schema under [`migration`].
+
+pub use recents_entity as entity;
+pub use recents_migration as migration;
+pub use recents_service::*;
