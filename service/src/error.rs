@@ -68,7 +68,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// Whether the caller's transaction lost a race the database resolved by
-    /// aborting it (deadlock or serialization failure): run
+    /// aborting it (deadlock, serialization failure, SQLite busy): run
     /// the whole transaction again. MySQL/MariaDB reports deadlocks between
     /// concurrent first inserts of neighbouring keys; PostgreSQL between
     /// transactions that move runs across each other's groups.
@@ -87,7 +87,9 @@ impl Error {
             return false;
         };
         // SQLSTATE: PostgreSQL's deadlock_detected and serialization_failure;
-        // MySQL/MariaDB report ER_LOCK_DEADLOCK as 40001 too.
-        matches!(code.as_ref(), "40P01" | "40001")
+        // MySQL/MariaDB report ER_LOCK_DEADLOCK as 40001 too. SQLite's
+        // SQLITE_BUSY (5) and SQLITE_BUSY_SNAPSHOT (517): a deferred
+        // transaction that read first could not take the write lock.
+        matches!(code.as_ref(), "40P01" | "40001" | "5" | "517")
     }
 }

@@ -113,8 +113,12 @@ where
         }
         Err(err) => {
             // Roll the savepoint back before asking why, so PostgreSQL
-            // answers the questions in `explain`.
-            txn.rollback().await?;
+            // answers the questions in `explain`. A MySQL deadlock has
+            // already rolled back the whole transaction, savepoint and all:
+            // then the rollback fails and the deadlock is the answer.
+            if txn.rollback().await.is_err() {
+                return Err(err);
+            }
             Err(explain(conn, save, err).await)
         }
     }
@@ -357,6 +361,44 @@ async fn update<C: ConnectionTrait>(
     let same_group = before.workspace_id == after.workspace_id
         && before.uid == after.uid
         && before.parent_version_id == after.parent_version_id;
+    if same_group && before.updated_at <= after.updated_at {
+        if let Some(version_id) = after.parent_version_id {
+            summary::record(
+                conn,
+                &use_of(&after, version_id),
+                options.fresh_after(updated_at),
+            )
+            .await?;
+        }
+        return Ok(after);
+    }
+    // The run leaves a group (or moves back in time in it). Two such moves in
+    // opposite directions would lock each other's rows in opposite orders, so
+    // every row involved is locked first, in one order for everyone.
+    let old_group = match before.parent_version_id {
+        Some(v) => published_run_of(conn, VersionId(v)).await?,
+        None => None,
+    };
+    let new_group = match after.parent_version_id {
+        Some(v) => published_run_of(conn, VersionId(v)).await?,
+        None => None,
+    };
+    let mut involved = Vec::new();
+    if let Some(pr) = old_group {
+        involved.extend(summary::keys(
+            WorkspaceId(before.workspace_id),
+            &before.uid,
+            pr,
+        ));
+    }
+    if let Some(pr) = new_group {
+        involved.extend(summary::keys(
+            WorkspaceId(after.workspace_id),
+            &after.uid,
+            pr,
+        ));
+    }
+    lock_in_order(conn, &involved).await?;
     // Record the new use first, so that a recompute of the old group (which
     // may be the same group, moved back in time) sees it.
     if let Some(version_id) = after.parent_version_id {
@@ -367,10 +409,45 @@ async fn update<C: ConnectionTrait>(
         )
         .await?;
     }
-    if !same_group || before.updated_at > after.updated_at {
-        retract(conn, &before).await?;
+    if let Some(pr) = old_group {
+        for key in summary::keys(WorkspaceId(before.workspace_id), &before.uid, pr) {
+            summary::forget(conn, &key, SavedRunId(before.id)).await?;
+        }
     }
     Ok(after)
+}
+
+/// Locks the existing summary rows of `keys` in the order every save takes
+/// them: by workspace and published run, the member's row before the
+/// workspace's (the order of the upsert's two rows). SQLite has one writer
+/// and nothing to order.
+async fn lock_in_order<C: ConnectionTrait>(conn: &C, keys: &[Key]) -> Result<()> {
+    let backend = conn.get_database_backend();
+    if keys.is_empty() || backend == DbBackend::Sqlite {
+        return Ok(());
+    }
+    let tuples = vec!["(?, ?, ?)"; keys.len()].join(", ");
+    let values = keys
+        .iter()
+        .flat_map(|k| {
+            [
+                sea_orm::Value::from(k.workspace_id.0),
+                k.uid.clone().into(),
+                k.published_run_id.0.into(),
+            ]
+        })
+        .collect();
+    conn.query_all_raw(statement(
+        backend,
+        &format!(
+            "SELECT workspace_id FROM workspace_recent_workflows \
+             WHERE (workspace_id, uid, published_run_id) IN ({tuples}) \
+             ORDER BY workspace_id, published_run_id, uid = '', uid FOR UPDATE"
+        ),
+        values,
+    ))
+    .await?;
+    Ok(())
 }
 
 async fn lock_run<C: ConnectionTrait>(
