@@ -1,0 +1,48 @@
+//! The benchmark of `recents`: the seeds' workloads, each figure measured in
+//! one process on the same data beside its baseline.
+
+pub mod figure;
+pub mod history;
+pub mod reads;
+pub mod saves;
+mod summary_fill;
+
+use anyhow::Result;
+use recents::migration::{Migrator, MigratorTrait};
+use sea_orm::DatabaseConnection;
+
+pub use figure::Figure;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// 1.0 is production size (7.4M saved runs).
+    pub scale: f64,
+    /// Repetitions of each fast read.
+    pub repetitions: usize,
+    /// Saves per writer in the throughput figures.
+    pub saves_per_writer: u64,
+}
+
+/// Everything one run measured.
+#[derive(Debug)]
+pub struct Report {
+    pub history: history::History,
+    pub figures: Vec<Figure>,
+    pub reads: Vec<reads::ReadSample>,
+}
+
+/// Rebuilds the schema on `conn`, generates the data and measures every figure.
+pub async fn run(conn: &DatabaseConnection, options: &Options) -> Result<Report> {
+    Migrator::fresh(conn).await?;
+    let history = history::generate(conn, options.scale).await?;
+    summary_fill::fill(conn).await?;
+    history::analyze(conn).await?;
+    let (mut figures, reads) = reads::measure(conn, &history, options.repetitions).await?;
+    figures.extend(saves::measure(conn, &history, options.saves_per_writer).await?);
+    Ok(Report {
+        history,
+        figures,
+        reads,
+    })
+}

@@ -1,0 +1,108 @@
+//! `cargo run --release -p recents-bench -- [--backend postgres] [--scale 1]`
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, ValueEnum};
+use recents_bench::{Options, figure};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Backend {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+/// Measures recents beside the seeds' baselines on generated data.
+#[derive(Parser, Debug)]
+struct Args {
+    /// The database engine; PostgreSQL is the headline.
+    #[arg(long, value_enum, default_value = "postgres")]
+    backend: Backend,
+    /// Where to build the benchmark's database (its schema is rebuilt).
+    /// Default: a `recents_bench` database on this machine's server.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// 1 is production size: 7.4M saved runs.
+    #[arg(long, default_value_t = 0.01)]
+    scale: f64,
+    /// Repetitions of each fast read.
+    #[arg(long, default_value_t = 500)]
+    repetitions: usize,
+    /// Saves per writer (8 writers) in the throughput figures.
+    #[arg(long, default_value_t = 250)]
+    saves_per_writer: u64,
+    /// Also write the figures as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let url = match (&args.database_url, args.backend) {
+        (Some(url), _) => url.clone(),
+        (None, Backend::Sqlite) => "sqlite://recents-bench.db?mode=rwc".into(),
+        (None, Backend::Postgres) => {
+            create_database("postgres://postgres@127.0.0.1:5432/postgres").await?;
+            "postgres://postgres@127.0.0.1:5432/recents_bench".into()
+        }
+        (None, Backend::Mysql) => {
+            create_database("mysql://root@127.0.0.1:3306/test").await?;
+            "mysql://root@127.0.0.1:3306/recents_bench".into()
+        }
+    };
+    let mut options = ConnectOptions::new(&url);
+    options
+        .max_connections(16)
+        .connect_timeout(Duration::from_secs(5))
+        .sqlx_logging(false);
+    let conn = Database::connect(options).await.with_context(|| {
+        format!(
+            "cannot connect to the {:?} benchmark database",
+            args.backend
+        )
+    })?;
+    let report = recents_bench::run(
+        &conn,
+        &Options {
+            scale: args.scale,
+            repetitions: args.repetitions,
+            saves_per_writer: args.saves_per_writer,
+        },
+    )
+    .await?;
+    println!(
+        "recents-bench: {:?}, scale {}, {} saved runs loaded in {:.1} s, {} cores\n",
+        args.backend,
+        args.scale,
+        report.history.runs,
+        report.history.load_seconds,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    print!("{}", figure::markdown(&report.figures));
+    if let Some(path) = args.json {
+        std::fs::write(&path, serde_json::to_string_pretty(&report.figures)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+async fn create_database(admin_url: &str) -> Result<()> {
+    let admin = Database::connect(admin_url)
+        .await
+        .with_context(|| format!("cannot reach the database server at {admin_url}"))?;
+    let exists = admin
+        .execute_unprepared("CREATE DATABASE recents_bench")
+        .await;
+    if let Err(e) = exists
+        && !e.to_string().contains("exists")
+    {
+        return Err(e).context("cannot create the recents_bench database");
+    }
+    Ok(())
+}

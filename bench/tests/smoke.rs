@@ -1,0 +1,41 @@
+//! The benchmark at scale 0.01 on every backend: it runs, its fast and slow
+//! answers agree (the run fails otherwise), and every figure is filled in.
+//! Timings are not checked.
+
+use recents_bench::{Options, run};
+use recents_testkit::{TestDb, backend_tests};
+
+async fn the_benchmark_runs_at_one_hundredth_scale(db: &TestDb) {
+    let report = run(
+        &db.conn,
+        &Options {
+            scale: 0.01,
+            repetitions: 3,
+            saves_per_writer: 3,
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("bench on {}: {e:#}", db.backend.name()));
+    assert_eq!(
+        report.history.heavy[0].1, 17_806,
+        "1,780,569 runs scaled by 0.01"
+    );
+    assert!(
+        report.history.runs >= 74_000,
+        "7.4M runs scaled: {}",
+        report.history.runs
+    );
+    // 5 heavy workspaces × 2 scopes × (p50, p99), then 4 save figures.
+    assert_eq!(report.figures.len(), 24);
+    assert_eq!(report.reads.len(), 10);
+    for figure in &report.figures {
+        assert!(figure.recents > 0.0, "{} measured nothing", figure.figure);
+        assert!(
+            figure.baseline.is_some_and(|b| b > 0.0),
+            "{} has no baseline",
+            figure.figure
+        );
+    }
+}
+
+backend_tests!(the_benchmark_runs_at_one_hundredth_scale);
