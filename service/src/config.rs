@@ -8,7 +8,9 @@
 use std::time::Duration;
 
 use recents_migration::{Migrator, MigratorTrait, SchemaManager};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
+};
 
 use crate::error::{Error, Result};
 use crate::sql::statement;
@@ -174,14 +176,22 @@ pub async fn connect_unchecked(url: &str) -> Result<DatabaseConnection> {
         .acquire_timeout(CONNECT_TIMEOUT)
         // sqlx logs statements and connection attempts; keep URLs out of logs.
         .sqlx_logging(false);
+    let unavailable = |err: DbErr| {
+        // sea-orm and sqlx each wrap the cause and repeat it; keep the
+        // innermost message, beside the redacted URL.
+        let mut cause: &dyn std::error::Error = &err;
+        while let Some(source) = cause.source() {
+            cause = source;
+        }
+        Error::DatabaseUnavailable(DbErr::Conn(RuntimeErr::Internal(format!(
+            "{} did not answer: {cause}",
+            redact(url)
+        ))))
+    };
     let conn = Database::connect(options).await.map_err(unavailable)?;
     // The pool connects lazily: make sure someone answers now.
     conn.ping().await.map_err(unavailable)?;
     Ok(conn)
-}
-
-fn unavailable(err: DbErr) -> Error {
-    Error::DatabaseUnavailable(err)
 }
 
 /// Where the schema of `conn` stands. Reads only: a database that never saw
