@@ -67,6 +67,8 @@ pub struct App {
     pub workspace: Option<WorkspaceState>,
     /// Whether the help overlay is up.
     pub help: bool,
+    /// How far the help is scrolled (on a small terminal).
+    pub help_scroll: u16,
     /// The last error or notice, shown above the footer.
     pub status: Option<String>,
     /// Set when the user asked to quit.
@@ -83,6 +85,7 @@ impl App {
             workspaces: WorkspacesState::default(),
             workspace: None,
             help: false,
+            help_scroll: 0,
             status: None,
             quit: false,
         }
@@ -127,6 +130,12 @@ impl App {
             match key.code {
                 KeyCode::Char('q') => self.quit = true,
                 KeyCode::Char('?') | KeyCode::Esc | KeyCode::Enter => self.help = false,
+                KeyCode::Down | KeyCode::Char('j') => {
+                    self.help_scroll = (self.help_scroll + 1).min(12);
+                }
+                KeyCode::Up | KeyCode::Char('k') => {
+                    self.help_scroll = self.help_scroll.saturating_sub(1);
+                }
                 _ => {}
             }
             return Vec::new();
@@ -138,6 +147,7 @@ impl App {
             }
             KeyCode::Char('?') => {
                 self.help = true;
+                self.help_scroll = 0;
                 return Vec::new();
             }
             KeyCode::Char('r') => return self.reload(),

@@ -65,17 +65,17 @@ pub fn banner_text(app: &App) -> Option<String> {
     let Link::Failed { failure, retry_in } = &app.link else {
         return None;
     };
-    let advice = match failure.kind {
-        FailureKind::Behind => " — run `recents migrate up`",
-        FailureKind::Ahead => " — use a newer recents",
-        FailureKind::InvalidUrl => " — fix DATABASE_URL and restart",
-        FailureKind::Unavailable | FailureKind::Other => "",
-    };
+    // The countdown first: on a narrow terminal the message is what gets cut.
     let retry = match retry_in {
-        Some(seconds) => format!(" · retrying in {seconds} s (r: now)"),
+        Some(seconds) => format!("retry in {seconds} s (r: now) · "),
         None => String::new(),
     };
-    Some(format!("{}{advice}{retry}", failure.message))
+    let advice = match failure.kind {
+        FailureKind::Ahead => " — use a newer recents",
+        FailureKind::InvalidUrl => " — fix DATABASE_URL and restart",
+        FailureKind::Behind | FailureKind::Unavailable | FailureKind::Other => "",
+    };
+    Some(format!("{retry}{}{advice}", failure.message))
 }
 
 /// Lines the banner takes at `width` (at most 3).
@@ -114,47 +114,66 @@ pub fn status(text: &str, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(text.to_owned()).fg(Color::Yellow), area);
 }
 
-const HELP: &[(&str, &str)] = &[
-    ("Everywhere", ""),
-    ("1 / 2, Tab", "switch screen"),
-    ("r", "reload (or reconnect now)"),
+const HELP_EVERYWHERE: &[(&str, &str)] = &[
+    ("1 2, Tab", "switch screen"),
+    ("r", "reload / reconnect"),
     ("?", "this help"),
     ("q, Ctrl-C", "quit"),
-    ("Workspaces", ""),
-    ("↑↓ j k, g G", "select"),
+];
+
+const HELP_WORKSPACES: &[(&str, &str)] = &[
+    ("↑↓ j k g G", "select"),
     ("⏎", "open the workspace"),
-    ("/", "filter by name (⏎ apply, Esc cancel)"),
+    ("/", "filter by name: ⏎ apply, Esc cancel"),
     ("Esc", "clear the filter"),
-    ("s", "sort: id ↑, id ↓, name ↑, name ↓"),
+    ("s", "sort: id ↑ id ↓ name ↑ name ↓"),
     ("n p, PgDn PgUp", "next, previous page"),
-    ("Workspace", ""),
-    ("↑↓ j k", "whole workspace or one member"),
+];
+
+const HELP_WORKSPACE: &[(&str, &str)] = &[
+    ("↑↓ j k", "whole workspace or a member"),
     ("h", "same answer from history, timed"),
     ("Esc", "back to Workspaces"),
 ];
 
-/// Draws the help overlay over the middle of `area`.
-pub fn help(frame: &mut Frame, area: Rect) {
+/// The help's lines for the screen on display.
+fn help_lines(tab: Tab) -> Vec<Line<'static>> {
+    let (name, keys) = match tab {
+        Tab::Workspaces => ("Workspaces", HELP_WORKSPACES),
+        Tab::Workspace => ("Workspace", HELP_WORKSPACE),
+    };
+    let mut lines = Vec::new();
+    for (section, keys) in [(name, keys), ("Everywhere", HELP_EVERYWHERE)] {
+        lines.push(Line::from(Span::from(section).bold().underlined()));
+        for (key, what) in keys {
+            lines.push(Line::from(vec![
+                Span::from(format!(" {key:<15}")).bold(),
+                Span::from(*what),
+            ]));
+        }
+    }
+    lines
+}
+
+/// Draws the help overlay for the screen on display over the middle of
+/// `area`, scrolled down by `scroll` lines when it does not fit.
+pub fn help(tab: Tab, scroll: u16, frame: &mut Frame, area: Rect) {
+    let lines = help_lines(tab);
     let popup = area.centered(
-        Constraint::Length(area.width.saturating_sub(4).min(56)),
-        Constraint::Length(area.height.saturating_sub(2).min(HELP.len() as u16 + 2)),
+        Constraint::Length(area.width.saturating_sub(2).min(56)),
+        Constraint::Length(area.height.saturating_sub(2).min(lines.len() as u16 + 2)),
     );
-    let lines: Vec<Line> = HELP
-        .iter()
-        .map(|(key, what)| {
-            if what.is_empty() {
-                Line::from(Span::from(*key).bold().underlined())
-            } else {
-                Line::from(vec![
-                    Span::from(format!("  {key:<16}")).bold(),
-                    Span::from(*what),
-                ])
-            }
-        })
-        .collect();
+    let fits = popup.height >= lines.len() as u16 + 2;
+    let title = if fits {
+        " Keys · Esc closes "
+    } else {
+        " Keys · ↑↓ scroll · Esc "
+    };
     frame.render_widget(Clear, popup);
     frame.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(" Keys · Esc closes ")),
+        Paragraph::new(lines)
+            .scroll((scroll, 0))
+            .block(Block::bordered().title(title)),
         popup,
     );
 }

@@ -9,6 +9,11 @@ pub fn time(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
+/// A time in UTC to the minute, without the year: `11-23 09:00`.
+pub fn short_time(at: DateTime<Utc>) -> String {
+    at.format("%m-%d %H:%M").to_string()
+}
+
 /// A count with thin groups of three: `1 780 000`.
 pub fn count(n: u64) -> String {
     let digits = n.to_string();

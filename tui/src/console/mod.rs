@@ -59,7 +59,7 @@ pub fn render(app: &mut App, frame: &mut Frame) {
     }
     chrome::footer(keys, frame, footer);
     if app.help {
-        chrome::help(frame, frame.area());
+        chrome::help(app.tab, app.help_scroll, frame, frame.area());
     }
 }
 

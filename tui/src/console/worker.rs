@@ -106,10 +106,18 @@ impl From<&Error> for Failure {
             e if e.is_unavailable() => FailureKind::Unavailable,
             _ => FailureKind::Other,
         };
-        Failure {
-            message: err.to_string(),
-            kind,
-        }
+        let message = match err {
+            // The driver's cause, once: sea-orm and sqlx each wrap and repeat it.
+            Error::DatabaseUnavailable(db) => {
+                let mut cause: &dyn std::error::Error = db;
+                while let Some(source) = cause.source() {
+                    cause = source;
+                }
+                format!("database unavailable: {cause}")
+            }
+            other => other.to_string(),
+        };
+        Failure { message, kind }
     }
 }
 

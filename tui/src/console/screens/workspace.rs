@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, List, ListItem, ListState, Paragraph, Row, Table, Wrap};
 use recents_service::{RecentWorkflow, Scope, WorkspaceId, WorkspaceOverview};
 
-use super::super::format::{count, duration, time};
+use super::super::format::{count, duration, short_time, time};
 use super::super::worker::{Comparison, MEMBER_LIMIT, RECENT_LIMIT};
 
 /// The Workspace screen's state.
@@ -103,12 +103,12 @@ impl WorkspaceState {
 /// The keys of this screen, for the footer.
 pub fn keys() -> &'static [(&'static str, &'static str)] {
     &[
+        ("?", "help"),
+        ("q", "quit"),
         ("↑↓", "scope"),
         ("h", "vs history"),
         ("Esc", "back"),
         ("r", "reload"),
-        ("?", "help"),
-        ("q", "quit"),
     ]
 }
 
@@ -159,9 +159,21 @@ pub fn render(state: &mut WorkspaceState, frame: &mut Frame, area: Rect) {
         return;
     }
 
-    let scope_width = (area.width / 3).clamp(12, 24);
+    // A narrow terminal gives the answers the whole width; the scope picked
+    // is in their titles, and ↑↓ still moves through the scopes.
+    let narrow = area.width < 70;
+    let scope_width = if narrow {
+        0
+    } else {
+        (area.width / 3).clamp(12, 24)
+    };
     let [scopes_area, recent_area] =
         Layout::horizontal([Constraint::Length(scope_width), Constraint::Min(0)]).areas(body);
+    let columns = if narrow {
+        Columns::Compact
+    } else {
+        Columns::Full
+    };
     let mut items = vec![ListItem::new("whole workspace")];
     items.extend(state.members.iter().map(|m| ListItem::new(m.clone())));
     let members_title = if state.members.len() as u32 >= MEMBER_LIMIT {
@@ -180,7 +192,7 @@ pub fn render(state: &mut WorkspaceState, frame: &mut Frame, area: Rect) {
 
     let scope = state.scope_label();
     if state.comparing || state.comparison.is_some() {
-        render_comparison(state, &scope, frame, recent_area);
+        render_comparison(state, &scope, narrow, frame, recent_area);
         return;
     }
     let block = Block::bordered().title(format!(" Recent workflows · {scope} "));
@@ -198,12 +210,18 @@ pub fn render(state: &mut WorkspaceState, frame: &mut Frame, area: Rect) {
         ),
         Some(Ok(workflows)) => {
             let block = block.title_bottom(" h: compare with the history query ");
-            frame.render_widget(workflow_table(workflows, block, true), recent_area);
+            frame.render_widget(workflow_table(workflows, block, columns), recent_area);
         }
     }
 }
 
-fn render_comparison(state: &WorkspaceState, scope: &str, frame: &mut Frame, area: Rect) {
+fn render_comparison(
+    state: &WorkspaceState,
+    scope: &str,
+    narrow: bool,
+    frame: &mut Frame,
+    area: Rect,
+) {
     let [verdict_area, tables] =
         Layout::vertical([Constraint::Length(2), Constraint::Min(0)]).areas(area);
     let comparison = match &state.comparison {
@@ -255,32 +273,59 @@ fn render_comparison(state: &WorkspaceState, scope: &str, frame: &mut Frame, are
         (right, "history", &comparison.history),
     ] {
         let block = Block::bordered().title(format!(" {name} · {} ", duration(timed.took)));
-        frame.render_widget(workflow_table(&timed.value, block, false), area);
+        let columns = if narrow {
+            Columns::Compact
+        } else {
+            Columns::TitleAndTime
+        };
+        frame.render_widget(workflow_table(&timed.value, block, columns), area);
     }
 }
 
-fn workflow_table<'a>(workflows: &'a [RecentWorkflow], block: Block<'a>, wide: bool) -> Table<'a> {
-    let (header, widths) = if wide {
-        (
+/// Which columns a table of workflows has room for.
+#[derive(Clone, Copy)]
+enum Columns {
+    /// Title, time to the second, last run.
+    Full,
+    /// Title and time to the second.
+    TitleAndTime,
+    /// Title and a short time.
+    Compact,
+}
+
+fn workflow_table<'a>(
+    workflows: &'a [RecentWorkflow],
+    block: Block<'a>,
+    columns: Columns,
+) -> Table<'a> {
+    let (header, widths) = match columns {
+        Columns::Full => (
             Row::new(["Workflow", "Last used (UTC)", "Last run"]),
             vec![
                 Constraint::Min(10),
                 Constraint::Length(19),
                 Constraint::Length(10),
             ],
-        )
-    } else {
-        (
+        ),
+        Columns::TitleAndTime => (
             Row::new(["Workflow", "Last used (UTC)"]),
             vec![Constraint::Min(6), Constraint::Length(19)],
-        )
+        ),
+        Columns::Compact => (
+            Row::new(["Workflow", "Used (UTC)"]),
+            vec![Constraint::Min(4), Constraint::Length(11)],
+        ),
     };
     let rows = workflows.iter().map(|w| {
-        let mut cells = vec![w.title.clone(), time(w.last_used_at)];
-        if wide {
-            cells.push(w.last_saved_run_id.to_string());
-        }
-        Row::new(cells)
+        Row::new(match columns {
+            Columns::Full => vec![
+                w.title.clone(),
+                time(w.last_used_at),
+                w.last_saved_run_id.to_string(),
+            ],
+            Columns::TitleAndTime => vec![w.title.clone(), time(w.last_used_at)],
+            Columns::Compact => vec![w.title.clone(), short_time(w.last_used_at)],
+        })
     });
     debug_assert!(workflows.len() <= RECENT_LIMIT as usize);
     Table::new(rows, widths)

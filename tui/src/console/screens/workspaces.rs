@@ -128,14 +128,14 @@ pub fn keys(state: &WorkspacesState) -> &'static [(&'static str, &'static str)] 
         &[("type", "name"), ("⏎", "apply"), ("Esc", "cancel")]
     } else {
         &[
+            ("?", "help"),
+            ("q", "quit"),
             ("↑↓", "select"),
             ("⏎", "open"),
             ("/", "filter"),
             ("s", "sort"),
             ("n/p", "page"),
             ("r", "reload"),
-            ("?", "help"),
-            ("q", "quit"),
         ]
     }
 }
