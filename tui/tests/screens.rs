@@ -13,7 +13,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use recents_migration::{Migrator, MigratorTrait};
 use recents_seed::{DemoOptions, seed_demo};
-use recents_service::{Migrate, WorkspaceId};
+use recents_service::{Migrate, Scope, WorkspaceId};
 use recents_testkit::{Backend, TestDb};
 use recents_tui::console::worker::FailureKind;
 use recents_tui::console::{App, Database, Link, Request, Stopwatch, Tab, render};
@@ -201,6 +201,27 @@ async fn workspace_shows_recent_workflows_per_scope_and_against_history() {
     insta::assert_snapshot!("workspace_compared_40x12", console.screen(40, 12));
     console.press(KeyCode::Esc).await;
     assert_eq!(console.app.tab, Tab::Workspaces);
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_late_answer_for_a_scope_no_longer_shown_is_dropped() {
+    let db = demo_db().await;
+    let mut console = Console::open(&db.url, Migrate::Never).await;
+    open_workspace(&mut console, "platform-team").await;
+    let id = console.app.workspace.as_ref().unwrap().id;
+    // The whole workspace's answer, fetched but not yet delivered...
+    let late = console
+        .database
+        .answer(Request::Recent(id, Scope::Workspace))
+        .await;
+    console.press(KeyCode::Down).await; // ...when the operator moves to ada.
+    let ada = console.app.workspace.as_ref().unwrap().recent.clone();
+    assert!(matches!(&ada, Some(Ok(rows)) if rows.len() == 4), "{ada:?}");
+    assert!(console.app.apply(late).is_empty());
+    let ws = console.app.workspace.as_ref().unwrap();
+    assert_eq!(ws.scope(), Scope::Member("ada".into()));
+    assert_eq!(ws.recent, ada, "ada's answer stays on screen");
     db.drop_database().await;
 }
 

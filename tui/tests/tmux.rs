@@ -106,7 +106,15 @@ fn console_in_tmux_opens_a_workspace_and_restores_the_terminal_on_quit() {
          stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon; echo 'checks done'; sleep 60"
     );
     let started = tmux.run(&[
-        "new-session", "-d", "-s", "e2e", "-x", "100", "-y", "30", &shell,
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &shell,
     ]);
     assert!(
         started.status.success(),
@@ -130,7 +138,10 @@ fn console_in_tmux_opens_a_workspace_and_restores_the_terminal_on_quit() {
 
     tmux.keys(&["h"]);
     let screen = tmux.wait_for("✓ agree");
-    assert!(screen.contains("summary ·") && screen.contains("history ·"), "{screen}");
+    assert!(
+        screen.contains("summary ·") && screen.contains("history ·"),
+        "{screen}"
+    );
 
     tmux.keys(&["q"]);
     let screen = tmux.wait_for("checks done");
