@@ -2,7 +2,6 @@
 //! one process on the same data beside its baseline.
 
 pub mod figure;
-pub mod history;
 pub mod reads;
 pub mod saves;
 mod summary_fill;
@@ -27,7 +26,7 @@ pub struct Options {
 /// Everything one run measured.
 #[derive(Debug)]
 pub struct Report {
-    pub history: history::History,
+    pub history: recents_seed::scale::History,
     pub figures: Vec<Figure>,
     pub reads: Vec<reads::ReadSample>,
 }
@@ -35,9 +34,9 @@ pub struct Report {
 /// Rebuilds the schema on `conn`, generates the data and measures every figure.
 pub async fn run(conn: &DatabaseConnection, options: &Options) -> Result<Report> {
     Migrator::fresh(conn).await?;
-    let history = history::generate(conn, options.scale).await?;
+    let history = recents_seed::scale::generate(conn, options.scale).await?;
     summary_fill::fill(conn).await?;
-    history::analyze(conn).await?;
+    recents_seed::scale::analyze_all(conn).await?;
     let (mut figures, reads) = reads::measure(conn, &history, options.repetitions).await?;
     figures.extend(saves::measure(conn, &history, options.saves_per_writer).await?);
     Ok(Report {

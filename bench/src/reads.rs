@@ -8,7 +8,7 @@ use recents::{Scope, WorkspaceId, recent_workflows, recent_workflows_from_histor
 use sea_orm::DatabaseConnection;
 
 use crate::figure::{Figure, percentile};
-use crate::history::History;
+use recents_seed::scale::History;
 
 /// One read measured both ways, for the plots.
 #[derive(Clone, Debug)]

@@ -12,7 +12,7 @@ use recents::{RunSave, SaveOptions, VersionId, WorkspaceId, save_run};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, Value};
 
 use crate::figure::Figure;
-use crate::history::History;
+use recents_seed::scale::History;
 
 const WRITERS: u64 = 8;
 

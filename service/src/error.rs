@@ -61,12 +61,43 @@ pub enum Error {
     /// Any other database error.
     #[error("database error: {0}")]
     Database(#[from] sea_orm::DbErr),
+    /// A step that fills only an empty database (the demo seed) found data.
+    #[error(
+        "the database already holds {workspaces} workspaces; {what} fills only an empty database"
+    )]
+    DatabaseNotEmpty {
+        /// What refused to run.
+        what: &'static str,
+        /// How many workspaces it found.
+        workspaces: u64,
+    },
 }
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// Whether the database could not be reached (refused, timed out, pool
+    /// exhausted): worth retrying later, unlike an error in what was asked.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Error::DatabaseUnavailable(_) => true,
+            Error::Database(err) => match err {
+                sea_orm::DbErr::Conn(_) | sea_orm::DbErr::ConnectionAcquire(_) => true,
+                sea_orm::DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e))
+                | sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)) => matches!(
+                    e.as_ref(),
+                    sea_orm::sqlx::Error::Io(_)
+                        | sea_orm::sqlx::Error::PoolTimedOut
+                        | sea_orm::sqlx::Error::PoolClosed
+                        | sea_orm::sqlx::Error::WorkerCrashed
+                ),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     /// Whether the caller's transaction lost a race the database resolved by
     /// aborting it (deadlock, serialization failure, SQLite busy): run
     /// the whole transaction again. MySQL/MariaDB reports deadlocks between

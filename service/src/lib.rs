@@ -24,12 +24,18 @@
 //! # Ok(()) }
 //! ```
 
+pub mod config;
 pub mod error;
 pub mod ids;
 pub mod recent_workflows;
 mod sql;
 mod validate;
+pub mod workspaces;
 
+pub use config::{
+    DEFAULT_DATABASE_URL, Migrate, SchemaStatus, connect, connect_and_migrate, connect_unchecked,
+    migrate_up, redact, schema_status,
+};
 pub use error::{Error, Result};
 pub use ids::{JobId, PublishedRunId, SavedRunId, UserId, VersionId, WorkspaceId};
 pub use recent_workflows::{
@@ -38,6 +44,10 @@ pub use recent_workflows::{
     retract, save_run, touch,
 };
 pub use validate::{MAX_LIMIT, MAX_UID_BYTES};
+pub use workspaces::{
+    WorkspaceCursor, WorkspaceListing, WorkspaceOrder, WorkspaceOverview, WorkspacePage,
+    list_workspaces, workspace_members, workspace_overview,
+};
 
 #[cfg(test)]
 mod tests {

@@ -1,1 +1,123 @@
-fn main() {}
+//! `recents`: the operator console (no subcommand) and its headless
+//! subcommands. Parses arguments and dispatches; everything else lives in
+//! the `recents_tui` library.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use recents_tui::Target;
+use recents_tui::commands::{self, migrate::MigrateAction};
+use recents_tui::console;
+
+/// Inspect recent-workflow summaries on SQLite, PostgreSQL or MySQL/MariaDB.
+///
+/// Works on `DATABASE_URL`, or on the embedded `sqlite://recents.db?mode=rwc`
+/// when it is not set. Without a subcommand, opens the console.
+#[derive(Debug, Parser)]
+#[command(name = "recents", version)]
+struct Cli {
+    /// Seed the demo data set first when the database is empty, then open the console.
+    #[arg(long)]
+    demo: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Bring the schema up to date (`up`, the default) or show where it stands (`status`).
+    Migrate {
+        /// What to do.
+        #[arg(value_enum, default_value_t = MigrateAction::Up)]
+        action: MigrateAction,
+        /// Print one line of JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fill an empty database with a data set.
+    Seed {
+        /// The demo: personal and team workspaces and one heavy workspace.
+        #[arg(long, required = true)]
+        demo: bool,
+        /// Runs in the demo's heavy workspace.
+        #[arg(long, default_value_t = recents_seed::DEFAULT_HEAVY_RUNS)]
+        heavy_runs: u64,
+        /// Print one line of JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a workspace's most recently used workflows, from the summary.
+    Recent {
+        /// The workspace id.
+        #[arg(long)]
+        workspace: i64,
+        /// Only this member's runs (member scope); the whole workspace otherwise.
+        #[arg(long)]
+        uid: Option<String>,
+        /// How many workflows, 1 to 1000.
+        #[arg(long, default_value_t = 4)]
+        limit: u32,
+        /// Print one line of JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(&err.into()),
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => fail(&err),
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let target = Target::from_env();
+    match cli.command {
+        Some(Command::Migrate { action, json }) => {
+            commands::migrate::run(&target, action, json).await
+        }
+        Some(Command::Seed {
+            demo: _,
+            heavy_runs,
+            json,
+        }) => commands::seed::demo(&target, heavy_runs, json).await,
+        Some(Command::Recent {
+            workspace,
+            uid,
+            limit,
+            json,
+        }) => commands::recent::run(&target, workspace, uid, limit, json).await,
+        None => {
+            if cli.demo {
+                console::seed_demo_if_empty(&target).await?;
+            }
+            console::run(&target).await
+        }
+    }
+}
+
+/// One clear line on stderr, exit code 1. Causes that the message before
+/// them already quotes (thiserror errors print their source) are left out.
+fn fail(err: &anyhow::Error) -> ExitCode {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    eprintln!("recents: {}", line.replace('\n', " "));
+    ExitCode::FAILURE
+}

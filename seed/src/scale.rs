@@ -1,10 +1,11 @@
-//! A `saved_runs` history shaped like the first seed's table, bulk-loaded
+//! The benchmark's data: a `saved_runs` history shaped like the first seed's
+//! table at a scale factor (1 = production's 7.4M runs), bulk-loaded
 //! with set-based SQL: `generate_series` on PostgreSQL, a numbers table on
 //! MySQL/MariaDB and SQLite. Deterministic: the same scale gives the same rows.
 
 use std::time::Instant;
 
-use anyhow::Result;
+use recents_service::Error;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 /// The seed's five heaviest workspaces: (runs with a version, distinct workflows).
@@ -49,7 +50,7 @@ fn scaled(value: f64, scale: f64, min: u64) -> u64 {
 
 /// Generates the history at `scale` (1.0 = production size) into an empty,
 /// migrated database.
-pub async fn generate(conn: &DatabaseConnection, scale: f64) -> Result<History> {
+pub async fn generate(conn: &DatabaseConnection, scale: f64) -> Result<History, Error> {
     let started = Instant::now();
     let sql = Dialect(conn.get_database_backend());
     let heavy: Vec<(i64, u64, u64)> = HEAVY
@@ -206,7 +207,7 @@ pub async fn generate(conn: &DatabaseConnection, scale: f64) -> Result<History> 
 }
 
 /// Refreshes the planner's statistics after a bulk load.
-pub async fn analyze(conn: &DatabaseConnection) -> Result<()> {
+pub async fn analyze_all(conn: &DatabaseConnection) -> Result<(), Error> {
     let tables = "workspaces, published_runs, published_run_versions, saved_runs, workspace_recent_workflows";
     match conn.get_database_backend() {
         DbBackend::Postgres => conn.execute_unprepared("VACUUM ANALYZE").await?,
@@ -263,7 +264,7 @@ impl Dialect {
     }
 
     /// A numbers table 0..count for the backends without generate_series.
-    async fn prepare_numbers(&self, conn: &DatabaseConnection, count: u64) -> Result<()> {
+    async fn prepare_numbers(&self, conn: &DatabaseConnection, count: u64) -> Result<(), Error> {
         if self.0 == DbBackend::Postgres {
             return Ok(());
         }
@@ -291,7 +292,7 @@ impl Dialect {
         conn: &DatabaseConnection,
         count: u64,
         template: &str,
-    ) -> Result<()> {
+    ) -> Result<(), Error> {
         let mut lo = 0;
         while lo < count {
             let hi = (lo + CHUNK).min(count);
@@ -322,7 +323,7 @@ impl Dialect {
         workspace: &str,
         uid: &str,
         workflow: &str,
-    ) -> Result<()> {
+    ) -> Result<(), Error> {
         let version = format!("2 * ({workflow}) - 1 + n % 2");
         let ts = self.timestamp(&format!("n + {offset}"));
         self.insert_series(

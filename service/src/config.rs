@@ -1,0 +1,347 @@
+//! Reaching the database: one place that validates a URL, connects with a
+//! pool sized for the console and the subcommands, and checks (or applies)
+//! the schema's migrations, so every front fails the same clear way.
+//!
+//! A URL's password never leaves this module in a message: errors carry
+//! [`redact`]ed URLs only.
+
+use std::time::Duration;
+
+use recents_migration::{Migrator, MigratorTrait, SchemaManager};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
+};
+
+use crate::error::{Error, Result};
+use crate::sql::statement;
+
+/// The embedded database the console and the subcommands use when
+/// `DATABASE_URL` is not set: a SQLite file in the working directory,
+/// created on first use.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://recents.db?mode=rwc";
+
+/// Connections in the pool: the console runs a slow history query and a
+/// page load at once, and SQLite's connector would otherwise keep one.
+pub const POOL_SIZE: u32 = 8;
+
+/// How long a database may take to answer a connection attempt before it
+/// counts as unavailable.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where the schema of a database stands against this version's migrations.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SchemaStatus {
+    /// Migrations of this version the database has applied, oldest first.
+    pub applied: Vec<String>,
+    /// Migrations of this version the database lacks, oldest first.
+    pub pending: Vec<String>,
+    /// Migrations the database has applied that this version does not know.
+    pub unknown: Vec<String>,
+}
+
+impl SchemaStatus {
+    /// No migration of any version was ever applied: a new database.
+    pub fn is_new(&self) -> bool {
+        self.applied.is_empty() && self.unknown.is_empty()
+    }
+
+    /// Every migration applied, and no unknown one.
+    pub fn is_current(&self) -> bool {
+        self.pending.is_empty() && self.unknown.is_empty()
+    }
+
+    /// The schema as an error a caller can show: `MigrationsAhead` before
+    /// `MigrationsBehind` (a newer version wrote it; migrating cannot help).
+    pub fn check(&self) -> Result<()> {
+        if !self.unknown.is_empty() {
+            Err(Error::MigrationsAhead(self.unknown.clone()))
+        } else if !self.pending.is_empty() {
+            Err(Error::MigrationsBehind(self.pending.clone()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// What [`open`] does with the schema after connecting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Migrate {
+    /// Only check: a schema behind or ahead is an error.
+    Never,
+    /// Migrate a new database (no migration ever applied); only check any other.
+    IfNew,
+    /// Apply every pending migration (a schema ahead is still an error).
+    Pending,
+}
+
+/// Which backend a database URL names, or [`Error::InvalidDatabaseUrl`] (with
+/// the URL redacted) for one that is malformed, of another scheme, or of a
+/// backend this build leaves out.
+pub fn backend_of(url: &str) -> Result<DbBackend> {
+    let invalid = |why: &str| Error::InvalidDatabaseUrl(format!("{why}: {}", redact(url)));
+    let parsed = url::Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
+    let backend = match parsed.scheme() {
+        "sqlite" => DbBackend::Sqlite,
+        "postgres" | "postgresql" => DbBackend::Postgres,
+        "mysql" | "mariadb" => DbBackend::MySql,
+        other => {
+            return Err(invalid(&format!(
+                "unsupported scheme `{other}` (use sqlite://, postgres:// or mysql://)"
+            )));
+        }
+    };
+    if !compiled_in(backend) {
+        return Err(invalid("this build has no driver for it"));
+    }
+    match backend {
+        DbBackend::Sqlite => {
+            if parsed.host_str().unwrap_or("").is_empty() && parsed.path().is_empty() {
+                return Err(invalid("no database file"));
+            }
+        }
+        _ => {
+            if parsed.host_str().unwrap_or("").is_empty() {
+                return Err(invalid("no host"));
+            }
+        }
+    }
+    Ok(backend)
+}
+
+fn compiled_in(backend: DbBackend) -> bool {
+    let drivers = [
+        (DbBackend::Sqlite, cfg!(feature = "sqlite")),
+        (DbBackend::Postgres, cfg!(feature = "postgres")),
+        (DbBackend::MySql, cfg!(feature = "mysql")),
+    ];
+    drivers.iter().any(|&(b, on)| b == backend && on)
+}
+
+/// Connects to `url` and checks that its schema is exactly this version's.
+///
+/// # Errors
+/// [`Error::InvalidDatabaseUrl`] before any connection attempt;
+/// [`Error::DatabaseUnavailable`] when the database does not answer within
+/// [`CONNECT_TIMEOUT`]; [`Error::MigrationsBehind`] (run `recents migrate up`)
+/// or [`Error::MigrationsAhead`].
+pub async fn connect(url: &str) -> Result<DatabaseConnection> {
+    open(url, Migrate::Never).await
+}
+
+/// Connects to `url` and applies every pending migration: for the embedded
+/// default ([`DEFAULT_DATABASE_URL`]), `recents migrate up` and the demo seed.
+///
+/// # Errors
+/// As [`connect`], except that a schema behind is brought up to date;
+/// [`Error::Database`] when a migration fails.
+pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection> {
+    open(url, Migrate::Pending).await
+}
+
+/// Connects to `url` and treats its schema as `migrate` says.
+///
+/// # Errors
+/// As [`connect`] and [`connect_and_migrate`].
+pub async fn open(url: &str, migrate: Migrate) -> Result<DatabaseConnection> {
+    let conn = connect_unchecked(url).await?;
+    let status = schema_status(&conn).await?;
+    let apply = match migrate {
+        Migrate::Never => false,
+        Migrate::IfNew => status.is_new(),
+        Migrate::Pending => status.unknown.is_empty(),
+    };
+    if apply && !status.pending.is_empty() {
+        migrate_up(&conn).await?;
+    } else {
+        status.check()?;
+    }
+    Ok(conn)
+}
+
+/// Connects to `url` without looking at its schema (for `recents migrate`).
+///
+/// # Errors
+/// [`Error::InvalidDatabaseUrl`], [`Error::DatabaseUnavailable`].
+pub async fn connect_unchecked(url: &str) -> Result<DatabaseConnection> {
+    let backend = backend_of(url)?;
+    // An in-memory SQLite database exists once per connection: a pool of
+    // several would show each caller a different, empty database.
+    let in_memory =
+        backend == DbBackend::Sqlite && (url.contains(":memory:") || url.contains("mode=memory"));
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(if in_memory { 1 } else { POOL_SIZE })
+        .min_connections(0)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        // sqlx logs statements and connection attempts; keep URLs out of logs.
+        .sqlx_logging(false);
+    let unavailable = |err: DbErr| {
+        // sea-orm and sqlx each wrap the cause and repeat it; keep the
+        // innermost message, beside the redacted URL.
+        let mut cause: &dyn std::error::Error = &err;
+        while let Some(source) = cause.source() {
+            cause = source;
+        }
+        Error::DatabaseUnavailable(DbErr::Conn(RuntimeErr::Internal(format!(
+            "{} did not answer: {cause}",
+            redact(url)
+        ))))
+    };
+    let conn = Database::connect(options).await.map_err(unavailable)?;
+    // The pool connects lazily: make sure someone answers now.
+    conn.ping().await.map_err(unavailable)?;
+    Ok(conn)
+}
+
+/// Where the schema of `conn` stands. Reads only: a database that never saw
+/// a migration gets no migration table from this.
+///
+/// # Errors
+/// [`Error::Database`], or [`Error::DatabaseUnavailable`] when the connection is lost.
+pub async fn schema_status(conn: &DatabaseConnection) -> Result<SchemaStatus> {
+    let table = Migrator::migration_table_name().to_string();
+    let manager = SchemaManager::new(conn);
+    let applied: Vec<String> = if manager.has_table(&table).await.map_err(lost)? {
+        conn.query_all_raw(statement(
+            conn.get_database_backend(),
+            &format!("SELECT version FROM {table} ORDER BY version"),
+            vec![],
+        ))
+        .await
+        .map_err(lost)?
+        .into_iter()
+        .map(|row| row.try_get::<String>("", "version"))
+        .collect::<Result<_, _>>()?
+    } else {
+        Vec::new()
+    };
+    let known: Vec<String> = Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    Ok(SchemaStatus {
+        pending: known
+            .iter()
+            .filter(|name| !applied.contains(name))
+            .cloned()
+            .collect(),
+        unknown: applied
+            .iter()
+            .filter(|name| !known.contains(name))
+            .cloned()
+            .collect(),
+        applied: known
+            .iter()
+            .filter(|name| applied.contains(name))
+            .cloned()
+            .collect(),
+    })
+}
+
+/// Applies every pending migration and returns their names, oldest first.
+///
+/// # Errors
+/// [`Error::MigrationsAhead`] without changing anything; [`Error::Database`]
+/// when a migration fails.
+pub async fn migrate_up(conn: &DatabaseConnection) -> Result<Vec<String>> {
+    let status = schema_status(conn).await?;
+    if !status.unknown.is_empty() {
+        return Err(Error::MigrationsAhead(status.unknown));
+    }
+    if !status.pending.is_empty() {
+        Migrator::up(conn, None).await?;
+    }
+    Ok(status.pending)
+}
+
+fn lost(err: DbErr) -> Error {
+    match err {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => Error::DatabaseUnavailable(err),
+        other => Error::Database(other),
+    }
+}
+
+/// `url` with its password (in the user info or a `password=` query
+/// parameter) replaced by `***`, for screens, messages and logs. Works on
+/// malformed URLs too, erring towards hiding more.
+pub fn redact(url: &str) -> String {
+    let mut out = match url.find("://") {
+        Some(scheme_end) => {
+            let (head, rest) = url.split_at(scheme_end + 3);
+            match rest.rfind('@') {
+                Some(at) => {
+                    let userinfo = &rest[..at];
+                    match userinfo.split_once(':') {
+                        Some((user, _password)) => format!("{head}{user}:***{}", &rest[at..]),
+                        None => url.to_owned(),
+                    }
+                }
+                None => url.to_owned(),
+            }
+        }
+        None => url.to_owned(),
+    };
+    if let Some(query_start) = out.find('?') {
+        let (base, query) = out.split_at(query_start + 1);
+        let query: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out = format!("{base}{}", query.join("&"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_the_password_and_keeps_the_rest() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/x?sslmode=disable"),
+            "postgres://app:***@db:5432/x?sslmode=disable"
+        );
+        assert_eq!(redact("mysql://root@h/test"), "mysql://root@h/test");
+        assert_eq!(
+            redact("sqlite://recents.db?mode=rwc"),
+            "sqlite://recents.db?mode=rwc"
+        );
+        assert_eq!(
+            redact("postgres://h/db?user=a&password=s3cret"),
+            "postgres://h/db?user=a&password=***"
+        );
+        // A password holding `@`, `/` or `:` is hidden whole.
+        let odd = redact("postgres://app:p@ss/w:rd@db/x");
+        assert!(!odd.contains("ss/w"), "{odd}");
+    }
+
+    #[test]
+    fn malformed_urls_and_other_schemes_are_invalid_and_redacted() {
+        for url in [
+            "",
+            "recents.db",
+            "postgres://app:s3cret@db:notaport/x",
+            "redis://app:s3cret@db/0",
+            "postgres:///nohost",
+        ] {
+            match backend_of(url) {
+                Err(Error::InvalidDatabaseUrl(message)) => {
+                    assert!(!message.contains("s3cret"), "{message}")
+                }
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+        assert_eq!(
+            backend_of("postgresql://u@h/db").unwrap(),
+            DbBackend::Postgres
+        );
+        assert_eq!(backend_of("mysql://u@h/db").unwrap(), DbBackend::MySql);
+        assert_eq!(backend_of(DEFAULT_DATABASE_URL).unwrap(), DbBackend::Sqlite);
+        assert_eq!(backend_of("sqlite::memory:").unwrap(), DbBackend::Sqlite);
+    }
+}

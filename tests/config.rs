@@ -1,0 +1,105 @@
+//! Connecting: URLs are validated and redacted, an absent database is
+//! `DatabaseUnavailable`, and the schema is checked against this version's
+//! migrations (behind, ahead, new) on every backend.
+
+use recents::migration::{Migrator, MigratorTrait};
+use recents::{Error, Migrate, config, connect, connect_and_migrate, schema_status};
+use recents_testkit::{TestDb, backend_tests};
+use sea_orm::ConnectionTrait;
+
+#[tokio::test]
+async fn a_database_that_does_not_answer_is_unavailable_and_its_password_stays_hidden() {
+    for url in [
+        "postgres://app:s3cret-pw@127.0.0.1:1/recents",
+        "mysql://app:s3cret-pw@127.0.0.1:1/recents",
+    ] {
+        let err = connect(url).await.unwrap_err();
+        assert!(matches!(err, Error::DatabaseUnavailable(_)), "{err:?}");
+        assert!(err.is_unavailable());
+        assert!(!format!("{err} {err:?}").contains("s3cret-pw"), "{err:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_url_is_refused_before_connecting() {
+    for url in [
+        "",
+        "recents.db",
+        "ftp://h/x",
+        "postgres://u:s3cret@h:port/x",
+    ] {
+        match connect(url).await {
+            Err(Error::InvalidDatabaseUrl(message)) => assert!(!message.contains("s3cret")),
+            other => panic!("{url}: {other:?}"),
+        }
+    }
+}
+
+async fn a_migrated_database_connects(db: &TestDb) {
+    let conn = connect(&db.url).await.unwrap();
+    let status = schema_status(&conn).await.unwrap();
+    assert!(status.is_current() && !status.is_new(), "{status:?}");
+    assert_eq!(
+        status.applied.len(),
+        Migrator::migrations().len(),
+        "{status:?}"
+    );
+}
+
+async fn a_schema_behind_is_refused_until_migrated(db: &TestDb) {
+    Migrator::down(&db.conn, Some(1)).await.unwrap();
+    let last = Migrator::migrations().last().unwrap().name().to_owned();
+    match connect(&db.url).await {
+        Err(Error::MigrationsBehind(pending)) => assert_eq!(pending, [last.as_str()]),
+        other => panic!("{other:?}"),
+    }
+    // Not new: IfNew leaves a database behind alone.
+    assert!(matches!(
+        config::open(&db.url, Migrate::IfNew).await,
+        Err(Error::MigrationsBehind(_))
+    ));
+    let conn = connect_and_migrate(&db.url).await.unwrap();
+    assert!(schema_status(&conn).await.unwrap().is_current());
+}
+
+async fn a_new_database_is_migrated_when_asked(db: &TestDb) {
+    Migrator::reset(&db.conn).await.unwrap();
+    let status = schema_status(&db.conn).await.unwrap();
+    assert!(status.is_new(), "{status:?}");
+    assert_eq!(status.pending.len(), Migrator::migrations().len());
+    assert!(matches!(
+        connect(&db.url).await,
+        Err(Error::MigrationsBehind(_))
+    ));
+    let conn = config::open(&db.url, Migrate::IfNew).await.unwrap();
+    assert!(schema_status(&conn).await.unwrap().is_current());
+}
+
+async fn a_schema_ahead_is_refused_and_never_migrated(db: &TestDb) {
+    db.conn
+        .execute_unprepared(
+            "INSERT INTO seaql_migrations (version, applied_at) \
+             VALUES ('m29990101_000001_from_the_future', 0)",
+        )
+        .await
+        .unwrap();
+    for result in [
+        connect(&db.url).await,
+        connect_and_migrate(&db.url).await,
+        config::open(&db.url, Migrate::IfNew).await,
+    ] {
+        match result {
+            Err(Error::MigrationsAhead(unknown)) => {
+                assert_eq!(unknown, ["m29990101_000001_from_the_future"])
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+backend_tests!(
+    a_migrated_database_connects,
+    a_schema_behind_is_refused_until_migrated,
+    a_new_database_is_migrated_when_asked,
+    a_schema_ahead_is_refused_and_never_migrated,
+);

@@ -1,0 +1,354 @@
+//! Database work for the console, off the draw loop: each [`Request`] runs in
+//! a tokio task and comes back as a [`Response`] over an mpsc channel. The
+//! draw loop never awaits the database.
+
+use std::time::{Duration, Instant};
+
+use recents_service::{
+    Error, Migrate, RecentWorkflow, Scope, WorkspaceId, WorkspaceListing, WorkspaceOverview,
+    WorkspacePage, recent_workflows, recent_workflows_from_history, workspace_members,
+    workspace_overview,
+};
+use sea_orm::DatabaseConnection;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// Recent workflows shown per scope.
+pub const RECENT_LIMIT: u32 = 10;
+
+/// Members listed on the Workspace screen (the first ones, in uid order).
+pub const MEMBER_LIMIT: u32 = 200;
+
+/// Something the console wants from the database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Connect (or reconnect) and check the schema.
+    Connect,
+    /// One page of the workspace directory; `page` is its number from 0.
+    Workspaces {
+        /// The page asked for.
+        listing: WorkspaceListing,
+        /// Its number.
+        page: usize,
+    },
+    /// A workspace's overview and members.
+    Workspace(WorkspaceId),
+    /// Recent workflows of a scope, from the summary.
+    Recent(WorkspaceId, Scope),
+    /// The same from the summary and from the history, each timed.
+    Compare(WorkspaceId, Scope),
+}
+
+/// A timed answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Timed<T> {
+    /// The answer.
+    pub value: T,
+    /// How long the call took, as the [`Stopwatch`] measured it.
+    pub took: Duration,
+}
+
+/// The summary's and the history's answer for one scope, each timed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Comparison {
+    /// From `workspace_recent_workflows` (O(limit)).
+    pub summary: Timed<Vec<RecentWorkflow>>,
+    /// From `saved_runs` (O(runs of the scope)).
+    pub history: Timed<Vec<RecentWorkflow>>,
+}
+
+impl Comparison {
+    /// The first row (from 1) where the answers differ, `None` when they agree.
+    pub fn first_difference(&self) -> Option<usize> {
+        let (a, b) = (&self.summary.value, &self.history.value);
+        if a == b {
+            return None;
+        }
+        Some(
+            a.iter()
+                .zip(b.iter())
+                .position(|(x, y)| x != y)
+                .unwrap_or(a.len().min(b.len()))
+                + 1,
+        )
+    }
+}
+
+/// Why a call failed, as the console shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The error, one line, any URL redacted.
+    pub message: String,
+    /// What kind of failure it is.
+    pub kind: FailureKind,
+}
+
+/// The kinds of failure the console treats differently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The database does not answer: banner, retry.
+    Unavailable,
+    /// The schema lacks migrations: banner, retry (someone may run `migrate up`).
+    Behind,
+    /// The schema is newer than this binary: banner, retry.
+    Ahead,
+    /// The URL is wrong: banner, no retry helps.
+    InvalidUrl,
+    /// Anything else: a message in the status line.
+    Other,
+}
+
+impl From<&Error> for Failure {
+    fn from(err: &Error) -> Self {
+        let kind = match err {
+            Error::MigrationsBehind(_) => FailureKind::Behind,
+            Error::MigrationsAhead(_) => FailureKind::Ahead,
+            Error::InvalidDatabaseUrl(_) => FailureKind::InvalidUrl,
+            e if e.is_unavailable() => FailureKind::Unavailable,
+            _ => FailureKind::Other,
+        };
+        let message = match err {
+            // The driver's cause, once: sea-orm and sqlx each wrap and repeat it.
+            Error::DatabaseUnavailable(db) => {
+                let mut cause: &dyn std::error::Error = db;
+                while let Some(source) = cause.source() {
+                    cause = source;
+                }
+                format!("database unavailable: {cause}")
+            }
+            other => other.to_string(),
+        };
+        Failure { message, kind }
+    }
+}
+
+/// What came back for a [`Request`]; each carries what it answers, so a
+/// late answer to a question no longer on screen is recognised and dropped.
+#[derive(Clone, Debug)]
+pub enum Response {
+    /// Connected, schema current.
+    Connected(DatabaseConnection),
+    /// Could not connect, or the schema is not current.
+    ConnectFailed(Failure),
+    /// A page of the directory.
+    Workspaces {
+        /// The page asked for.
+        listing: WorkspaceListing,
+        /// Its number.
+        page: usize,
+        /// The answer.
+        result: Result<WorkspacePage, Failure>,
+    },
+    /// A workspace's overview and its members (none for a deleted one).
+    Workspace {
+        /// The workspace asked for.
+        id: WorkspaceId,
+        /// The answer.
+        result: Result<(WorkspaceOverview, Vec<String>), Failure>,
+    },
+    /// Recent workflows of a scope.
+    Recent {
+        /// The workspace asked for.
+        id: WorkspaceId,
+        /// The scope asked for.
+        scope: Scope,
+        /// The answer.
+        result: Result<Vec<RecentWorkflow>, Failure>,
+    },
+    /// Summary and history answers side by side.
+    Compare {
+        /// The workspace asked for.
+        id: WorkspaceId,
+        /// The scope asked for.
+        scope: Scope,
+        /// The summary's answer, then the history's.
+        result: Result<Comparison, Failure>,
+    },
+}
+
+impl Response {
+    /// The failure this response carries, if any.
+    pub fn failure(&self) -> Option<&Failure> {
+        match self {
+            Response::Connected(_) => None,
+            Response::ConnectFailed(f) => Some(f),
+            Response::Workspaces { result, .. } => result.as_ref().err(),
+            Response::Workspace { result, .. } => result.as_ref().err(),
+            Response::Recent { result, .. } => result.as_ref().err(),
+            Response::Compare { result, .. } => result.as_ref().err(),
+        }
+    }
+}
+
+/// How calls are timed: for real, or at a fixed duration so that a rendered
+/// screen is the same on every run (snapshot tests).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stopwatch {
+    /// Wall-clock time.
+    Real,
+    /// Every call "takes" this long.
+    Fixed(Duration),
+}
+
+impl Stopwatch {
+    async fn time<T>(self, call: impl Future<Output = T>) -> (T, Duration) {
+        let started = Instant::now();
+        let value = call.await;
+        let took = match self {
+            Stopwatch::Real => started.elapsed(),
+            Stopwatch::Fixed(took) => took,
+        };
+        (value, took)
+    }
+}
+
+/// The console's handle on the database: the URL, what to do with its
+/// schema, and the pool once connected.
+#[derive(Clone, Debug)]
+pub struct Database {
+    url: String,
+    migrate: Migrate,
+    conn: Option<DatabaseConnection>,
+    stopwatch: Stopwatch,
+}
+
+impl Database {
+    /// A handle that connects to `url` on [`Request::Connect`].
+    pub fn new(url: String, migrate: Migrate, stopwatch: Stopwatch) -> Self {
+        Self {
+            url,
+            migrate,
+            conn: None,
+            stopwatch,
+        }
+    }
+
+    /// Keeps the pool of a [`Response::Connected`]; forgets it when a call
+    /// found the database gone, so the next [`Request::Connect`] starts afresh.
+    pub fn observe(&mut self, response: &Response) {
+        match response {
+            Response::Connected(conn) => self.conn = Some(conn.clone()),
+            other => {
+                if other
+                    .failure()
+                    .is_some_and(|f| f.kind != FailureKind::Other)
+                {
+                    self.conn = None;
+                }
+            }
+        }
+    }
+
+    /// Answers one request. Without a connection, every request but
+    /// `Connect` fails as unavailable.
+    pub async fn answer(&self, request: Request) -> Response {
+        let conn = match (&request, &self.conn) {
+            (Request::Connect, _) => {
+                return match recents_service::config::open(&self.url, self.migrate).await {
+                    Ok(conn) => Response::Connected(conn),
+                    Err(err) => Response::ConnectFailed(Failure::from(&err)),
+                };
+            }
+            (_, Some(conn)) => conn,
+            (_, None) => {
+                return Response::ConnectFailed(Failure {
+                    message: "not connected".into(),
+                    kind: FailureKind::Unavailable,
+                });
+            }
+        };
+        match request {
+            Request::Connect => unreachable!("answered above"),
+            Request::Workspaces { listing, page } => {
+                let result = recents_service::list_workspaces(conn, &listing)
+                    .await
+                    .map_err(|e| Failure::from(&e));
+                Response::Workspaces {
+                    listing,
+                    page,
+                    result,
+                }
+            }
+            Request::Workspace(id) => {
+                let result = async {
+                    let overview = workspace_overview(conn, id).await?;
+                    let members = if overview.deleted_at.is_some() {
+                        Vec::new()
+                    } else {
+                        workspace_members(conn, id, None, MEMBER_LIMIT).await?
+                    };
+                    Ok::<_, Error>((overview, members))
+                }
+                .await
+                .map_err(|e| Failure::from(&e));
+                Response::Workspace { id, result }
+            }
+            Request::Recent(id, scope) => {
+                let result = recent_workflows(conn, id, &scope, RECENT_LIMIT)
+                    .await
+                    .map_err(|e| Failure::from(&e));
+                Response::Recent { id, scope, result }
+            }
+            Request::Compare(id, scope) => {
+                let result = async {
+                    let (summary, summary_took) = self
+                        .stopwatch
+                        .time(recent_workflows(conn, id, &scope, RECENT_LIMIT))
+                        .await;
+                    let (history, history_took) = self
+                        .stopwatch
+                        .time(recent_workflows_from_history(
+                            conn,
+                            id,
+                            &scope,
+                            RECENT_LIMIT,
+                        ))
+                        .await;
+                    Ok::<_, Error>(Comparison {
+                        summary: Timed {
+                            value: summary?,
+                            took: summary_took,
+                        },
+                        history: Timed {
+                            value: history?,
+                            took: history_took,
+                        },
+                    })
+                }
+                .await
+                .map_err(|e| Failure::from(&e));
+                Response::Compare { id, scope, result }
+            }
+        }
+    }
+}
+
+/// Runs requests in tokio tasks and sends their responses to the draw loop.
+pub struct Worker {
+    database: Database,
+    responses: UnboundedSender<Response>,
+}
+
+impl Worker {
+    /// A worker answering through `database` into `responses`.
+    pub fn new(database: Database, responses: UnboundedSender<Response>) -> Self {
+        Self {
+            database,
+            responses,
+        }
+    }
+
+    /// Starts answering `request`; the response arrives on the channel.
+    pub fn submit(&self, request: Request) {
+        let database = self.database.clone();
+        let responses = self.responses.clone();
+        tokio::spawn(async move {
+            // The receiver is gone only when the console is closing.
+            let _ = responses.send(database.answer(request).await);
+        });
+    }
+
+    /// See [`Database::observe`].
+    pub fn observe(&mut self, response: &Response) {
+        self.database.observe(response);
+    }
+}

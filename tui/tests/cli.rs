@@ -1,0 +1,237 @@
+//! The headless subcommands, run as the real `recents` binary against every
+//! backend: their output, their JSON, and their exit codes on bad input
+//! (1 with one line on stderr for a bad value or state, 2 for bad usage).
+
+use std::process::{Command, Output};
+
+use recents_migration::{Migrator, MigratorTrait};
+use recents_testkit::{TestDb, backend_tests};
+use sea_orm::ConnectionTrait;
+use serde_json::Value;
+
+fn recents(url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_recents"))
+        .args(args)
+        .env("DATABASE_URL", url)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the recents binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Exit code 1 and exactly one line on stderr, containing `needle`.
+fn assert_fails_with(output: &Output, needle: &str) {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(1), "stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one line, got: {err}");
+    assert!(err.starts_with("recents: "), "{err}");
+    assert!(err.contains(needle), "{needle:?} not in {err}");
+}
+
+fn json(output: &Output) -> Value {
+    assert!(output.status.success(), "stderr: {}", stderr(output));
+    serde_json::from_str(stdout(output).trim()).expect("one line of JSON")
+}
+
+async fn migrate_reports_and_applies_pending_migrations(db: &TestDb) {
+    Migrator::reset(&db.conn).await.unwrap();
+    let names: Vec<String> = Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+
+    let status = json(&recents(&db.url, &["migrate", "status", "--json"]));
+    assert_eq!(status["current"], false);
+    assert_eq!(status["pending"], serde_json::json!(names));
+    let text = recents(&db.url, &["migrate", "status"]);
+    assert!(text.status.success());
+    assert!(
+        stdout(&text).contains("schema is behind"),
+        "{}",
+        stdout(&text)
+    );
+
+    // A schema behind is refused by the reading subcommands.
+    assert_fails_with(
+        &recents(&db.url, &["recent", "--workspace", "1"]),
+        "recents migrate up",
+    );
+
+    let up = json(&recents(&db.url, &["migrate", "up", "--json"]));
+    assert_eq!(up["applied_now"], serde_json::json!(names));
+    let again = recents(&db.url, &["migrate"]);
+    assert!(stdout(&again).contains("up to date"), "{}", stdout(&again));
+    let status = json(&recents(&db.url, &["migrate", "status", "--json"]));
+    assert_eq!(status["current"], true);
+}
+
+async fn migrate_refuses_a_schema_ahead(db: &TestDb) {
+    db.conn
+        .execute_unprepared(
+            "INSERT INTO seaql_migrations (version, applied_at) VALUES ('m29990101_000001_future', 0)",
+        )
+        .await
+        .unwrap();
+    assert_fails_with(&recents(&db.url, &["migrate", "up"]), "ahead");
+    let status = json(&recents(&db.url, &["migrate", "status", "--json"]));
+    assert_eq!(
+        status["unknown"],
+        serde_json::json!(["m29990101_000001_future"])
+    );
+}
+
+async fn seed_demo_then_read_recent_workflows(db: &TestDb) {
+    let seeded = json(&recents(
+        &db.url,
+        &["seed", "--demo", "--heavy-runs", "700", "--json"],
+    ));
+    assert_eq!(seeded["workspaces"], 7);
+    assert_eq!(seeded["jobs"], 0);
+    let heavy = seeded["heavy_workspace"].as_i64().unwrap().to_string();
+
+    let rows = json(&recents(
+        &db.url,
+        &["recent", "--workspace", &heavy, "--json"],
+    ));
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["title"], "Nightly import");
+
+    // platform-team is workspace 4 and has six workflows; ada uses four.
+    let team = json(&recents(
+        &db.url,
+        &["recent", "--workspace", "4", "--limit", "10", "--json"],
+    ));
+    assert_eq!(team.as_array().unwrap().len(), 6);
+    let ada = json(&recents(
+        &db.url,
+        &[
+            "recent",
+            "--workspace",
+            "4",
+            "--uid",
+            "ada",
+            "--limit",
+            "2",
+            "--json",
+        ],
+    ));
+    let ada = ada.as_array().unwrap();
+    assert_eq!(ada.len(), 2);
+    assert!(ada[0]["last_used_at"].as_str() >= ada[1]["last_used_at"].as_str());
+
+    let text = recents(&db.url, &["recent", "--workspace", &heavy]);
+    assert!(text.status.success());
+    assert!(
+        stdout(&text).contains("Nightly import"),
+        "{}",
+        stdout(&text)
+    );
+
+    // A second demo seed would double the data set: refused.
+    assert_fails_with(
+        &recents(&db.url, &["seed", "--demo", "--heavy-runs", "10"]),
+        "already holds 7 workspaces",
+    );
+}
+
+async fn recent_refuses_bad_input_with_one_line_and_exit_1(db: &TestDb) {
+    assert_fails_with(
+        &recents(&db.url, &["recent", "--workspace", "999999"]),
+        "workspace 999999 does not exist",
+    );
+    assert_fails_with(
+        &recents(&db.url, &["recent", "--workspace", "1", "--limit", "0"]),
+        "limit must be between 1 and 1000, got 0",
+    );
+    assert_fails_with(
+        &recents(&db.url, &["recent", "--workspace", "1", "--limit", "1001"]),
+        "got 1001",
+    );
+    assert_fails_with(
+        &recents(&db.url, &["recent", "--workspace", "1", "--uid", ""]),
+        "invalid uid: empty",
+    );
+    db.conn
+        .execute_unprepared(
+            "INSERT INTO workspaces (name, is_personal, created_at, deleted_at) \
+             VALUES ('gone', FALSE, '2026-01-01 00:00:00', '2026-01-02 00:00:00')",
+        )
+        .await
+        .unwrap();
+    assert_fails_with(
+        &recents(&db.url, &["recent", "--workspace", "1"]),
+        "workspace 1 is deleted",
+    );
+}
+
+async fn usage_errors_exit_2(db: &TestDb) {
+    for args in [
+        &["recent", "--workspace", "abc"][..],
+        &["recent"][..],
+        &["seed"][..],
+        &["migrate", "sideways"][..],
+        &["no-such-command"][..],
+    ] {
+        let output = recents(&db.url, args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(!stderr(&output).is_empty());
+    }
+}
+
+backend_tests!(
+    migrate_reports_and_applies_pending_migrations,
+    migrate_refuses_a_schema_ahead,
+    seed_demo_then_read_recent_workflows,
+    recent_refuses_bad_input_with_one_line_and_exit_1,
+    usage_errors_exit_2,
+);
+
+#[test]
+fn an_unreachable_database_fails_in_one_line_without_its_password() {
+    let output = recents(
+        "postgres://operator:hunter2-secret@127.0.0.1:1/recents",
+        &["recent", "--workspace", "1"],
+    );
+    assert_fails_with(&output, "database unavailable");
+    assert!(!stderr(&output).contains("hunter2-secret"));
+    assert!(
+        stderr(&output).contains("operator:***@"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_malformed_or_foreign_database_url_fails_in_one_line() {
+    assert_fails_with(
+        &recents("not a url", &["migrate", "status"]),
+        "invalid database URL",
+    );
+    let output = recents("redis://app:hunter2-secret@h/0", &["migrate", "status"]);
+    assert_fails_with(&output, "unsupported scheme `redis`");
+    assert!(!stderr(&output).contains("hunter2-secret"));
+}
+
+#[test]
+fn the_console_without_a_terminal_says_to_use_a_subcommand() {
+    let dir = std::env::temp_dir().join(format!("recents-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}/console.db?mode=rwc", dir.display());
+    // Output captured and stdin not a terminal: nothing to draw on.
+    let output = recents(&url, &[]);
+    assert_fails_with(&output, "the console needs a terminal");
+    let _ = std::fs::remove_dir_all(&dir);
+}

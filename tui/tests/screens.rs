@@ -1,0 +1,305 @@
+//! Every console screen rendered through ratatui's `TestBackend` and pinned
+//! by insta snapshots, with real data from a test database (SQLite). The
+//! console is driven as in the terminal: keys into `App::handle_key`, the
+//! requests answered by the worker's `Database`, answers into `App::apply`.
+//! Timestamps are fixed (the demo's `now`) and query timings come from a
+//! fixed stopwatch, so every run renders the same screen.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use recents_migration::{Migrator, MigratorTrait};
+use recents_seed::{DemoOptions, seed_demo};
+use recents_service::{Migrate, Scope, WorkspaceId};
+use recents_testkit::{Backend, TestDb};
+use recents_tui::console::worker::FailureKind;
+use recents_tui::console::{App, Database, Link, Request, Stopwatch, Tab, render};
+use sea_orm::{ActiveValue::Set, EntityTrait, NotSet};
+
+const LABEL: &str = "sqlite://test.db";
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
+}
+
+/// The console on a database, driven without a terminal.
+struct Console {
+    app: App,
+    database: Database,
+}
+
+impl Console {
+    async fn open(url: &str, migrate: Migrate) -> Console {
+        let mut console = Console {
+            app: App::new(LABEL.into()),
+            database: Database::new(
+                url.into(),
+                migrate,
+                Stopwatch::Fixed(Duration::from_micros(1_250)),
+            ),
+        };
+        let requests = console.app.start();
+        console.settle(requests).await;
+        console
+    }
+
+    /// Answers requests, and the requests the answers lead to, until none is left.
+    async fn settle(&mut self, mut requests: Vec<Request>) {
+        while !requests.is_empty() {
+            let request = requests.remove(0);
+            let response = self.database.answer(request).await;
+            self.database.observe(&response);
+            requests.extend(self.app.apply(response));
+        }
+    }
+
+    async fn press(&mut self, code: KeyCode) {
+        let requests = self.app.handle_key(KeyEvent::new(code, KeyModifiers::NONE));
+        self.settle(requests).await;
+    }
+
+    async fn type_text(&mut self, text: &str) {
+        for c in text.chars() {
+            self.press(KeyCode::Char(c)).await;
+        }
+    }
+
+    fn screen(&mut self, width: u16, height: u16) -> String {
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+        terminal.draw(|frame| render(&mut self.app, frame)).unwrap();
+        terminal.backend().to_string()
+    }
+}
+
+async fn demo_db() -> TestDb {
+    let db = TestDb::new(Backend::Sqlite)
+        .await
+        .expect("SQLite always runs");
+    seed_demo(
+        &db.conn,
+        &DemoOptions {
+            heavy_runs: 1_200,
+            now: now(),
+        },
+    )
+    .await
+    .unwrap();
+    db
+}
+
+async fn open_workspace(console: &mut Console, name: &str) {
+    let page = console.app.workspaces.page.clone().unwrap();
+    let index = page.workspaces.iter().position(|w| w.name == name).unwrap();
+    console.app.workspaces.table.select(Some(index));
+    console.press(KeyCode::Enter).await;
+    assert_eq!(console.app.tab, Tab::Workspace);
+}
+
+#[tokio::test]
+async fn workspaces_on_an_empty_database_say_how_to_seed() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let mut console = Console::open(&db.url, Migrate::Never).await;
+    assert_eq!(console.app.link, Link::Connected);
+    insta::assert_snapshot!("workspaces_empty", console.screen(80, 12));
+    insta::assert_snapshot!("workspaces_empty_40x12", console.screen(40, 12));
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn workspaces_list_the_demo_with_counts() {
+    let db = demo_db().await;
+    let mut console = Console::open(&db.url, Migrate::Never).await;
+    insta::assert_snapshot!("workspaces_demo", console.screen(100, 16));
+    insta::assert_snapshot!("workspaces_demo_40x12", console.screen(40, 12));
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn workspaces_filter_while_typing_then_on_enter() {
+    let db = demo_db().await;
+    let mut console = Console::open(&db.url, Migrate::Never).await;
+    console.press(KeyCode::Char('/')).await;
+    console.type_text("TEAM").await;
+    insta::assert_snapshot!("workspaces_filter_typing", console.screen(100, 16));
+    console.press(KeyCode::Enter).await;
+    insta::assert_snapshot!("workspaces_filtered", console.screen(100, 16));
+    console.press(KeyCode::Esc).await;
+    assert_eq!(
+        console
+            .app
+            .workspaces
+            .page
+            .as_ref()
+            .unwrap()
+            .workspaces
+            .len(),
+        7
+    );
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn workspaces_sort_by_name_descending_on_the_third_s() {
+    let db = demo_db().await;
+    let mut console = Console::open(&db.url, Migrate::Never).await;
+    for _ in 0..3 {
+        console.press(KeyCode::Char('s')).await;
+    }
+    insta::assert_snapshot!("workspaces_by_name_descending", console.screen(100, 16));
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn workspaces_page_forward_and_back_by_keyset() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    for n in 1..=57 {
+        recents_entity::workspace::Entity::insert(recents_entity::workspace::ActiveModel {
+            id: NotSet,
+            name: Set(format!("ws-{n:03}")),
+            is_personal: Set(n % 2 == 0),
+            created_at: Set(now()),
+            deleted_at: Set(None),
+        })
+        .exec(&db.conn)
+        .await
+        .unwrap();
+    }
+    let mut console = Console::open(&db.url, Migrate::Never).await;
+    console.press(KeyCode::Char('n')).await;
+    assert_eq!(console.app.workspaces.page_number, 1);
+    insta::assert_snapshot!("workspaces_second_page", console.screen(80, 14));
+    console.press(KeyCode::Char('n')).await; // no third page: stays
+    assert_eq!(console.app.workspaces.page_number, 1);
+    console.press(KeyCode::Char('p')).await;
+    let first = console.app.workspaces.page.as_ref().unwrap();
+    assert_eq!(first.workspaces[0].id, WorkspaceId(1));
+    assert_eq!(first.workspaces.len(), 50);
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn workspace_shows_recent_workflows_per_scope_and_against_history() {
+    let db = demo_db().await;
+    let mut console = Console::open(&db.url, Migrate::Never).await;
+    open_workspace(&mut console, "platform-team").await;
+    insta::assert_snapshot!("workspace_whole", console.screen(100, 18));
+    console.press(KeyCode::Down).await; // the first member
+    insta::assert_snapshot!("workspace_member", console.screen(100, 18));
+    console.press(KeyCode::Char('h')).await;
+    let comparison = console
+        .app
+        .workspace
+        .as_ref()
+        .and_then(|ws| ws.comparison.clone())
+        .unwrap()
+        .unwrap();
+    assert_eq!(comparison.first_difference(), None);
+    insta::assert_snapshot!("workspace_compared", console.screen(100, 18));
+    insta::assert_snapshot!("workspace_compared_40x12", console.screen(40, 12));
+    console.press(KeyCode::Esc).await;
+    assert_eq!(console.app.tab, Tab::Workspaces);
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_late_answer_for_a_scope_no_longer_shown_is_dropped() {
+    let db = demo_db().await;
+    let mut console = Console::open(&db.url, Migrate::Never).await;
+    open_workspace(&mut console, "platform-team").await;
+    let id = console.app.workspace.as_ref().unwrap().id;
+    // The whole workspace's answer, fetched but not yet delivered...
+    let late = console
+        .database
+        .answer(Request::Recent(id, Scope::Workspace))
+        .await;
+    console.press(KeyCode::Down).await; // ...when the operator moves to ada.
+    let ada = console.app.workspace.as_ref().unwrap().recent.clone();
+    assert!(matches!(&ada, Some(Ok(rows)) if rows.len() == 4), "{ada:?}");
+    assert!(console.app.apply(late).is_empty());
+    let ws = console.app.workspace.as_ref().unwrap();
+    assert_eq!(ws.scope(), Scope::Member("ada".into()));
+    assert_eq!(ws.recent, ada, "ada's answer stays on screen");
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn workspace_heavy_compares_the_single_workflow() {
+    let db = demo_db().await;
+    let mut console = Console::open(&db.url, Migrate::Never).await;
+    open_workspace(&mut console, "nightly-imports").await;
+    console.press(KeyCode::Char('h')).await;
+    insta::assert_snapshot!("workspace_heavy_compared", console.screen(100, 12));
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn workspace_deleted_says_so_instead_of_reading() {
+    let db = demo_db().await;
+    let mut console = Console::open(&db.url, Migrate::Never).await;
+    open_workspace(&mut console, "archived-team").await;
+    console.press(KeyCode::Char('h')).await; // nothing to compare
+    insta::assert_snapshot!("workspace_deleted", console.screen(80, 10));
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn help_overlays_the_screen_and_closes_on_esc() {
+    let db = demo_db().await;
+    let mut console = Console::open(&db.url, Migrate::Never).await;
+    console.press(KeyCode::Char('?')).await;
+    insta::assert_snapshot!("help", console.screen(80, 24));
+    insta::assert_snapshot!("help_40x12", console.screen(40, 12));
+    console.press(KeyCode::Esc).await;
+    assert!(!console.app.help);
+    console.press(KeyCode::Char('q')).await;
+    assert!(console.app.quit);
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_database_that_does_not_answer_shows_a_banner_and_retries() {
+    let mut console = Console::open(
+        "sqlite:///nonexistent-recents-dir/recents.db",
+        Migrate::IfNew,
+    )
+    .await;
+    let Link::Failed { failure, retry_in } = &console.app.link else {
+        panic!("{:?}", console.app.link);
+    };
+    assert_eq!(failure.kind, FailureKind::Unavailable);
+    assert_eq!(*retry_in, Some(5));
+    insta::assert_snapshot!("banner_unavailable", console.screen(100, 10));
+    insta::assert_snapshot!("banner_unavailable_40x12", console.screen(40, 12));
+    // The countdown reaches zero and asks to connect again.
+    for _ in 0..4 {
+        assert!(console.app.tick().is_empty());
+    }
+    assert_eq!(console.app.tick(), vec![Request::Connect]);
+    assert_eq!(console.app.link, Link::Connecting);
+}
+
+#[tokio::test]
+async fn a_schema_behind_shows_a_banner_until_migrated() {
+    let db = demo_db().await;
+    Migrator::down(&db.conn, Some(1)).await.unwrap();
+    let mut console = Console::open(&db.url, Migrate::IfNew).await;
+    insta::assert_snapshot!("banner_behind", console.screen(100, 10));
+    Migrator::up(&db.conn, None).await.unwrap();
+    console.press(KeyCode::Char('r')).await; // retry now
+    assert_eq!(console.app.link, Link::Connected);
+    assert_eq!(
+        console
+            .app
+            .workspaces
+            .page
+            .as_ref()
+            .unwrap()
+            .workspaces
+            .len(),
+        7
+    );
+    db.drop_database().await;
+}
