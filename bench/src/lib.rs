@@ -33,7 +33,9 @@ pub struct Report {
 
 /// Rebuilds the schema on `conn`, generates the data and measures every figure.
 pub async fn run(conn: &DatabaseConnection, options: &Options) -> Result<Report> {
-    Migrator::fresh(conn).await?;
+    // `fresh` turns SQLite foreign keys off on one pooled connection and drops
+    // tables over others; our own `down`s drop children first on any pool.
+    Migrator::refresh(conn).await?;
     let history = recents_seed::scale::generate(conn, options.scale).await?;
     summary_fill::fill(conn).await?;
     recents_seed::scale::analyze_all(conn).await?;
