@@ -125,7 +125,8 @@ where
 /// A run without a version counts towards nothing.
 ///
 /// When the same write moved the run away from another version, user or
-/// workspace, or back in time, also call [`retract`] with the run as it was.
+/// workspace, or back in time, also call [`retract`] with the run as it was,
+/// before this call (see [`retract`]).
 ///
 /// # Errors
 /// [`Error::InvalidUid`], [`Error::InvalidArgument`]; [`Error::Database`].
@@ -150,6 +151,11 @@ pub async fn touch<C: ConnectionTrait>(
 /// run or changed its version, user, workspace or time with its own code, in
 /// the same transaction as that change. History is read only when the run
 /// was its group's latest.
+///
+/// Call it before [`touch`] and before any other summary write of the
+/// transaction: on PostgreSQL it waits for a running backfill batch (which
+/// could otherwise write the run's old use back), and a transaction that
+/// already holds summary row locks then risks a deadlock with that batch.
 ///
 /// # Errors
 /// [`Error::Database`].
@@ -357,8 +363,13 @@ async fn update<C: ConnectionTrait>(
     let same_group = before.workspace_id == after.workspace_id
         && before.uid == after.uid
         && before.parent_version_id == after.parent_version_id;
-    // Record the new use first, so that a recompute of the old group (which
-    // may be the same group, moved back in time) sees it.
+    // Retract before recording: the recompute reads history, which already
+    // holds the run as updated, so the order does not change the result; but
+    // taking the lowering lock before any summary row lock is the order a
+    // backfill batch uses, so the two cannot deadlock.
+    if !same_group || before.updated_at > after.updated_at {
+        retract(conn, &before).await?;
+    }
     if let Some(version_id) = after.parent_version_id {
         summary::record(
             conn,
@@ -366,9 +377,6 @@ async fn update<C: ConnectionTrait>(
             options.fresh_after(updated_at),
         )
         .await?;
-    }
-    if !same_group || before.updated_at > after.updated_at {
-        retract(conn, &before).await?;
     }
     Ok(after)
 }
