@@ -61,6 +61,10 @@ pub enum Error {
     /// Any other database error.
     #[error("database error: {0}")]
     Database(#[from] sea_orm::DbErr),
+    /// A backfill's checkpoint row was deleted while the backfill ran; the
+    /// next call starts a new pass.
+    #[error("backfill checkpoint {0} was removed while its backfill ran")]
+    CheckpointRemoved(String),
 }
 
 /// Shorthand for results of this crate.

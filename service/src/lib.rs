@@ -24,12 +24,18 @@
 //! # Ok(()) }
 //! ```
 
+pub mod backfill;
 pub mod error;
 pub mod ids;
 pub mod recent_workflows;
 mod sql;
 mod validate;
+pub mod verify;
 
+pub use backfill::{
+    BackfillOptions, BackfillReport, BackfillScope, CancelToken, Checkpoint, Progress, backfill,
+    checkpoint,
+};
 pub use error::{Error, Result};
 pub use ids::{JobId, PublishedRunId, SavedRunId, UserId, VersionId, WorkspaceId};
 pub use recent_workflows::{
@@ -38,6 +44,9 @@ pub use recent_workflows::{
     retract, save_run, touch,
 };
 pub use validate::{MAX_LIMIT, MAX_UID_BYTES};
+pub use verify::{
+    Drift, DriftKind, RepairReport, VerifyOptions, VerifyReport, VerifyScope, repair, verify,
+};
 
 #[cfg(test)]
 mod tests {
