@@ -257,9 +257,11 @@ async fn fill(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
         let Some(low) = low else { break };
         let txn = conn.begin().await?;
         if backend == DbBackend::Postgres {
-            // Room for the batch's sorts in memory.
+            // Room for the batch's sorts in memory, and no JIT: compiling
+            // the statement took longer than running it.
             txn.execute_unprepared("SET LOCAL work_mem = '64MB'")
                 .await?;
+            txn.execute_unprepared("SET LOCAL jit = off").await?;
         }
         txn.execute_raw(Statement::from_sql_and_values(
             backend,

@@ -10,7 +10,7 @@
 //! so a backfill killed at any point (SIGKILL included) resumes exactly at
 //! its last committed batch.
 
-mod statements;
+pub(crate) mod statements;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -97,16 +97,22 @@ fn merge_last_dequeues(backend: DbBackend) -> String {
     }
 }
 
-/// PostgreSQL, first in a recent-workflows batch: room for the batch's sorts
-/// in memory, and [`LOWERING_LOCK`] exclusively, so no summary row is lowered
+/// PostgreSQL, first in a batch: room for the batch's sorts in memory; no
+/// JIT, whose compilation (the per-row check's estimate crosses
+/// `jit_above_cost`) took longer than a whole batch's work; and, for recent
+/// workflows, [`LOWERING_LOCK`] exclusively, so no summary row is lowered
 /// between the batch's snapshot and its commit.
 pub(super) fn batch_setup_postgres(scope: &BackfillScope) -> String {
     let lock = match scope {
         BackfillScope::LastDequeues => String::new(),
         _ => format!(", pg_advisory_xact_lock({LOWERING_LOCK})"),
     };
-    format!("SELECT set_config('work_mem', '64MB', true){lock}")
+    format!("SELECT {SESSION_POSTGRES}{lock}")
 }
+
+/// The batch's settings on PostgreSQL, until its transaction ends.
+pub(crate) const SESSION_POSTGRES: &str =
+    "set_config('work_mem', '64MB', true), set_config('jit', 'off', true)";
 
 pub(super) const CHECKPOINT_COLUMNS: &str = "name, max_id, resume_at_id, rows_total, rows_scanned, \
     started_at, updated_at, finished_at";

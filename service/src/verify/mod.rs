@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult, TransactionSession, TransactionTrait};
 
 use crate::backfill::lost_a_race;
+use crate::backfill::statements::SESSION_POSTGRES;
 use crate::error::{Error, Result};
 use crate::ids::{PublishedRunId, SavedRunId, WorkspaceId};
 use crate::recent_workflows::history::batch_aggregate;
@@ -344,9 +345,9 @@ where
         vec![low.into(), high.into(), low.into(), high.into()],
     );
     let rows = if backend == DbBackend::Postgres {
-        // The sorts of a large workspace in memory rather than on disk.
+        // The backfill's batch settings: sorts in memory, no JIT.
         let txn = conn.begin().await?;
-        txn.execute_unprepared("SET LOCAL work_mem = '64MB'")
+        txn.execute_unprepared(&format!("SELECT {SESSION_POSTGRES}"))
             .await?;
         let rows = txn.query_all_raw(drift).await?;
         txn.commit().await?;
