@@ -649,9 +649,16 @@ async fn bad_backfill_and_verify_input_is_a_typed_error(db: &TestDb) {
             .unwrap(),
         None
     );
-    // An empty history is a pass done as it starts.
-    let empty = backfill_all(c, 10).await;
-    assert!(empty.finished && empty.rows_scanned == 0);
+    // An empty history is a pass done as it starts, and says so once.
+    let mut events = Vec::new();
+    let empty = backfill(c, &BackfillScope::RecentWorkflows, &options(10), |p| {
+        events.push(p.clone())
+    })
+    .await
+    .unwrap();
+    assert!(empty.finished && empty.rows_scanned == 0 && empty.batches == 0);
+    assert_eq!(events.len(), 1);
+    assert!(events[0].finished && events[0].rows_total == 0);
 }
 
 backend_tests!(

@@ -216,6 +216,11 @@ where
             tokio::time::sleep(options.pause).await;
         }
     }
+    if report.batches == 0 {
+        // Nothing to merge (or cancelled before the first batch): still one
+        // event, so a progress display always learns where the pass stands.
+        progress(&progress_of(&checkpoint, 0, started));
+    }
     report.elapsed = started.elapsed();
     Ok(report)
 }
