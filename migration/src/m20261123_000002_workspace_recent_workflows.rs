@@ -272,7 +272,7 @@ async fn fill(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
         txn.commit().await?;
         done += n;
         high = low - 1;
-        if logged.elapsed().as_secs() >= 2 || n < FILL_BATCH_ROWS {
+        if logged.elapsed().as_secs() >= 2 {
             logged = Instant::now();
             let seconds = started.elapsed().as_secs_f64().max(1e-3);
             tracing::info!(
@@ -286,5 +286,10 @@ async fn fill(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
             break;
         }
     }
+    tracing::info!(
+        target: LOG,
+        "{TABLE}: filled from {done} saved runs in {:.1?}",
+        started.elapsed()
+    );
     Ok(())
 }
