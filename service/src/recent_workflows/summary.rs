@@ -104,9 +104,12 @@ WHERE v.id = ? AND f.workspace_id = ? AND f.uid IN (?, ?) AND f.last_used_at >= 
 /// batch's monotonic upsert, and nothing would ever lower it again. Every
 /// path that lowers a row (`forget`, `recompute`) holds this lock shared; a
 /// batch holds it exclusively. Saves that only raise rows never take it.
+/// Deleting a published run or a workspace needs none either: a batch that
+/// would write a row for it fails the row's foreign key and is retried.
 /// MySQL/MariaDB need no such lock (the batch's `INSERT … SELECT` reads the
 /// runs with shared row locks), nor SQLite (one writer at a time).
 pub(crate) const LOWERING_LOCK: i64 = 0x7265_6365_6e74_7301;
+
 /// Records `used` in the member's and the workspace's summary rows.
 ///
 /// `fresh_after`: when set, a row whose `last_used_at` is at or after it is
@@ -233,7 +236,7 @@ async fn lock_row<C: ConnectionTrait>(conn: &C, key: &Key) -> Result<Option<Save
 /// only). Call it before locking any summary row in the transaction: a batch
 /// takes the lock first and then row locks, so the same order here keeps the
 /// two from deadlocking.
-pub(crate) async fn hold_lowering_lock<C: ConnectionTrait>(conn: &C) -> Result<()> {
+async fn hold_lowering_lock<C: ConnectionTrait>(conn: &C) -> Result<()> {
     let backend = conn.get_database_backend();
     if backend == DbBackend::Postgres {
         conn.execute_raw(statement(
