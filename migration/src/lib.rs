@@ -10,6 +10,7 @@ mod columns;
 mod m20261123_000001_history;
 mod m20261123_000002_workspace_recent_workflows;
 mod m20261123_000003_execution_last_dequeues;
+mod m20261123_000004_backfill_checkpoints;
 
 /// Every migration of `recents`, oldest first.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_history::Migration),
             Box::new(m20261123_000002_workspace_recent_workflows::Migration),
             Box::new(m20261123_000003_execution_last_dequeues::Migration),
+            Box::new(m20261123_000004_backfill_checkpoints::Migration),
         ]
     }
 }

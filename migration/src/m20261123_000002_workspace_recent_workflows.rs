@@ -1,6 +1,11 @@
-//! `workspace_recent_workflows`: the summary behind the recent-workflows read.
+//! `workspace_recent_workflows`: the summary behind the recent-workflows read,
+//! created and filled from the saved runs already there, so that `migrate up`
+//! on an existing database leaves exact summaries.
+
+use std::time::Instant;
 
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 
 use crate::columns::{timestamp, uid};
 use crate::m20261123_000001_history::{PublishedRuns, Workspaces};
@@ -18,11 +23,40 @@ enum WorkspaceRecentWorkflows {
     LastUsedAt,
 }
 
+const TABLE: &str = "workspace_recent_workflows";
+const RECENCY_INDEX: &str = "idx_workspace_recent_workflows_recency";
+const PUBLISHED_RUN_INDEX: &str = "idx_workspace_recent_workflows_published_run";
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    // The fill commits batch by batch instead of holding one transaction over
+    // the whole history. If it stops half-way, `up` runs again: the schema
+    // steps skip what exists, and the fill's upsert makes a second fill exact.
+    fn use_transaction(&self) -> Option<bool> {
+        Some(false)
+    }
+
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        use WorkspaceRecentWorkflows as W;
-        let db = manager.get_database_backend();
+        create(manager).await?;
+        fill(manager).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(
+                Table::drop()
+                    .table(WorkspaceRecentWorkflows::Table)
+                    .if_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+async fn create(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    use WorkspaceRecentWorkflows as W;
+    let db = manager.get_database_backend();
+    if !manager.has_table(TABLE).await? {
         manager
             .create_table(
                 Table::create()
@@ -57,13 +91,15 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        // The read: `WHERE workspace_id = ? AND uid = ? ORDER BY last_used_at
-        // DESC, published_run_id DESC LIMIT n` is a range of exactly n index
-        // entries, for a member and for the workspace-wide row (uid = '') alike.
+    }
+    // The read: `WHERE workspace_id = ? AND uid = ? ORDER BY last_used_at
+    // DESC, published_run_id DESC LIMIT n` is a range of exactly n index
+    // entries, for a member and for the workspace-wide row (uid = '') alike.
+    if !manager.has_index(TABLE, RECENCY_INDEX).await? {
         manager
             .create_index(
                 Index::create()
-                    .name("idx_workspace_recent_workflows_recency")
+                    .name(RECENCY_INDEX)
                     .table(W::Table)
                     .col(W::WorkspaceId)
                     .col(W::Uid)
@@ -72,27 +108,188 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        // Deleting a published run cascades here; without this index that
-        // cascade would scan the whole summary.
+    }
+    // Deleting a published run cascades here; without this index that
+    // cascade would scan the whole summary.
+    if !manager.has_index(TABLE, PUBLISHED_RUN_INDEX).await? {
         manager
             .create_index(
                 Index::create()
-                    .name("idx_workspace_recent_workflows_published_run")
+                    .name(PUBLISHED_RUN_INDEX)
                     .table(W::Table)
                     .col(W::PublishedRunId)
                     .to_owned(),
             )
             .await?;
-        Ok(())
     }
+    Ok(())
+}
 
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(
-                Table::drop()
-                    .table(WorkspaceRecentWorkflows::Table)
-                    .to_owned(),
-            )
-            .await
+// The fill's SQL, frozen here as this migration shipped it (the service's
+// backfill may change; a migration must not). Batches of saved-run ids are
+// walked from the newest down, each aggregated to its member rows and, from
+// those, its workspace rows (uid ''), and merged with a monotonic upsert: a
+// row only ever moves to a greater (last_used_at, last_saved_run_id). Newest
+// first, most rows reach their final value in the first batches and the
+// rest only compare.
+
+// The batch's lowest id, given its highest and its size.
+const FILL_PROBE: &str = "\
+SELECT COUNT(*) AS n, MIN(t.id) AS low FROM (\
+    SELECT id FROM saved_runs WHERE id <= ? ORDER BY id DESC LIMIT ?\
+) t";
+
+const FILL_POSTGRES: &str = "\
+WITH m AS (\
+    SELECT DISTINCT ON (s.workspace_id, s.uid COLLATE \"C\", v.published_run_id) \
+        s.workspace_id, s.uid, v.published_run_id, s.id AS last_saved_run_id, s.updated_at AS last_used_at \
+    FROM saved_runs s JOIN published_run_versions v ON v.id = s.parent_version_id \
+    WHERE s.id >= $1 AND s.id <= $2 \
+    ORDER BY s.workspace_id, s.uid COLLATE \"C\", v.published_run_id, s.updated_at DESC, s.id DESC\
+), h AS (\
+    SELECT * FROM m UNION ALL (\
+        SELECT DISTINCT ON (workspace_id, published_run_id) \
+            workspace_id, '', published_run_id, last_saved_run_id, last_used_at \
+        FROM m ORDER BY workspace_id, published_run_id, last_used_at DESC, last_saved_run_id DESC)\
+) \
+INSERT INTO workspace_recent_workflows \
+    (workspace_id, uid, published_run_id, last_saved_run_id, last_used_at) \
+SELECT h.* FROM h WHERE NOT COALESCE((\
+    SELECT (r.last_used_at, r.last_saved_run_id) >= (h.last_used_at, h.last_saved_run_id) \
+    FROM workspace_recent_workflows r \
+    WHERE r.workspace_id = h.workspace_id AND r.uid = h.uid AND r.published_run_id = h.published_run_id\
+), false) \
+ON CONFLICT (workspace_id, uid, published_run_id) DO UPDATE \
+SET last_saved_run_id = excluded.last_saved_run_id, last_used_at = excluded.last_used_at \
+WHERE (excluded.last_used_at, excluded.last_saved_run_id) \
+    > (workspace_recent_workflows.last_used_at, workspace_recent_workflows.last_saved_run_id)";
+
+// SQLite and MySQL/MariaDB: the same aggregate by window; each member winner
+// is emitted again as its workspace's row when it also wins there.
+const FILL_STANDARD_SELECT: &str = "\
+INSERT INTO workspace_recent_workflows \
+    (workspace_id, uid, published_run_id, last_saved_run_id, last_used_at) \
+SELECT m.workspace_id, CASE WHEN k.wide = 1 THEN '' ELSE m.uid END, m.published_run_id, \
+    m.last_saved_run_id, m.last_used_at \
+FROM (\
+    SELECT r.*, ROW_NUMBER() OVER (PARTITION BY r.workspace_id, r.published_run_id \
+        ORDER BY r.last_used_at DESC, r.last_saved_run_id DESC) AS nth_in_workspace \
+    FROM (\
+        SELECT s.workspace_id, s.uid, v.published_run_id, s.id AS last_saved_run_id, s.updated_at AS last_used_at, \
+            ROW_NUMBER() OVER (PARTITION BY s.workspace_id, s.uid, v.published_run_id \
+                ORDER BY s.updated_at DESC, s.id DESC) AS nth \
+        FROM saved_runs s JOIN published_run_versions v ON v.id = s.parent_version_id \
+        WHERE s.id >= ? AND s.id <= ?\
+    ) r WHERE r.nth = 1\
+) m CROSS JOIN (SELECT 0 AS wide UNION ALL SELECT 1) k \
+WHERE k.wide = 0 OR m.nth_in_workspace = 1 ";
+
+const FILL_SQLITE_CONFLICT: &str = "\
+ON CONFLICT (workspace_id, uid, published_run_id) DO UPDATE \
+SET last_saved_run_id = excluded.last_saved_run_id, last_used_at = excluded.last_used_at \
+WHERE (excluded.last_used_at, excluded.last_saved_run_id) \
+    > (workspace_recent_workflows.last_used_at, workspace_recent_workflows.last_saved_run_id)";
+
+// No WHERE on MySQL's upsert: the run id moves on the pair comparison, then
+// the time follows the run id (assignments see the ones before them).
+const FILL_MYSQL_CONFLICT: &str = "\
+ON DUPLICATE KEY UPDATE \
+last_saved_run_id = IF((VALUES(last_used_at), VALUES(last_saved_run_id)) \
+    > (workspace_recent_workflows.last_used_at, workspace_recent_workflows.last_saved_run_id), \
+    VALUES(last_saved_run_id), workspace_recent_workflows.last_saved_run_id), \
+last_used_at = IF(workspace_recent_workflows.last_saved_run_id = VALUES(last_saved_run_id), \
+    GREATEST(workspace_recent_workflows.last_used_at, VALUES(last_used_at)), \
+    workspace_recent_workflows.last_used_at)";
+
+const FILL_BATCH_ROWS: i64 = 50_000;
+
+// sea-orm-migration's CLI shows only its own crate's events unless run with
+// --verbose; the fill's progress goes out under that name to be seen.
+const LOG: &str = "sea_orm_migration::fill";
+
+async fn fill(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    let conn = manager.get_connection();
+    let backend = manager.get_database_backend();
+    let upsert = match backend {
+        DbBackend::Postgres => FILL_POSTGRES.to_owned(),
+        DbBackend::MySql => format!("{FILL_STANDARD_SELECT}{FILL_MYSQL_CONFLICT}"),
+        _ => format!("{FILL_STANDARD_SELECT}{FILL_SQLITE_CONFLICT}"),
+    };
+    let probe = match backend {
+        DbBackend::Postgres => FILL_PROBE.replacen('?', "$1", 1).replacen('?', "$2", 1),
+        _ => FILL_PROBE.to_owned(),
+    };
+    let extent = conn
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT MAX(id) AS max_id, COUNT(*) AS n FROM saved_runs",
+        ))
+        .await?;
+    let (mut high, total) = match extent {
+        Some(row) => (
+            row.try_get::<Option<i64>>("", "max_id")?.unwrap_or(0),
+            row.try_get::<i64>("", "n")?,
+        ),
+        None => (0, 0),
+    };
+    if total == 0 {
+        return Ok(());
     }
+    tracing::info!(target: LOG, "{TABLE}: filling from {total} saved runs");
+    let started = Instant::now();
+    let mut logged = started;
+    let mut done: i64 = 0;
+    while high > 0 {
+        let row = conn
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                &probe,
+                [high.into(), FILL_BATCH_ROWS.into()],
+            ))
+            .await?;
+        let (n, low) = match row {
+            Some(row) => (
+                row.try_get::<i64>("", "n")?,
+                row.try_get::<Option<i64>>("", "low")?,
+            ),
+            None => (0, None),
+        };
+        let Some(low) = low else { break };
+        let txn = conn.begin().await?;
+        if backend == DbBackend::Postgres {
+            // Room for the batch's sorts in memory, and no JIT: compiling
+            // the statement took longer than running it.
+            txn.execute_unprepared("SET LOCAL work_mem = '64MB'")
+                .await?;
+            txn.execute_unprepared("SET LOCAL jit = off").await?;
+        }
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            &upsert,
+            [low.into(), high.into()],
+        ))
+        .await?;
+        txn.commit().await?;
+        done += n;
+        high = low - 1;
+        if logged.elapsed().as_secs() >= 2 {
+            logged = Instant::now();
+            let seconds = started.elapsed().as_secs_f64().max(1e-3);
+            tracing::info!(
+                target: LOG,
+                "{TABLE}: {done} of {total} saved runs ({:.0}%), {:.0} rows/s",
+                100.0 * done as f64 / total as f64,
+                done as f64 / seconds
+            );
+        }
+        if n < FILL_BATCH_ROWS {
+            break;
+        }
+    }
+    tracing::info!(
+        target: LOG,
+        "{TABLE}: filled from {done} saved runs in {:.1?}",
+        started.elapsed()
+    );
+    Ok(())
 }

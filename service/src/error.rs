@@ -71,6 +71,10 @@ pub enum Error {
         /// How many workspaces it found.
         workspaces: u64,
     },
+    /// A backfill's checkpoint row was deleted while the backfill ran; the
+    /// next call starts a new pass.
+    #[error("backfill checkpoint {0} was removed while its backfill ran")]
+    CheckpointRemoved(String),
 }
 
 /// Shorthand for results of this crate.

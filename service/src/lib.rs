@@ -24,14 +24,20 @@
 //! # Ok(()) }
 //! ```
 
+pub mod backfill;
 pub mod config;
 pub mod error;
 pub mod ids;
 pub mod recent_workflows;
 mod sql;
 mod validate;
+pub mod verify;
 pub mod workspaces;
 
+pub use backfill::{
+    BackfillOptions, BackfillReport, BackfillScope, CancelToken, Checkpoint, Progress, backfill,
+    checkpoint,
+};
 pub use config::{
     DEFAULT_DATABASE_URL, Migrate, SchemaStatus, connect, connect_and_migrate, connect_unchecked,
     migrate_up, redact, schema_status,
@@ -44,6 +50,9 @@ pub use recent_workflows::{
     retract, save_run, touch,
 };
 pub use validate::{MAX_LIMIT, MAX_UID_BYTES};
+pub use verify::{
+    Drift, DriftKind, RepairReport, VerifyOptions, VerifyReport, VerifyScope, repair, verify,
+};
 pub use workspaces::{
     WorkspaceCursor, WorkspaceListing, WorkspaceOrder, WorkspaceOverview, WorkspacePage,
     list_workspaces, workspace_members, workspace_overview,

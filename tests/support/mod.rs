@@ -126,3 +126,65 @@ pub async fn clear<C: ConnectionTrait>(conn: &C) {
             .unwrap();
     }
 }
+
+/// The workspaces, users and versions a random history draws from.
+pub struct History {
+    pub workspaces: Vec<WorkspaceId>,
+    pub versions: Vec<(WorkspaceId, VersionId)>,
+    pub users: Vec<&'static str>,
+}
+
+/// Three workspaces (one personal), each with three workflows of two
+/// versions; no runs yet.
+pub async fn history_shape<C: ConnectionTrait>(conn: &C) -> History {
+    let mut workspaces = Vec::new();
+    let mut versions = Vec::new();
+    for (name, personal) in [("mine", true), ("team", false), ("other", false)] {
+        let ws = workspace(conn, name, personal).await;
+        workspaces.push(ws);
+        for title in ["A", "B", "C"] {
+            let pr = published_run(conn, ws, title).await;
+            for _ in 0..2 {
+                versions.push((ws, version(conn, pr).await));
+            }
+        }
+    }
+    History {
+        workspaces,
+        versions,
+        users: vec!["ann", "bob", "cy", "Ann"],
+    }
+}
+
+/// Inserts `runs` random saved runs straight into `saved_runs`, as a
+/// backend that does not keep the summary would: times drawn from a small
+/// range so that ties happen, one run in ten without a version.
+pub async fn insert_random_runs<C: ConnectionTrait>(
+    conn: &C,
+    history: &History,
+    rng: &mut impl rand::Rng,
+    runs: usize,
+) {
+    use recents::entity::saved_run;
+    let mut batch = Vec::new();
+    for n in 0..runs {
+        let (workspace_id, version) = history.versions[rng.random_range(0..history.versions.len())];
+        let version = (rng.random_range(0..10) != 0).then_some(version.0);
+        let updated_at = at(rng.random_range(0..300), rng.random_range(0..2) * 500_000);
+        batch.push(saved_run::ActiveModel {
+            id: NotSet,
+            workspace_id: Set(workspace_id.0),
+            uid: Set(history.users[rng.random_range(0..history.users.len())].into()),
+            parent_version_id: Set(version),
+            run_status: Set("completed".into()),
+            created_at: Set(updated_at),
+            updated_at: Set(updated_at),
+        });
+        if batch.len() == 200 || n + 1 == runs {
+            SavedRun::insert_many(std::mem::take(&mut batch))
+                .exec_without_returning(conn)
+                .await
+                .unwrap();
+        }
+    }
+}

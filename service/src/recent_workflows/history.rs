@@ -76,6 +76,62 @@ pub async fn recent_workflows_from_history<C: ConnectionTrait>(
     rows_to_workflows(&rows)
 }
 
+// The same definition in set form, for every key of a batch of runs at once:
+// the member rows (latest run per workspace, uid and published run) and, from
+// those, the workspace rows (uid ''), since the latest of all runs is the
+// latest of the members' latest. FILTER is the batch's condition on `s`.
+//
+// PostgreSQL: DISTINCT ON over one in-memory sort per level. The uid sorts
+// with the "C" collation: grouping only needs equal strings together, and
+// byte order is several times cheaper than the locale's.
+const BATCH_POSTGRES: &str = "\
+WITH m AS (\
+    SELECT DISTINCT ON (s.workspace_id, s.uid COLLATE \"C\", v.published_run_id) \
+        s.workspace_id, s.uid, v.published_run_id, s.id AS last_saved_run_id, s.updated_at AS last_used_at \
+    FROM saved_runs s JOIN published_run_versions v ON v.id = s.parent_version_id \
+    WHERE FILTER \
+    ORDER BY s.workspace_id, s.uid COLLATE \"C\", v.published_run_id, s.updated_at DESC, s.id DESC\
+) \
+SELECT workspace_id, uid, published_run_id, last_saved_run_id, last_used_at FROM m \
+UNION ALL (\
+    SELECT DISTINCT ON (workspace_id, published_run_id) \
+        workspace_id, '', published_run_id, last_saved_run_id, last_used_at \
+    FROM m ORDER BY workspace_id, published_run_id, last_used_at DESC, last_saved_run_id DESC\
+)";
+
+// MySQL/MariaDB and SQLite: the same by window, in one derived table (no CTE,
+// so it nests in MariaDB's INSERT … SELECT). Each member winner is emitted
+// twice, once as itself and once as its workspace's row when it is also the
+// workspace's winner.
+const BATCH_STANDARD: &str = "\
+SELECT m.workspace_id, CASE WHEN k.wide = 1 THEN '' ELSE m.uid END AS uid, m.published_run_id, \
+    m.last_saved_run_id, m.last_used_at \
+FROM (\
+    SELECT r.*, ROW_NUMBER() OVER (PARTITION BY r.workspace_id, r.published_run_id \
+        ORDER BY r.last_used_at DESC, r.last_saved_run_id DESC) AS nth_in_workspace \
+    FROM (\
+        SELECT s.workspace_id, s.uid, v.published_run_id, s.id AS last_saved_run_id, s.updated_at AS last_used_at, \
+            ROW_NUMBER() OVER (PARTITION BY s.workspace_id, s.uid, v.published_run_id \
+                ORDER BY s.updated_at DESC, s.id DESC) AS nth \
+        FROM saved_runs s JOIN published_run_versions v ON v.id = s.parent_version_id \
+        WHERE FILTER\
+    ) r WHERE r.nth = 1\
+) m CROSS JOIN (SELECT 0 AS wide UNION ALL SELECT 1) k \
+WHERE k.wide = 0 OR m.nth_in_workspace = 1";
+
+/// A `SELECT` of every summary row (member and workspace rows) that the runs
+/// matching `filter` (a condition on `s`, the saved runs) aggregate to, as
+/// `(workspace_id, uid, published_run_id, last_saved_run_id, last_used_at)`.
+/// Exact for every key whose runs all match `filter`; for a batch of an id
+/// range, the batch's part of a maximum that can be merged monotonically.
+pub(crate) fn batch_aggregate(backend: DbBackend, filter: &str) -> String {
+    match backend {
+        DbBackend::Postgres => BATCH_POSTGRES,
+        _ => BATCH_STANDARD,
+    }
+    .replace("FILTER", filter)
+}
+
 /// The history aggregate of one summary key: the latest `(id, updated_at)`.
 pub(crate) async fn aggregate<C: ConnectionTrait>(
     conn: &C,

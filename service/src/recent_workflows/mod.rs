@@ -8,9 +8,9 @@
 //! workspace. [`save_run`] keeps both in the run-save transaction;
 //! [`recent_workflows_from_history`] is the definition they are tested against.
 
-mod history;
+pub(crate) mod history;
 mod read;
-mod summary;
+pub(crate) mod summary;
 mod write;
 
 use chrono::{DateTime, Utc};

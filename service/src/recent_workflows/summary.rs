@@ -7,6 +7,8 @@
 //! as a pair, so concurrent transactions may commit in any order and the row
 //! still ends at the maximum: no read-modify-write, no extra round trip.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use recents_entity::workspace_recent_workflow::WORKSPACE_SCOPE_UID;
 use sea_orm::{ConnectionTrait, DbBackend, Value};
@@ -25,39 +27,23 @@ pub(crate) struct Use {
     pub at: DateTime<Utc>,
 }
 
+/// The column list every write of a summary row inserts, in this order.
+pub(crate) const INSERT_INTO: &str = "INSERT INTO workspace_recent_workflows \
+    (workspace_id, uid, published_run_id, last_saved_run_id, last_used_at) ";
+
 // PostgreSQL and SQLite share the standard upsert. The WHERE on DO UPDATE
 // makes the row monotonic; a pair comparison breaks ties on the run id.
-const UPSERT_STANDARD: &str = "\
-INSERT INTO workspace_recent_workflows \
-    (workspace_id, uid, published_run_id, last_saved_run_id, last_used_at) \
-SELECT ?, scope.uid, v.published_run_id, ?, ? \
-FROM published_run_versions v \
-CROSS JOIN (SELECT ? AS uid UNION ALL SELECT ?) scope \
-WHERE v.id = ? FRESHNESS \
+const KEEP_GREATER_STANDARD: &str = "\
 ON CONFLICT (workspace_id, uid, published_run_id) DO UPDATE \
 SET last_saved_run_id = excluded.last_saved_run_id, last_used_at = excluded.last_used_at \
 WHERE (excluded.last_used_at, excluded.last_saved_run_id) \
     > (workspace_recent_workflows.last_used_at, workspace_recent_workflows.last_saved_run_id)";
 
-// With a freshness window, a row already recent enough is filtered out before
-// the insert is attempted, so no conflict arises and no row lock is taken: a
-// plain MVCC read instead of a wait behind the hot row's writer.
-const FRESHNESS_STANDARD: &str = "AND NOT EXISTS (\
-SELECT 1 FROM workspace_recent_workflows f \
-WHERE f.workspace_id = ? AND f.uid = scope.uid AND f.published_run_id = v.published_run_id \
-AND f.last_used_at >= ?)";
-
 // MySQL/MariaDB: no WHERE on ON DUPLICATE KEY UPDATE, and assignments run left
 // to right, each seeing the one before. So the run id moves first, on the pair
 // comparison; then the time follows it, GREATEST guarding the same run saved
 // again with an older time.
-const UPSERT_MYSQL: &str = "\
-INSERT INTO workspace_recent_workflows \
-    (workspace_id, uid, published_run_id, last_saved_run_id, last_used_at) \
-SELECT ?, scope.uid, v.published_run_id, ?, ? \
-FROM published_run_versions v \
-CROSS JOIN (SELECT ? AS uid UNION ALL SELECT ?) scope \
-WHERE v.id = ? \
+const KEEP_GREATER_MYSQL: &str = "\
 ON DUPLICATE KEY UPDATE \
 last_saved_run_id = IF((VALUES(last_used_at), VALUES(last_saved_run_id)) \
     > (workspace_recent_workflows.last_used_at, workspace_recent_workflows.last_saved_run_id), \
@@ -65,6 +51,41 @@ last_saved_run_id = IF((VALUES(last_used_at), VALUES(last_saved_run_id)) \
 last_used_at = IF(workspace_recent_workflows.last_saved_run_id = VALUES(last_saved_run_id), \
     GREATEST(workspace_recent_workflows.last_used_at, VALUES(last_used_at)), \
     workspace_recent_workflows.last_used_at)";
+
+/// The conflict clause that makes an `INSERT_INTO … SELECT`/`VALUES` a
+/// monotonic upsert: a row only ever moves to a greater
+/// `(last_used_at, last_saved_run_id)`. The live save, `recompute` and the
+/// backfill all use it, so they agree whatever order they commit in.
+pub(crate) fn keep_greater(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::MySql => KEEP_GREATER_MYSQL,
+        _ => KEEP_GREATER_STANDARD,
+    }
+}
+
+// The save's rows: the member's and the workspace's, resolving the version to
+// its published run in the same statement.
+const SAVE_SELECT: &str = "\
+SELECT ?, scope.uid, v.published_run_id, ?, ? \
+FROM published_run_versions v \
+CROSS JOIN (SELECT ? AS uid UNION ALL SELECT ?) scope \
+WHERE v.id = ? ";
+
+// With a freshness window, a row already recent enough is filtered out before
+// the insert is attempted, so no conflict arises and no row lock is taken: a
+// plain MVCC read instead of a wait behind the hot row's writer.
+const FRESHNESS_STANDARD: &str = "AND NOT EXISTS (\
+SELECT 1 FROM workspace_recent_workflows f \
+WHERE f.workspace_id = ? AND f.uid = scope.uid AND f.published_run_id = v.published_run_id \
+AND f.last_used_at >= ?) ";
+
+static UPSERT_STANDARD: LazyLock<String> =
+    LazyLock::new(|| format!("{INSERT_INTO}{SAVE_SELECT}{KEEP_GREATER_STANDARD}"));
+static UPSERT_STANDARD_FRESHNESS: LazyLock<String> = LazyLock::new(|| {
+    format!("{INSERT_INTO}{SAVE_SELECT}{FRESHNESS_STANDARD}{KEEP_GREATER_STANDARD}")
+});
+static UPSERT_MYSQL: LazyLock<String> =
+    LazyLock::new(|| format!("{INSERT_INTO}{SAVE_SELECT}{KEEP_GREATER_MYSQL}"));
 
 // MySQL/MariaDB: an INSERT … SELECT takes shared locks on what it reads under
 // REPEATABLE READ, which would queue behind the hot row's writer; a plain
@@ -74,6 +95,20 @@ const FRESH_ROWS_MYSQL: &str = "\
 SELECT COUNT(*) AS fresh FROM workspace_recent_workflows f \
 JOIN published_run_versions v ON v.published_run_id = f.published_run_id \
 WHERE v.id = ? AND f.workspace_id = ? AND f.uid IN (?, ?) AND f.last_used_at >= ?";
+
+/// The PostgreSQL advisory lock that keeps summary rows from being lowered
+/// while a backfill batch runs (the bytes spell "recents" and a 1).
+///
+/// A backfill batch reads `saved_runs` from a snapshot without row locks, so
+/// a run moved or deleted after that snapshot could be written back by the
+/// batch's monotonic upsert, and nothing would ever lower it again. Every
+/// path that lowers a row (`forget`, `recompute`) holds this lock shared; a
+/// batch holds it exclusively. Saves that only raise rows never take it.
+/// Deleting a published run or a workspace needs none either: a batch that
+/// would write a row for it fails the row's foreign key and is retried.
+/// MySQL/MariaDB need no such lock (the batch's `INSERT … SELECT` reads the
+/// runs with shared row locks), nor SQLite (one writer at a time).
+pub(crate) const LOWERING_LOCK: i64 = 0x7265_6365_6e74_7301;
 
 /// Records `used` in the member's and the workspace's summary rows.
 ///
@@ -118,20 +153,20 @@ pub(crate) async fn record<C: ConnectionTrait>(
                     return Ok(());
                 }
             }
-            conn.execute_raw(statement(backend, UPSERT_MYSQL, row_values()))
+            conn.execute_raw(statement(backend, &UPSERT_MYSQL, row_values()))
                 .await?;
         }
         _ => {
             let mut values = row_values();
-            let sql = match fresh_after {
+            let sql: &str = match fresh_after {
                 Some(cutoff) => {
                     values.push(used.workspace_id.0.into());
                     values.push(cutoff.into());
-                    UPSERT_STANDARD.replace("FRESHNESS", FRESHNESS_STANDARD)
+                    &UPSERT_STANDARD_FRESHNESS
                 }
-                None => UPSERT_STANDARD.replace("FRESHNESS", ""),
+                None => &UPSERT_STANDARD,
             };
-            conn.execute_raw(statement(backend, &sql, values)).await?;
+            conn.execute_raw(statement(backend, sql, values)).await?;
         }
     }
     Ok(())
@@ -177,6 +212,7 @@ fn key_values(key: &Key) -> Vec<Value> {
 /// sees its run) or waits for us and applies its upsert on top.
 async fn lock_row<C: ConnectionTrait>(conn: &C, key: &Key) -> Result<Option<SavedRunId>> {
     let backend = conn.get_database_backend();
+    hold_lowering_lock(conn).await?;
     let lock = match backend {
         DbBackend::Sqlite => "",
         _ => " FOR UPDATE",
@@ -196,6 +232,23 @@ async fn lock_row<C: ConnectionTrait>(conn: &C, key: &Key) -> Result<Option<Save
         .map(SavedRunId))
 }
 
+/// Takes [`LOWERING_LOCK`] shared until the transaction ends (PostgreSQL
+/// only). Call it before locking any summary row in the transaction: a batch
+/// takes the lock first and then row locks, so the same order here keeps the
+/// two from deadlocking.
+pub(crate) async fn hold_lowering_lock<C: ConnectionTrait>(conn: &C) -> Result<()> {
+    let backend = conn.get_database_backend();
+    if backend == DbBackend::Postgres {
+        conn.execute_raw(statement(
+            backend,
+            "SELECT pg_advisory_xact_lock_shared(?)",
+            vec![LOWERING_LOCK.into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
 async fn set_to_history<C: ConnectionTrait>(conn: &C, key: &Key, exists: bool) -> Result<()> {
     let backend = conn.get_database_backend();
     let aggregate = crate::recent_workflows::history::aggregate(conn, key).await?;
@@ -210,14 +263,16 @@ async fn set_to_history<C: ConnectionTrait>(conn: &C, key: &Key, exists: bool) -
             )
         }
         (Some((run_id, at)), false) => {
+            // A save of this group committing after the history read above
+            // may have inserted the row meanwhile: keep the greater of the two.
             let mut values = key_values(key);
             values.extend([Value::from(run_id.0), at.into()]);
-            (
-                "INSERT INTO workspace_recent_workflows \
-                 (workspace_id, uid, published_run_id, last_saved_run_id, last_used_at) \
-                 VALUES (?, ?, ?, ?, ?)",
-                values,
-            )
+            let sql = format!(
+                "{INSERT_INTO}VALUES (?, ?, ?, ?, ?) {}",
+                keep_greater(backend)
+            );
+            conn.execute_raw(statement(backend, &sql, values)).await?;
+            return Ok(());
         }
         (None, true) => (
             "DELETE FROM workspace_recent_workflows \

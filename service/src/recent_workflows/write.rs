@@ -129,7 +129,8 @@ where
 /// A run without a version counts towards nothing.
 ///
 /// When the same write moved the run away from another version, user or
-/// workspace, or back in time, also call [`retract`] with the run as it was.
+/// workspace, or back in time, also call [`retract`] with the run as it was,
+/// before this call (see [`retract`]).
 ///
 /// # Errors
 /// [`Error::InvalidUid`], [`Error::InvalidArgument`]; [`Error::Database`].
@@ -154,6 +155,11 @@ pub async fn touch<C: ConnectionTrait>(
 /// run or changed its version, user, workspace or time with its own code, in
 /// the same transaction as that change. History is read only when the run
 /// was its group's latest.
+///
+/// Call it before [`touch`] and before any other summary write of the
+/// transaction: on PostgreSQL it waits for a running backfill batch (which
+/// could otherwise write the run's old use back), and a transaction that
+/// already holds summary row locks then risks a deadlock with that batch.
 ///
 /// # Errors
 /// [`Error::Database`].
@@ -398,9 +404,18 @@ async fn update<C: ConnectionTrait>(
             pr,
         ));
     }
+    // The backfill takes the lowering lock before any summary row lock; so
+    // does every path that may lower a row, this one included.
+    summary::hold_lowering_lock(conn).await?;
     lock_in_order(conn, &involved).await?;
-    // Record the new use first, so that a recompute of the old group (which
-    // may be the same group, moved back in time) sees it.
+    // Retract first: the recompute reads history, which already holds the run
+    // as updated, so the group it left (maybe the same group, back in time)
+    // comes out exact; the new use is then recorded on top.
+    if let Some(pr) = old_group {
+        for key in summary::keys(WorkspaceId(before.workspace_id), &before.uid, pr) {
+            summary::forget(conn, &key, SavedRunId(before.id)).await?;
+        }
+    }
     if let Some(version_id) = after.parent_version_id {
         summary::record(
             conn,
@@ -408,11 +423,6 @@ async fn update<C: ConnectionTrait>(
             options.fresh_after(updated_at),
         )
         .await?;
-    }
-    if let Some(pr) = old_group {
-        for key in summary::keys(WorkspaceId(before.workspace_id), &before.uid, pr) {
-            summary::forget(conn, &key, SavedRunId(before.id)).await?;
-        }
     }
     Ok(after)
 }

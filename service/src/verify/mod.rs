@@ -1,0 +1,419 @@
+//! Verify and repair: proves `workspace_recent_workflows` equal to its
+//! history, and brings back any row that drifted (after a bug, a manual SQL
+//! fix, or saves written by code that does not keep the summary).
+//!
+//! Verify makes one pass over the scope's history in batches of whole
+//! workspaces; each batch is a single statement that aggregates the runs and
+//! compares the result with the summary rows, so it reads one snapshot and
+//! reports no false drift while the application writes. Repair recomputes
+//! each drifted row under its row lock, which also lowers rows that are too
+//! high: a monotonic upsert never could.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DbBackend, QueryResult, TransactionSession, TransactionTrait};
+
+use crate::backfill::lost_a_race;
+use crate::backfill::statements::SESSION_POSTGRES;
+use crate::error::{Error, Result};
+use crate::ids::{PublishedRunId, SavedRunId, WorkspaceId};
+use crate::recent_workflows::history::batch_aggregate;
+use crate::recent_workflows::summary::{self, Key};
+use crate::sql::{begin_write, statement};
+
+// The comparison of one batch of workspaces `(?, ?]`: every key where the
+// history aggregate and the summary row differ, or only one exists.
+//
+// PostgreSQL: a FULL JOIN, with the batch's sorts given memory.
+const DRIFT_POSTGRES: &str = "\
+SELECT COALESCE(h.workspace_id, r.workspace_id) AS workspace_id, COALESCE(h.uid, r.uid) AS uid, \
+    COALESCE(h.published_run_id, r.published_run_id) AS published_run_id, \
+    h.last_saved_run_id AS history_run_id, h.last_used_at AS history_at, \
+    r.last_saved_run_id AS summary_run_id, r.last_used_at AS summary_at \
+FROM (HISTORY) h FULL JOIN (\
+    SELECT * FROM workspace_recent_workflows WHERE workspace_id > ? AND workspace_id <= ?\
+) r ON r.workspace_id = h.workspace_id AND r.uid = h.uid AND r.published_run_id = h.published_run_id \
+WHERE h.last_saved_run_id IS DISTINCT FROM r.last_saved_run_id \
+    OR h.last_used_at IS DISTINCT FROM r.last_used_at";
+
+// MySQL/MariaDB have no FULL JOIN: the differing and missing rows, then the
+// extra ones.
+const DRIFT_STANDARD: &str = "\
+WITH h AS (HISTORY), r AS (\
+    SELECT workspace_id, uid, published_run_id, last_saved_run_id, last_used_at \
+    FROM workspace_recent_workflows WHERE workspace_id > ? AND workspace_id <= ?\
+) \
+SELECT h.workspace_id, h.uid, h.published_run_id, \
+    h.last_saved_run_id AS history_run_id, h.last_used_at AS history_at, \
+    r.last_saved_run_id AS summary_run_id, r.last_used_at AS summary_at \
+FROM h LEFT JOIN r ON r.workspace_id = h.workspace_id AND r.uid = h.uid \
+    AND r.published_run_id = h.published_run_id \
+WHERE r.workspace_id IS NULL OR r.last_saved_run_id <> h.last_saved_run_id \
+    OR r.last_used_at <> h.last_used_at \
+UNION ALL \
+SELECT r.workspace_id, r.uid, r.published_run_id, NULL, NULL, r.last_saved_run_id, r.last_used_at \
+FROM r LEFT JOIN h ON h.workspace_id = r.workspace_id AND h.uid = r.uid \
+    AND h.published_run_id = r.published_run_id \
+WHERE h.workspace_id IS NULL";
+
+// Where the next batch ends: the workspace of the batch size's next run; the
+// batch takes all of that workspace's runs, since its workspace rows depend
+// on every one of them. An index-only walk of idx_saved_runs_workspace.
+const NEXT_BATCH_END: &str = "\
+SELECT workspace_id FROM saved_runs WHERE workspace_id > ? \
+ORDER BY workspace_id LIMIT 1 OFFSET ?";
+
+const BATCH_SIZES: &str = "\
+SELECT (SELECT COUNT(*) FROM saved_runs WHERE workspace_id > ? AND workspace_id <= ?) AS history_rows, \
+    (SELECT COUNT(*) FROM workspace_recent_workflows WHERE workspace_id > ? AND workspace_id <= ?) AS summary_rows";
+
+/// Which workspaces' summary rows verify and repair check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VerifyScope {
+    /// Every workspace.
+    All,
+    /// One workspace (soft-deleted ones too).
+    Workspace(WorkspaceId),
+}
+
+/// How verify and repair batch their pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VerifyOptions {
+    /// History rows per batch, rounded up to whole workspaces.
+    pub batch_rows: u32,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        Self {
+            batch_rows: 100_000,
+        }
+    }
+}
+
+/// How a summary row differs from its history aggregate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DriftKind {
+    /// History has runs for the key; the summary has no row.
+    Missing,
+    /// The row is below the history's latest run (a lost write).
+    Stale,
+    /// The row is above it: a run that was deleted or moved, or a time
+    /// written by hand. The live path's upsert never lowers a row.
+    TooHigh,
+    /// The row has no run left in history.
+    Extra,
+}
+
+/// One drifted summary row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Drift {
+    /// How it drifted.
+    pub kind: DriftKind,
+    /// The workspace.
+    pub workspace_id: WorkspaceId,
+    /// The member, or `''` for the workspace row.
+    pub uid: String,
+    /// The workflow.
+    pub published_run_id: PublishedRunId,
+    /// The summary row's `(last_saved_run_id, last_used_at)`, if it exists.
+    pub summary: Option<(SavedRunId, DateTime<Utc>)>,
+    /// The history aggregate, if the key has runs.
+    pub history: Option<(SavedRunId, DateTime<Utc>)>,
+}
+
+/// What a verify pass found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// History rows (saved runs) in the scope.
+    pub history_rows: u64,
+    /// Summary rows in the scope.
+    pub summary_rows: u64,
+    /// Keys with history and no summary row.
+    pub missing: u64,
+    /// Rows below their history aggregate.
+    pub stale: u64,
+    /// Rows above their history aggregate.
+    pub too_high: u64,
+    /// Rows without history.
+    pub extra: u64,
+    /// The first few drifted rows of each kind ([`SAMPLES_PER_KIND`]).
+    pub samples: Vec<Drift>,
+}
+
+/// How many drifted rows of each kind a [`VerifyReport`] keeps as samples.
+pub const SAMPLES_PER_KIND: usize = 5;
+
+impl VerifyReport {
+    /// Drifted rows of all kinds.
+    pub fn drifted(&self) -> u64 {
+        self.missing + self.stale + self.too_high + self.extra
+    }
+
+    /// Whether every summary row equals its history aggregate.
+    pub fn is_exact(&self) -> bool {
+        self.drifted() == 0
+    }
+
+    /// Drifted rows of one kind.
+    pub fn count(&self, kind: DriftKind) -> u64 {
+        match kind {
+            DriftKind::Missing => self.missing,
+            DriftKind::Stale => self.stale,
+            DriftKind::TooHigh => self.too_high,
+            DriftKind::Extra => self.extra,
+        }
+    }
+
+    fn record(&mut self, drift: &Drift) {
+        let kind = drift.kind;
+        if (self.count(kind) as usize) < SAMPLES_PER_KIND {
+            self.samples.push(drift.clone());
+        }
+        *match kind {
+            DriftKind::Missing => &mut self.missing,
+            DriftKind::Stale => &mut self.stale,
+            DriftKind::TooHigh => &mut self.too_high,
+            DriftKind::Extra => &mut self.extra,
+        } += 1;
+    }
+}
+
+/// What a repair found and fixed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RepairReport {
+    /// The drift found, as [`verify`] reports it.
+    pub found: VerifyReport,
+    /// Rows recomputed (every drifted row found).
+    pub repaired: u64,
+}
+
+/// Compares every summary row of `scope` with its history aggregate, in one
+/// batched pass over the scope's runs (never a query per row), and counts
+/// missing, stale, too-high and extra rows.
+///
+/// Cost: each batch aggregates about `batch_rows` runs (whole workspaces:
+/// a workspace with 1.8M runs is one batch) and reads their summary rows.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for a `batch_rows` of 0;
+/// [`Error::WorkspaceNotFound`]; [`Error::Database`].
+pub async fn verify<C>(
+    conn: &C,
+    scope: &VerifyScope,
+    options: &VerifyOptions,
+) -> Result<VerifyReport>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let mut report = VerifyReport::default();
+    pass(conn, scope, options, &mut report, async |_| Ok(())).await?;
+    Ok(report)
+}
+
+/// Runs the [`verify`] pass and recomputes every drifted row it finds from
+/// history, each in a short transaction of its own under the row's lock:
+/// exactly the drift found, including rows too high.
+///
+/// Drift is expected to be rare; to build a summary from nothing, use
+/// [`backfill`](crate::backfill()), which is set-based.
+///
+/// # Errors
+/// As [`verify`].
+pub async fn repair<C>(
+    conn: &C,
+    scope: &VerifyScope,
+    options: &VerifyOptions,
+) -> Result<RepairReport>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let mut report = RepairReport::default();
+    let mut repaired = 0;
+    pass(
+        conn,
+        scope,
+        options,
+        &mut report.found,
+        async |drift: &Drift| {
+            let key = Key {
+                workspace_id: drift.workspace_id,
+                uid: drift.uid.clone(),
+                published_run_id: drift.published_run_id,
+            };
+            recompute(conn, &key).await?;
+            repaired += 1;
+            Ok(())
+        },
+    )
+    .await?;
+    report.repaired = repaired;
+    Ok(report)
+}
+
+async fn recompute<C>(conn: &C, key: &Key) -> Result<()>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let mut attempt = 1;
+    loop {
+        let txn = begin_write(conn).await?;
+        let done = summary::recompute(&txn, key).await;
+        let done = match done {
+            Ok(()) => txn.commit().await.map_err(Error::from),
+            Err(err) => Err(err),
+        };
+        match done {
+            Err(err) if attempt < 8 && lost_a_race(&err) => attempt += 1,
+            done => return done,
+        }
+    }
+}
+
+async fn pass<C>(
+    conn: &C,
+    scope: &VerifyScope,
+    options: &VerifyOptions,
+    report: &mut VerifyReport,
+    mut on_drift: impl AsyncFnMut(&Drift) -> Result<()>,
+) -> Result<()>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    if options.batch_rows == 0 {
+        return Err(Error::InvalidArgument {
+            what: "batch_rows",
+            why: "must be at least 1".into(),
+        });
+    }
+    let backend = conn.get_database_backend();
+    let (mut low, last) = match scope {
+        VerifyScope::All => (i64::MIN, i64::MAX),
+        VerifyScope::Workspace(id) => {
+            check_workspace(conn, *id).await?;
+            (id.0 - 1, id.0)
+        }
+    };
+    while low < last {
+        let high = match scope {
+            VerifyScope::Workspace(_) => last,
+            VerifyScope::All => conn
+                .query_one_raw(statement(
+                    backend,
+                    NEXT_BATCH_END,
+                    vec![low.into(), i64::from(options.batch_rows - 1).into()],
+                ))
+                .await?
+                .map(|row| row.try_get::<i64>("", "workspace_id"))
+                .transpose()?
+                .unwrap_or(last),
+        };
+        let sizes = conn
+            .query_one_raw(statement(
+                backend,
+                BATCH_SIZES,
+                vec![low.into(), high.into(), low.into(), high.into()],
+            ))
+            .await?;
+        if let Some(sizes) = sizes {
+            report.history_rows += sizes.try_get::<i64>("", "history_rows")?.max(0) as u64;
+            report.summary_rows += sizes.try_get::<i64>("", "summary_rows")?.max(0) as u64;
+        }
+        for drift in drift_in(conn, low, high).await? {
+            report.record(&drift);
+            on_drift(&drift).await?;
+        }
+        low = high;
+    }
+    Ok(())
+}
+
+/// The drifted rows of workspaces `(low, high]`, read in one statement.
+async fn drift_in<C>(conn: &C, low: i64, high: i64) -> Result<Vec<Drift>>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let backend = conn.get_database_backend();
+    let history = batch_aggregate(backend, "s.workspace_id > ? AND s.workspace_id <= ?");
+    let sql = match backend {
+        DbBackend::Postgres => DRIFT_POSTGRES,
+        _ => DRIFT_STANDARD,
+    }
+    .replace("HISTORY", &history);
+    let drift = statement(
+        backend,
+        &sql,
+        vec![low.into(), high.into(), low.into(), high.into()],
+    );
+    let rows = if backend == DbBackend::Postgres {
+        // The backfill's batch settings: sorts in memory, no JIT.
+        let txn = conn.begin().await?;
+        txn.execute_unprepared(&format!("SELECT {SESSION_POSTGRES}"))
+            .await?;
+        let rows = txn.query_all_raw(drift).await?;
+        txn.commit().await?;
+        rows
+    } else {
+        conn.query_all_raw(drift).await?
+    };
+    let mut drifts = Vec::new();
+    for row in &rows {
+        if let Some(drift) = drift_of(row)? {
+            drifts.push(drift);
+        }
+    }
+    drifts.sort_by(|a, b| {
+        (a.workspace_id, &a.uid, a.published_run_id).cmp(&(
+            b.workspace_id,
+            &b.uid,
+            b.published_run_id,
+        ))
+    });
+    Ok(drifts)
+}
+
+fn drift_of(row: &QueryResult) -> Result<Option<Drift>> {
+    let pair = |id: &str, at: &str| -> Result<Option<(SavedRunId, DateTime<Utc>)>> {
+        Ok(
+            match (
+                row.try_get::<Option<i64>>("", id)?,
+                row.try_get::<Option<DateTime<Utc>>>("", at)?,
+            ) {
+                (Some(id), Some(at)) => Some((SavedRunId(id), at)),
+                _ => None,
+            },
+        )
+    };
+    let history = pair("history_run_id", "history_at")?;
+    let summary = pair("summary_run_id", "summary_at")?;
+    let kind = match (&summary, &history) {
+        (None, Some(_)) => DriftKind::Missing,
+        (Some(_), None) => DriftKind::Extra,
+        (Some((s_id, s_at)), Some((h_id, h_at))) => match (s_at, s_id).cmp(&(h_at, h_id)) {
+            std::cmp::Ordering::Less => DriftKind::Stale,
+            std::cmp::Ordering::Greater => DriftKind::TooHigh,
+            // Equal once decoded: two spellings of one time (SQLite text).
+            std::cmp::Ordering::Equal => return Ok(None),
+        },
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(Drift {
+        kind,
+        workspace_id: WorkspaceId(row.try_get("", "workspace_id")?),
+        uid: row.try_get("", "uid")?,
+        published_run_id: PublishedRunId(row.try_get("", "published_run_id")?),
+        summary,
+        history,
+    }))
+}
+
+/// [`Error::WorkspaceNotFound`] unless the workspace exists (deleted or not).
+pub(crate) async fn check_workspace<C: ConnectionTrait>(conn: &C, id: WorkspaceId) -> Result<()> {
+    conn.query_one_raw(statement(
+        conn.get_database_backend(),
+        "SELECT id FROM workspaces WHERE id = ?",
+        vec![id.0.into()],
+    ))
+    .await?
+    .map(|_| ())
+    .ok_or(Error::WorkspaceNotFound(id))
+}
