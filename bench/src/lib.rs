@@ -1,10 +1,10 @@
 //! The benchmark of `recents`: the seeds' workloads, each figure measured in
 //! one process on the same data beside its baseline.
 
+pub mod backfill;
 pub mod figure;
 pub mod reads;
 pub mod saves;
-mod summary_fill;
 
 use anyhow::Result;
 use recents::migration::{Migrator, MigratorTrait};
@@ -37,9 +37,11 @@ pub async fn run(conn: &DatabaseConnection, options: &Options) -> Result<Report>
     // tables over others; our own `down`s drop children first on any pool.
     Migrator::refresh(conn).await?;
     let history = recents_seed::scale::generate(conn, options.scale).await?;
-    summary_fill::fill(conn).await?;
     recents_seed::scale::analyze_all(conn).await?;
-    let (mut figures, reads) = reads::measure(conn, &history, options.repetitions).await?;
+    let mut figures = backfill::measure(conn).await?;
+    recents_seed::scale::analyze_all(conn).await?;
+    let (read_figures, reads) = reads::measure(conn, &history, options.repetitions).await?;
+    figures.extend(read_figures);
     figures.extend(saves::measure(conn, &history, options.saves_per_writer).await?);
     Ok(Report {
         history,
