@@ -101,6 +101,12 @@ where
     validate::text("run_status", &save.run_status, MAX_STATUS_BYTES)?;
     let updated_at = validate::timestamp("updated_at", save.updated_at)?;
 
+    if save.id.is_none() && conn.get_database_backend() == DbBackend::Postgres {
+        return match insert_in_one_statement(conn, save, updated_at, options).await {
+            Err(err) => Err(explain(conn, save, err).await),
+            saved => saved,
+        };
+    }
     let txn = begin_write(conn).await?;
     let saved = match save.id {
         None => insert(&txn, save, updated_at, options).await,
@@ -268,6 +274,75 @@ where
     }
     txn.commit().await?;
     Ok(())
+}
+
+/// PostgreSQL inserts the run and records both summary rows in one
+/// statement: atomic on its own, so neither a savepoint nor a transaction of
+/// its own is needed, and a save is one round trip where it would be four
+/// (begin, insert, upsert, commit). A missing or deleted workspace or a
+/// missing version makes it insert nothing rather than fail, so a caller's
+/// transaction stays usable and `explain` can say which.
+async fn insert_in_one_statement<C: ConnectionTrait>(
+    conn: &C,
+    save: &RunSave,
+    updated_at: DateTime<Utc>,
+    options: &SaveOptions,
+) -> Result<saved_run::Model> {
+    let backend = conn.get_database_backend();
+    let version = save.parent_version_id.map(|v| v.0);
+    let mut values: Vec<sea_orm::Value> = vec![
+        save.uid.clone().into(),
+        version.into(),
+        save.run_status.clone().into(),
+        updated_at.into(),
+        updated_at.into(),
+        save.workspace_id.0.into(),
+        version.into(),
+        version.into(),
+    ];
+    let freshness = match options.fresh_after(updated_at) {
+        Some(cutoff) => {
+            values.push(cutoff.into());
+            "AND NOT EXISTS (SELECT 1 FROM workspace_recent_workflows f \
+             WHERE f.workspace_id = run.workspace_id AND f.uid = scope.uid \
+             AND f.published_run_id = v.published_run_id AND f.last_used_at >= ?)"
+        }
+        None => "",
+    };
+    // The scope rows come member first, then the workspace's: the order in
+    // which every save and every move locks them.
+    let sql = format!(
+        "WITH run AS (\
+             INSERT INTO saved_runs \
+             (workspace_id, uid, parent_version_id, run_status, created_at, updated_at) \
+             SELECT w.id, ?, ?, ?, ?, ? FROM workspaces w \
+             WHERE w.id = ? AND w.deleted_at IS NULL \
+             AND (CAST(? AS BIGINT) IS NULL \
+                  OR EXISTS (SELECT 1 FROM published_run_versions pv WHERE pv.id = ?)) \
+             RETURNING id, workspace_id, uid, updated_at, parent_version_id\
+         ), used AS ({insert_into}\
+             SELECT run.workspace_id, scope.uid, v.published_run_id, run.id, run.updated_at \
+             FROM run JOIN published_run_versions v ON v.id = run.parent_version_id \
+             CROSS JOIN LATERAL (VALUES (run.uid), ('')) AS scope (uid) \
+             WHERE TRUE {freshness} {keep_greater}\
+         ) SELECT id FROM run",
+        insert_into = summary::INSERT_INTO,
+        keep_greater = summary::keep_greater(backend),
+    );
+    let id: i64 = conn
+        .query_one_raw(statement(backend, &sql, values))
+        .await?
+        .ok_or(Error::WorkspaceNotFound(save.workspace_id))?
+        .try_get("", "id")?;
+    Ok(saved_run::Model {
+        id,
+        workspace_id: save.workspace_id.0,
+        uid: save.uid.clone(),
+        parent_version_id: version,
+        run_status: save.run_status.clone(),
+        created_at: updated_at,
+        updated_at,
+    })
 }
 
 async fn insert<C: ConnectionTrait>(
