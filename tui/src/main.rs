@@ -46,6 +46,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Build the recent-workflows summary from history (resumes an unfinished pass).
+    Backfill {
+        /// Only this workspace; everything otherwise.
+        #[arg(long)]
+        workspace: Option<i64>,
+        /// Print one line of JSON at the end instead of progress.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare every summary row with history; exit 1 on drift (unless repaired).
+    Verify {
+        /// Only this workspace; everything otherwise.
+        #[arg(long)]
+        workspace: Option<i64>,
+        /// Fix exactly the drift found.
+        #[arg(long)]
+        repair: bool,
+        /// Print one line of JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a workspace's most recently used workflows, from the summary.
     Recent {
         /// The workspace id.
@@ -89,6 +110,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             heavy_runs,
             json,
         }) => commands::seed::demo(&target, heavy_runs, json).await,
+        Some(Command::Backfill { workspace, json }) => {
+            commands::backfill::run(&target, workspace, json).await
+        }
+        Some(Command::Verify {
+            workspace,
+            repair,
+            json,
+        }) => commands::verify::run(&target, workspace, repair, json).await,
         Some(Command::Recent {
             workspace,
             uid,

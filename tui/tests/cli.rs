@@ -191,7 +191,70 @@ async fn usage_errors_exit_2(db: &TestDb) {
     }
 }
 
+async fn backfill_and_verify_find_and_repair_drift(db: &TestDb) {
+    json(&recents(
+        &db.url,
+        &["seed", "--demo", "--heavy-runs", "500", "--json"],
+    ));
+    // Drift of two kinds: a row gone, a row too high.
+    db.conn
+        .execute_unprepared(
+            "DELETE FROM workspace_recent_workflows WHERE workspace_id = 4 AND uid = ''",
+        )
+        .await
+        .unwrap();
+    db.conn
+        .execute_unprepared(
+            "UPDATE workspace_recent_workflows SET last_saved_run_id = last_saved_run_id + 100000 \
+             WHERE workspace_id = 1",
+        )
+        .await
+        .unwrap();
+
+    let found = recents(&db.url, &["verify"]);
+    assert_fails_with(&found, "recents verify --repair");
+    assert!(stdout(&found).contains("missing"), "{}", stdout(&found));
+    let report = recents(&db.url, &["verify", "--json"]);
+    assert_eq!(report.status.code(), Some(1));
+    let report: Value = serde_json::from_str(stdout(&report).trim()).unwrap();
+    assert!(report["missing"].as_u64().unwrap() > 0, "{report}");
+    assert!(report["too_high"].as_u64().unwrap() > 0, "{report}");
+
+    let repaired = json(&recents(&db.url, &["verify", "--repair", "--json"]));
+    assert!(repaired["repaired"].as_u64().unwrap() > 0, "{repaired}");
+    let clean = json(&recents(&db.url, &["verify", "--json"]));
+    assert_eq!(
+        (
+            clean["missing"].as_u64(),
+            clean["stale"].as_u64(),
+            clean["too_high"].as_u64(),
+            clean["extra"].as_u64()
+        ),
+        (Some(0), Some(0), Some(0), Some(0))
+    );
+
+    // A backfill from an empty summary rebuilds it exactly.
+    db.conn
+        .execute_unprepared("DELETE FROM workspace_recent_workflows")
+        .await
+        .unwrap();
+    let done = json(&recents(&db.url, &["backfill", "--json"]));
+    assert_eq!(done["finished"], true);
+    assert!(done["rows_scanned"].as_u64().unwrap() >= 500, "{done}");
+    let plain = recents(&db.url, &["verify"]);
+    assert!(plain.status.success(), "stderr: {}", stderr(&plain));
+    // Progress lines go to stderr when it is not a terminal.
+    let one = recents(&db.url, &["backfill", "--workspace", "4"]);
+    assert!(one.status.success(), "stderr: {}", stderr(&one));
+    assert!(
+        stdout(&one).starts_with("backfill done"),
+        "{}",
+        stdout(&one)
+    );
+}
+
 backend_tests!(
+    backfill_and_verify_find_and_repair_drift,
     migrate_reports_and_applies_pending_migrations,
     migrate_refuses_a_schema_ahead,
     seed_demo_then_read_recent_workflows,

@@ -2,9 +2,11 @@
 //! (JSON with `--json`), one clear line on stderr and a non-zero exit on
 //! failure.
 
+pub mod backfill;
 pub mod migrate;
 pub mod recent;
 pub mod seed;
+pub mod verify;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 

@@ -1,0 +1,105 @@
+//! `recents backfill [--workspace ID]`: builds the recent-workflows summary
+//! from history, resumably; a progress bar on a terminal, plain lines otherwise.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use recents_service::{BackfillOptions, BackfillScope, Progress, WorkspaceId, backfill};
+use serde::Serialize;
+
+use crate::Target;
+
+#[derive(Serialize)]
+struct Done {
+    resumed: bool,
+    rows_scanned: u64,
+    batches: u64,
+    finished: bool,
+    seconds: f64,
+}
+
+/// Runs (or resumes) a backfill of the whole summary or of one workspace.
+///
+/// # Errors
+/// An unknown workspace, an unreachable database or one whose schema is not current.
+pub async fn run(target: &Target, workspace: Option<i64>, json: bool) -> anyhow::Result<()> {
+    let scope = match workspace {
+        Some(id) => BackfillScope::RecentWorkflowsOf(WorkspaceId(id)),
+        None => BackfillScope::RecentWorkflows,
+    };
+    let conn = recents_service::connect(&target.url).await?;
+    let terminal = std::io::stderr().is_terminal() && !json;
+    let mut last_line = Instant::now() - Duration::from_secs(1);
+    let report = backfill(
+        &conn,
+        &scope,
+        &BackfillOptions::default(),
+        |p: &Progress| {
+            if json
+                || (!p.finished
+                    && last_line.elapsed()
+                        < Duration::from_millis(if terminal { 100 } else { 1000 }))
+            {
+                return;
+            }
+            last_line = Instant::now();
+            let line = progress_line(p);
+            let mut err = std::io::stderr();
+            let _ = if terminal {
+                write!(err, "\r{line}\x1b[K")
+            } else {
+                writeln!(err, "{line}")
+            };
+        },
+    )
+    .await?;
+    if terminal {
+        eprintln!();
+    }
+    let done = Done {
+        resumed: report.resumed,
+        rows_scanned: report.rows_scanned,
+        batches: report.batches,
+        finished: report.finished,
+        seconds: report.elapsed.as_secs_f64(),
+    };
+    if json {
+        return super::print_json(&done);
+    }
+    println!(
+        "backfill {}: {} history rows in {} batches, {:.1} s{}",
+        if done.finished { "done" } else { "stopped" },
+        done.rows_scanned,
+        done.batches,
+        done.seconds,
+        if done.resumed {
+            " (resumed from its checkpoint)"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
+fn progress_line(p: &Progress) -> String {
+    const WIDTH: usize = 30;
+    let fraction = if p.rows_total == 0 {
+        1.0
+    } else {
+        (p.rows_scanned as f64 / p.rows_total as f64).min(1.0)
+    };
+    let filled = (fraction * WIDTH as f64).round() as usize;
+    let eta = p
+        .eta
+        .map(|eta| format!(", ETA {} s", eta.as_secs()))
+        .unwrap_or_default();
+    format!(
+        "[{}{}] {:>5.1}% {}/{} rows, {:.0} rows/s{eta}",
+        "#".repeat(filled),
+        " ".repeat(WIDTH - filled),
+        fraction * 100.0,
+        p.rows_scanned,
+        p.rows_total,
+        p.rows_per_second
+    )
+}
