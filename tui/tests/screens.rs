@@ -303,3 +303,149 @@ async fn a_schema_behind_shows_a_banner_until_migrated() {
     );
     db.drop_database().await;
 }
+
+#[tokio::test]
+async fn backfill_runs_with_progress_then_verify_finds_and_repairs_drift() {
+    use recents_tui::console::Response;
+    use sea_orm::ConnectionTrait;
+
+    let db = demo_db().await;
+    let mut console = Console::open(&db.url, Migrate::Never).await;
+    console.database = console.database.clone().with_backfill_batch_rows(500);
+    console.press(KeyCode::Char('3')).await;
+    assert_eq!(console.app.tab, Tab::Backfill);
+    insta::assert_snapshot!("backfill_idle", console.screen(100, 20));
+    insta::assert_snapshot!("backfill_idle_40x12", console.screen(40, 12));
+
+    // Start from an empty summary, as a team adopting recents does.
+    db.conn
+        .execute_unprepared("DELETE FROM workspace_recent_workflows")
+        .await
+        .unwrap();
+    let requests = console
+        .app
+        .handle_key(KeyEvent::new(KeyCode::Char('b'), KeyModifiers::NONE));
+    assert_eq!(requests.len(), 1);
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let done = console
+        .database
+        .answer_with_progress(requests[0].clone(), Some(events))
+        .await;
+    let mut progress = Vec::new();
+    while let Ok(event) = received.try_recv() {
+        assert!(matches!(event, Response::BackfillProgress(_)));
+        progress.push(event);
+    }
+    assert!(progress.len() >= 3, "1,362 runs in batches of 500");
+    // Mid-run: the first batch on screen, the backfill still running.
+    console.app.apply(progress.remove(0));
+    insta::assert_snapshot!("backfill_running", console.screen(100, 20));
+    for event in progress {
+        console.app.apply(event);
+    }
+    console.app.apply(done);
+    assert!(!console.app.backfill.running);
+    insta::assert_snapshot!("backfill_done", console.screen(100, 20));
+
+    console.press(KeyCode::Char('v')).await;
+    insta::assert_snapshot!("backfill_verified_exact", console.screen(100, 20));
+
+    db.conn
+        .execute_unprepared(
+            "UPDATE workspace_recent_workflows SET last_saved_run_id = last_saved_run_id + 1000 \
+             WHERE workspace_id = 1 AND uid = ''",
+        )
+        .await
+        .unwrap();
+    console.press(KeyCode::Char('v')).await;
+    insta::assert_snapshot!("backfill_verified_drift", console.screen(100, 20));
+    console.press(KeyCode::Char('x')).await;
+    insta::assert_snapshot!("backfill_repaired", console.screen(100, 20));
+    console.press(KeyCode::Char('v')).await;
+    let exact = console
+        .app
+        .backfill
+        .drift
+        .as_ref()
+        .unwrap()
+        .as_ref()
+        .unwrap();
+    assert!(exact.0.is_exact(), "{:?}", exact.0);
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn esc_cancels_a_running_backfill_and_b_resumes_it() {
+    use recents_tui::console::Response;
+    use recents_tui::console::screens::backfill::Target;
+    use sea_orm::ConnectionTrait;
+
+    let db = demo_db().await;
+    db.conn
+        .execute_unprepared("DELETE FROM workspace_recent_workflows")
+        .await
+        .unwrap();
+    let mut console = Console::open(&db.url, Migrate::Never).await;
+    console.database = console.database.clone().with_backfill_batch_rows(100);
+    console.press(KeyCode::Char('3')).await;
+    let requests = console
+        .app
+        .handle_key(KeyEvent::new(KeyCode::Char('b'), KeyModifiers::NONE));
+    assert_eq!(requests, vec![Request::Backfill(Target::All)]);
+
+    // The backfill runs in a task, as in the terminal; Esc on its first
+    // progress event stops it after that batch.
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let running = {
+        let database = console.database.clone();
+        let request = requests[0].clone();
+        tokio::spawn(async move { database.answer_with_progress(request, Some(events)).await })
+    };
+    let first = received.recv().await.expect("a first batch");
+    console.app.apply(first);
+    let cancel = console
+        .app
+        .handle_key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+    assert_eq!(cancel, vec![Request::CancelBackfill]);
+    assert!(
+        console
+            .app
+            .handle_key(KeyEvent::new(KeyCode::Char('v'), KeyModifiers::NONE))
+            .is_empty(),
+        "no other work starts while a backfill runs"
+    );
+    console.settle(cancel).await;
+    insta::assert_snapshot!("backfill_cancelling", console.screen(100, 20));
+    let done = running.await.unwrap();
+    let Response::BackfillDone(Ok(report)) = &done else {
+        panic!("{done:?}");
+    };
+    assert!(!report.finished, "cancelled before the last batch");
+    while let Ok(event) = received.try_recv() {
+        console.app.apply(event);
+    }
+    console.app.apply(done);
+    // How many batches ran before the cancel landed is a race: no snapshot.
+    let screen = console.screen(100, 20);
+    assert!(
+        screen.contains("cancelled after") && screen.contains("the checkpoint is kept, b resumes"),
+        "{screen}"
+    );
+
+    console.press(KeyCode::Char('b')).await;
+    let Some(Ok(resumed)) = &console.app.backfill.last else {
+        panic!("{:?}", console.app.backfill.last);
+    };
+    assert!(resumed.resumed && resumed.finished, "{resumed:?}");
+    console.press(KeyCode::Char('v')).await;
+    let report = console
+        .app
+        .backfill
+        .drift
+        .as_ref()
+        .unwrap()
+        .as_ref()
+        .unwrap();
+    assert!(report.0.is_exact(), "{:?}", report.0);
+    db.drop_database().await;
+}

@@ -73,7 +73,7 @@ fn tmux_available() -> bool {
 }
 
 #[test]
-fn console_in_tmux_opens_a_workspace_and_restores_the_terminal_on_quit() {
+fn console_in_tmux_opens_a_workspace_backfills_it_and_restores_the_terminal_on_quit() {
     if !tmux_available() {
         if std::env::var_os("CI").is_some() {
             panic!("tmux is required in CI (.ci/run installs it)");
@@ -142,6 +142,18 @@ fn console_in_tmux_opens_a_workspace_and_restores_the_terminal_on_quit() {
         screen.contains("summary ·") && screen.contains("history ·"),
         "{screen}"
     );
+
+    // The Backfill screen: rebuild that workspace's summary, watch it finish,
+    // and verify it.
+    tmux.keys(&["3"]);
+    tmux.wait_for("not started · b starts");
+    tmux.keys(&["t"]);
+    tmux.wait_for("Target: workspace nightly-imports");
+    tmux.keys(&["b"]);
+    let screen = tmux.wait_for("done: 5 000 history rows");
+    assert!(screen.contains("100.0%"), "{screen}");
+    tmux.keys(&["v"]);
+    tmux.wait_for("exact: ");
 
     tmux.keys(&["q"]);
     let screen = tmux.wait_for("checks done");

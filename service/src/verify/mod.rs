@@ -206,7 +206,7 @@ where
     C: ConnectionTrait + TransactionTrait,
 {
     let mut report = VerifyReport::default();
-    pass(conn, scope, options, &mut report, async |_| Ok(())).await?;
+    pass(conn, scope, options, &mut report, false).await?;
     Ok(report)
 }
 
@@ -228,25 +228,7 @@ where
     C: ConnectionTrait + TransactionTrait,
 {
     let mut report = RepairReport::default();
-    let mut repaired = 0;
-    pass(
-        conn,
-        scope,
-        options,
-        &mut report.found,
-        async |drift: &Drift| {
-            let key = Key {
-                workspace_id: drift.workspace_id,
-                uid: drift.uid.clone(),
-                published_run_id: drift.published_run_id,
-            };
-            recompute(conn, &key).await?;
-            repaired += 1;
-            Ok(())
-        },
-    )
-    .await?;
-    report.repaired = repaired;
+    report.repaired = pass(conn, scope, options, &mut report.found, true).await?;
     Ok(report)
 }
 
@@ -274,8 +256,8 @@ async fn pass<C>(
     scope: &VerifyScope,
     options: &VerifyOptions,
     report: &mut VerifyReport,
-    mut on_drift: impl AsyncFnMut(&Drift) -> Result<()>,
-) -> Result<()>
+    repair: bool,
+) -> Result<u64>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -293,6 +275,7 @@ where
             (id.0 - 1, id.0)
         }
     };
+    let mut repaired = 0;
     while low < last {
         let high = match scope {
             VerifyScope::Workspace(_) => last,
@@ -318,13 +301,24 @@ where
             report.history_rows += sizes.try_get::<i64>("", "history_rows")?.max(0) as u64;
             report.summary_rows += sizes.try_get::<i64>("", "summary_rows")?.max(0) as u64;
         }
+        // A flag, not a callback: an async closure over `&Drift` would make
+        // this future `Send` for one lifetime only, and the console runs
+        // repairs in spawned tasks.
         for drift in drift_in(conn, low, high).await? {
             report.record(&drift);
-            on_drift(&drift).await?;
+            if repair {
+                let key = Key {
+                    workspace_id: drift.workspace_id,
+                    uid: drift.uid.clone(),
+                    published_run_id: drift.published_run_id,
+                };
+                recompute(conn, &key).await?;
+                repaired += 1;
+            }
         }
         low = high;
     }
-    Ok(())
+    Ok(repaired)
 }
 
 /// The drifted rows of workspaces `(low, high]`, read in one statement.

@@ -6,6 +6,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use recents_service::WorkspaceId;
 
+use super::screens::backfill::{BackfillState, Target};
 use super::screens::workspace::WorkspaceState;
 use super::screens::workspaces::WorkspacesState;
 use super::worker::{Failure, FailureKind, Request, Response};
@@ -13,25 +14,28 @@ use super::worker::{Failure, FailureKind, Request, Response};
 /// Seconds between two attempts to reach a database that is down or behind.
 pub const RETRY_SECONDS: u32 = 5;
 
-/// The screens, in tab order. Backfill and Queue join here as their
-/// services land (issues 4 and 5), each a module under `screens/`.
+/// The screens, in tab order. The Queue joins here when its service lands,
+/// a module under `screens/`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tab {
     /// The workspace directory.
     Workspaces,
     /// One workspace's recent workflows.
     Workspace,
+    /// Backfill, verify and repair of the summary.
+    Backfill,
 }
 
 impl Tab {
     /// Every tab, in order.
-    pub const ALL: [Tab; 2] = [Tab::Workspaces, Tab::Workspace];
+    pub const ALL: [Tab; 3] = [Tab::Workspaces, Tab::Workspace, Tab::Backfill];
 
     /// The key that switches to it.
     pub fn key(self) -> char {
         match self {
             Tab::Workspaces => '1',
             Tab::Workspace => '2',
+            Tab::Backfill => '3',
         }
     }
 }
@@ -65,6 +69,8 @@ pub struct App {
     pub workspaces: WorkspacesState,
     /// The Workspace screen, once a workspace was opened.
     pub workspace: Option<WorkspaceState>,
+    /// The Backfill screen.
+    pub backfill: BackfillState,
     /// Whether the help overlay is up.
     pub help: bool,
     /// How far the help is scrolled (on a small terminal).
@@ -84,6 +90,7 @@ impl App {
             link: Link::Connecting,
             workspaces: WorkspacesState::default(),
             workspace: None,
+            backfill: BackfillState::default(),
             help: false,
             help_scroll: 0,
             status: None,
@@ -154,8 +161,13 @@ impl App {
             KeyCode::Tab => {
                 self.tab = match self.tab {
                     Tab::Workspaces if self.workspace.is_some() => Tab::Workspace,
-                    _ => Tab::Workspaces,
+                    Tab::Workspaces | Tab::Workspace => Tab::Backfill,
+                    Tab::Backfill => Tab::Workspaces,
                 };
+                return Vec::new();
+            }
+            KeyCode::Char(c) if c == Tab::Backfill.key() => {
+                self.tab = Tab::Backfill;
                 return Vec::new();
             }
             KeyCode::Char(c) if c == Tab::Workspaces.key() => {
@@ -171,6 +183,39 @@ impl App {
         match self.tab {
             Tab::Workspaces => self.workspaces_key(key),
             Tab::Workspace => self.workspace_key(key),
+            Tab::Backfill => self.backfill_key(key),
+        }
+    }
+
+    fn backfill_key(&mut self, key: KeyEvent) -> Vec<Request> {
+        let connected = self.connected();
+        let open = self.workspace.as_ref().map(|ws| ws.id);
+        let state = &mut self.backfill;
+        match key.code {
+            KeyCode::Esc if state.running && !state.cancelling => {
+                state.cancelling = true;
+                vec![Request::CancelBackfill]
+            }
+            _ if state.running || state.checking || !connected => Vec::new(),
+            KeyCode::Char('b') => {
+                state.start();
+                vec![Request::Backfill(state.target)]
+            }
+            KeyCode::Char('v') | KeyCode::Char('x') => {
+                state.checking = true;
+                vec![Request::Verify(
+                    state.target,
+                    key.code == KeyCode::Char('x'),
+                )]
+            }
+            KeyCode::Char('t') => {
+                state.target = match (state.target, open) {
+                    (Target::All, Some(id)) => Target::Workspace(id),
+                    _ => Target::All,
+                };
+                Vec::new()
+            }
+            _ => Vec::new(),
         }
     }
 
@@ -182,6 +227,7 @@ impl App {
         match self.tab {
             Tab::Workspaces => self.load_workspaces(),
             Tab::Workspace => self.load_workspace(),
+            Tab::Backfill => Vec::new(),
         }
     }
 
@@ -376,6 +422,29 @@ impl App {
                 }
                 Vec::new()
             }
+            Response::BackfillProgress(progress) => {
+                if self.backfill.running {
+                    self.backfill.advance(progress);
+                }
+                Vec::new()
+            }
+            Response::BackfillDone(result) => {
+                self.backfill.finish(result.map_err(|f| f.message));
+                Vec::new()
+            }
+            Response::Verified(result) => {
+                self.backfill.checking = false;
+                self.backfill.drift = Some(result.map_err(|f| f.message));
+                Vec::new()
+            }
+            Response::Nothing => Vec::new(),
+        }
+    }
+
+    fn link_message(&self) -> String {
+        match &self.link {
+            Link::Failed { failure, .. } => failure.message.clone(),
+            _ => "the database connection was lost".to_owned(),
         }
     }
 
@@ -387,6 +456,10 @@ impl App {
             ws.loading = false;
             ws.comparing = false;
         }
+        if self.backfill.running {
+            self.backfill.finish(Err(self.link_message()));
+        }
+        self.backfill.checking = false;
         Vec::new()
     }
 }

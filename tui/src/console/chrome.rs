@@ -22,6 +22,7 @@ pub fn tab_bar(app: &App, frame: &mut Frame, area: Rect) {
                     None => format!("Workspace #{}", ws.id),
                 },
                 (Tab::Workspace, None) => "Workspace".to_owned(),
+                (Tab::Backfill, _) => "Backfill".to_owned(),
             };
             format!("{} {name}", tab.key())
         })
@@ -130,6 +131,14 @@ const HELP_WORKSPACES: &[(&str, &str)] = &[
     ("n p, PgDn PgUp", "next, previous page"),
 ];
 
+const HELP_BACKFILL: &[(&str, &str)] = &[
+    ("b", "backfill the summary from history"),
+    ("Esc", "cancel it; the checkpoint stays, b resumes"),
+    ("v", "verify every summary row against history"),
+    ("x", "repair exactly the drift verify finds"),
+    ("t", "target: every workspace or the one open"),
+];
+
 const HELP_WORKSPACE: &[(&str, &str)] = &[
     ("↑↓ j k", "whole workspace or a member"),
     ("h", "same answer from history, timed"),
@@ -141,6 +150,7 @@ fn help_lines(tab: Tab) -> Vec<Line<'static>> {
     let (name, keys) = match tab {
         Tab::Workspaces => ("Workspaces", HELP_WORKSPACES),
         Tab::Workspace => ("Workspace", HELP_WORKSPACE),
+        Tab::Backfill => ("Backfill", HELP_BACKFILL),
     };
     let mut lines = Vec::new();
     for (section, keys) in [(name, keys), ("Everywhere", HELP_EVERYWHERE)] {

@@ -45,6 +45,11 @@ pub fn render(app: &mut App, frame: &mut Frame) {
         chrome::banner(banner, frame, banner_area);
     }
     let keys = match (app.tab, app.workspace.as_mut()) {
+        (Tab::Backfill, ws) => {
+            let name = ws.and_then(|ws| ws.overview.as_ref().map(|o| o.name.clone()));
+            screens::backfill::render(&app.backfill, name.as_deref(), frame, body);
+            screens::backfill::keys(&app.backfill)
+        }
         (Tab::Workspace, Some(ws)) => {
             screens::workspace::render(ws, frame, body);
             screens::workspace::keys()

@@ -4,11 +4,16 @@
 
 use std::time::{Duration, Instant};
 
+use std::sync::{Arc, Mutex};
+
 use recents_service::{
-    Error, Migrate, RecentWorkflow, Scope, WorkspaceId, WorkspaceListing, WorkspaceOverview,
-    WorkspacePage, recent_workflows, recent_workflows_from_history, workspace_members,
-    workspace_overview,
+    BackfillOptions, BackfillReport, BackfillScope, CancelToken, Error, Migrate, Progress,
+    RecentWorkflow, Scope, VerifyOptions, VerifyReport, VerifyScope, WorkspaceId, WorkspaceListing,
+    WorkspaceOverview, WorkspacePage, backfill, recent_workflows, recent_workflows_from_history,
+    repair, verify, workspace_members, workspace_overview,
 };
+
+use super::screens::backfill::Target;
 use sea_orm::DatabaseConnection;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -36,6 +41,12 @@ pub enum Request {
     Recent(WorkspaceId, Scope),
     /// The same from the summary and from the history, each timed.
     Compare(WorkspaceId, Scope),
+    /// Backfill the summary of the target, reporting progress as it goes.
+    Backfill(Target),
+    /// Stop the running backfill after its current batch.
+    CancelBackfill,
+    /// Verify the summary of the target; with `true`, repair what is found.
+    Verify(Target, bool),
 }
 
 /// A timed answer.
@@ -163,6 +174,14 @@ pub enum Response {
         /// The summary's answer, then the history's.
         result: Result<Comparison, Failure>,
     },
+    /// A running backfill merged another batch.
+    BackfillProgress(Progress),
+    /// A backfill ended (finished, or cancelled with a checkpoint).
+    BackfillDone(Result<BackfillReport, Failure>),
+    /// What verify found, and how many rows a repair fixed.
+    Verified(Result<(VerifyReport, Option<u64>), Failure>),
+    /// Nothing to show (a cancel was passed on).
+    Nothing,
 }
 
 impl Response {
@@ -175,6 +194,9 @@ impl Response {
             Response::Workspace { result, .. } => result.as_ref().err(),
             Response::Recent { result, .. } => result.as_ref().err(),
             Response::Compare { result, .. } => result.as_ref().err(),
+            Response::BackfillDone(result) => result.as_ref().err(),
+            Response::Verified(result) => result.as_ref().err(),
+            Response::BackfillProgress(_) | Response::Nothing => None,
         }
     }
 }
@@ -190,6 +212,23 @@ pub enum Stopwatch {
 }
 
 impl Stopwatch {
+    /// A backfill's progress as this stopwatch tells time.
+    fn progress(self, mut progress: Progress) -> Progress {
+        if let Stopwatch::Fixed(took) = self {
+            progress.rows_per_second = progress.rows_scanned as f64 / took.as_secs_f64();
+            progress.eta = (!progress.finished).then_some(took);
+        }
+        progress
+    }
+
+    /// A backfill's report as this stopwatch tells time.
+    fn report(self, mut report: BackfillReport) -> BackfillReport {
+        if let Stopwatch::Fixed(took) = self {
+            report.elapsed = took;
+        }
+        report
+    }
+
     async fn time<T>(self, call: impl Future<Output = T>) -> (T, Duration) {
         let started = Instant::now();
         let value = call.await;
@@ -209,6 +248,10 @@ pub struct Database {
     migrate: Migrate,
     conn: Option<DatabaseConnection>,
     stopwatch: Stopwatch,
+    /// The running backfill's token, shared by every clone of this handle.
+    cancel: Arc<Mutex<Option<CancelToken>>>,
+    /// History rows per backfill batch.
+    batch_rows: u32,
 }
 
 impl Database {
@@ -219,7 +262,15 @@ impl Database {
             migrate,
             conn: None,
             stopwatch,
+            cancel: Arc::default(),
+            batch_rows: BackfillOptions::default().batch_rows,
         }
+    }
+
+    /// The same handle, backfilling `rows` history rows per batch.
+    pub fn with_backfill_batch_rows(mut self, rows: u32) -> Self {
+        self.batch_rows = rows;
+        self
     }
 
     /// Keeps the pool of a [`Response::Connected`]; forgets it when a call
@@ -241,6 +292,27 @@ impl Database {
     /// Answers one request. Without a connection, every request but
     /// `Connect` fails as unavailable.
     pub async fn answer(&self, request: Request) -> Response {
+        self.answer_with_progress(request, None).await
+    }
+
+    /// As [`Database::answer`], sending a backfill's progress events to
+    /// `progress` as they happen.
+    pub async fn answer_with_progress(
+        &self,
+        request: Request,
+        progress: Option<UnboundedSender<Response>>,
+    ) -> Response {
+        if request == Request::CancelBackfill {
+            if let Some(token) = self
+                .cancel
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+            {
+                token.cancel();
+            }
+            return Response::Nothing;
+        }
         let conn = match (&request, &self.conn) {
             (Request::Connect, _) => {
                 return match recents_service::config::open(&self.url, self.migrate).await {
@@ -318,6 +390,58 @@ impl Database {
                 .map_err(|e| Failure::from(&e));
                 Response::Compare { id, scope, result }
             }
+            Request::Backfill(target) => {
+                let token = CancelToken::new();
+                *self.cancel.lock().unwrap_or_else(|p| p.into_inner()) = Some(token.clone());
+                let scope = match target {
+                    Target::All => BackfillScope::RecentWorkflows,
+                    Target::Workspace(id) => BackfillScope::RecentWorkflowsOf(id),
+                };
+                let options = BackfillOptions {
+                    cancel: token,
+                    batch_rows: self.batch_rows,
+                    ..BackfillOptions::default()
+                };
+                let sink = progress_sink(progress, self.stopwatch);
+                let result = backfill(conn, &scope, &options, sink)
+                    .await
+                    .map(|report| self.stopwatch.report(report))
+                    .map_err(|e| Failure::from(&e));
+                *self.cancel.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                Response::BackfillDone(result)
+            }
+            Request::Verify(target, fix) => {
+                let scope = match target {
+                    Target::All => VerifyScope::All,
+                    Target::Workspace(id) => VerifyScope::Workspace(id),
+                };
+                let options = VerifyOptions::default();
+                let result = match fix {
+                    true => repair(conn, &scope, &options)
+                        .await
+                        .map(|done| (done.found, Some(done.repaired))),
+                    false => verify(conn, &scope, &options)
+                        .await
+                        .map(|found| (found, None)),
+                }
+                .map_err(|e| Failure::from(&e));
+                Response::Verified(result)
+            }
+            Request::CancelBackfill => unreachable!("answered above"),
+        }
+    }
+}
+
+/// Sends each progress event of a backfill to the draw loop. An owned
+/// closure: one that borrowed would make the backfill's future `Send` only
+/// for one lifetime, and `tokio::spawn` needs it for all.
+fn progress_sink(
+    progress: Option<UnboundedSender<Response>>,
+    stopwatch: Stopwatch,
+) -> impl FnMut(&Progress) + Send {
+    move |p: &Progress| {
+        if let Some(progress) = &progress {
+            let _ = progress.send(Response::BackfillProgress(stopwatch.progress(p.clone())));
         }
     }
 }
@@ -342,8 +466,11 @@ impl Worker {
         let database = self.database.clone();
         let responses = self.responses.clone();
         tokio::spawn(async move {
+            let response = database
+                .answer_with_progress(request, Some(responses.clone()))
+                .await;
             // The receiver is gone only when the console is closing.
-            let _ = responses.send(database.answer(request).await);
+            let _ = responses.send(response);
         });
     }
 

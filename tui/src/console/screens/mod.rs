@@ -1,5 +1,6 @@
 //! One module per screen, each with its state and a `render(state, frame, area)`.
-//! Backfill and Queue screens join here when their services land.
+//! The Queue screen joins here when its service lands.
 
+pub mod backfill;
 pub mod workspace;
 pub mod workspaces;
