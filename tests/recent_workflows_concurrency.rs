@@ -210,9 +210,6 @@ async fn hot_workflow(db: &TestDb, options: SaveOptions, ws: WorkspaceId, v: Ver
 /// freshness window almost every save only reads the row, and the guarantee
 /// (within one window below the true latest use, never above) holds.
 async fn a_freshness_window_keeps_hot_writers_from_queueing(db: &TestDb) {
-    if db.backend == Backend::Sqlite {
-        return; // one writer at a time by design: there is no row lock to queue on
-    }
     let c = &db.conn;
     let ws = workspace(c, "heavy", false).await;
     let pr = published_run(c, ws, "the one workflow").await;
@@ -275,7 +272,10 @@ async fn a_freshness_window_keeps_hot_writers_from_queueing(db: &TestDb) {
     }
 }
 
-backend_tests!(
-    out_of_order_commits_end_exact,
-    a_freshness_window_keeps_hot_writers_from_queueing
-);
+backend_tests!(out_of_order_commits_end_exact);
+
+// SQLite has one writer at a time by design: no row lock to queue on.
+mod hot_row {
+    use super::*;
+    backend_tests!(servers: a_freshness_window_keeps_hot_writers_from_queueing);
+}

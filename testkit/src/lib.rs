@@ -180,8 +180,14 @@ pub async fn run_on(backend: Backend, scenario: impl AsyncFnOnce(&TestDb)) {
 
 /// Makes one `#[tokio::test]` per backend for each named scenario
 /// (`async fn name(db: &TestDb)`): `sqlite::name`, `postgres::name`, `mysql::name`.
+/// `backend_tests!(servers: name, ...)` makes only the PostgreSQL and MySQL
+/// ones, for behaviour a server has and SQLite has not (row locks, cut connections).
 #[macro_export]
 macro_rules! backend_tests {
+    (servers: $($name:ident),+ $(,)?) => {
+        $crate::backend_tests!(@backend postgres, Postgres, $($name),+);
+        $crate::backend_tests!(@backend mysql, MySql, $($name),+);
+    };
     ($($name:ident),+ $(,)?) => {
         $crate::backend_tests!(@backend sqlite, Sqlite, $($name),+);
         $crate::backend_tests!(@backend postgres, Postgres, $($name),+);
