@@ -37,6 +37,9 @@ struct Args {
     /// Also write the figures as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Also write SVG plots into this folder.
+    #[arg(long)]
+    plots: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -88,6 +91,13 @@ async fn main() -> Result<()> {
     if let Some(path) = args.json {
         std::fs::write(&path, serde_json::to_string_pretty(&report.figures)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(dir) = args.plots {
+        for path in recents_bench::write_plots(&report, &dir)
+            .with_context(|| format!("cannot write plots into {}", dir.display()))?
+        {
+            eprintln!("wrote {}", path.display());
+        }
     }
     Ok(())
 }

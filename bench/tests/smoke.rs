@@ -40,4 +40,36 @@ async fn the_benchmark_runs_at_one_hundredth_scale(db: &TestDb) {
     }
 }
 
-backend_tests!(the_benchmark_runs_at_one_hundredth_scale);
+/// The plots of a run are SVG documents with a line per series.
+async fn the_benchmark_writes_its_plots(db: &TestDb) {
+    let report = run(
+        &db.conn,
+        &Options {
+            scale: 0.002,
+            repetitions: 2,
+            saves_per_writer: 1,
+        },
+    )
+    .await
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!(
+        "recents-plots-{}-{}",
+        std::process::id(),
+        db.backend.name()
+    ));
+    let written = recents_bench::write_plots(&report, &dir).unwrap();
+    let svg = std::fs::read_to_string(&written[0]).unwrap();
+    assert!(svg.starts_with("<svg"), "{svg}");
+    assert_eq!(svg.matches("<polyline").count(), 4);
+    assert_eq!(
+        svg.matches("<circle").count(),
+        4 * 5,
+        "5 heavy workspaces per series"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+backend_tests!(
+    the_benchmark_writes_its_plots,
+    the_benchmark_runs_at_one_hundredth_scale
+);
