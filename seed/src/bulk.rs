@@ -4,6 +4,7 @@
 //! (`seed --scale S`, the benchmark) is meant to drive the same functions.
 
 use chrono::{DateTime, SubsecRound, Utc};
+use recents_service::sql::statement;
 use recents_service::{Error, VersionId, WorkspaceId};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 
@@ -152,26 +153,4 @@ pub async fn analyze<C: ConnectionTrait>(conn: &C) -> Result<(), Error> {
     conn.query_all_raw(Statement::from_string(conn.get_database_backend(), sql))
         .await?;
     Ok(())
-}
-
-/// A statement from SQL with `?` placeholders, numbered for PostgreSQL.
-pub(crate) fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
-    let sql = match backend {
-        DbBackend::Postgres => {
-            let mut numbered = String::with_capacity(sql.len() + 16);
-            let mut n = 0;
-            for c in sql.chars() {
-                if c == '?' {
-                    n += 1;
-                    numbered.push('$');
-                    numbered.push_str(&n.to_string());
-                } else {
-                    numbered.push(c);
-                }
-            }
-            numbered
-        }
-        _ => sql.to_owned(),
-    };
-    Statement::from_sql_and_values(backend, sql, values)
 }

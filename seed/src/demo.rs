@@ -17,7 +17,9 @@ use sea_orm::{
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
-use crate::bulk::{self, RunBatch, statement};
+use recents_service::sql::statement;
+
+use crate::bulk::{self, RunBatch};
 
 /// Runs in the heavy workspace by default.
 pub const DEFAULT_HEAVY_RUNS: u64 = 300_000;

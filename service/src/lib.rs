@@ -29,7 +29,7 @@ pub mod config;
 pub mod error;
 pub mod ids;
 pub mod recent_workflows;
-mod sql;
+pub mod sql;
 mod validate;
 pub mod verify;
 pub mod workspaces;

@@ -1,4 +1,5 @@
-//! Raw statements with one placeholder style for all backends.
+//! Raw statements with one placeholder style for all backends: what the
+//! service's own SQL uses, public for backends (and the seed) writing theirs.
 
 use sea_orm::{
     ConnectionTrait, DbBackend, SqliteTransactionMode, Statement, TransactionOptions,
@@ -7,7 +8,15 @@ use sea_orm::{
 
 /// Builds a statement from SQL written with `?` placeholders, numbering them
 /// `$1, $2, …` for PostgreSQL. The SQL must not hold a `?` elsewhere.
-pub(crate) fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
+///
+/// ```
+/// use recents_service::sql::statement;
+/// use sea_orm::DbBackend;
+///
+/// let stmt = statement(DbBackend::Postgres, "SELECT ? + ?", vec![1i64.into(), 2i64.into()]);
+/// assert_eq!(stmt.sql, "SELECT $1 + $2");
+/// ```
+pub fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
     let sql = match backend {
         DbBackend::Postgres => {
             let mut numbered = String::with_capacity(sql.len() + 16);

@@ -334,15 +334,20 @@ async fn insert_in_one_statement<C: ConnectionTrait>(
         .await?
         .ok_or(Error::WorkspaceNotFound(save.workspace_id))?
         .try_get("", "id")?;
-    Ok(saved_run::Model {
+    Ok(new_run(save, id, updated_at))
+}
+
+/// The row a successful insert of `save` wrote under `id`.
+fn new_run(save: &RunSave, id: i64, updated_at: DateTime<Utc>) -> saved_run::Model {
+    saved_run::Model {
         id,
         workspace_id: save.workspace_id.0,
         uid: save.uid.clone(),
-        parent_version_id: version,
+        parent_version_id: save.parent_version_id.map(|v| v.0),
         run_status: save.run_status.clone(),
         created_at: updated_at,
         updated_at,
-    })
+    }
 }
 
 async fn insert<C: ConnectionTrait>(
@@ -378,15 +383,7 @@ async fn insert<C: ConnectionTrait>(
         }
     };
     let id = id.ok_or(Error::WorkspaceNotFound(save.workspace_id))?;
-    let run = saved_run::Model {
-        id,
-        workspace_id: save.workspace_id.0,
-        uid: save.uid.clone(),
-        parent_version_id: save.parent_version_id.map(|v| v.0),
-        run_status: save.run_status.clone(),
-        created_at: updated_at,
-        updated_at,
-    };
+    let run = new_run(save, id, updated_at);
     if let Some(version_id) = run.parent_version_id {
         summary::record(
             conn,
