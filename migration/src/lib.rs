@@ -11,6 +11,7 @@ mod m20261123_000001_history;
 mod m20261123_000002_workspace_recent_workflows;
 mod m20261123_000003_execution_last_dequeues;
 mod m20261123_000004_backfill_checkpoints;
+mod m20261123_000005_fair_queue;
 
 /// Every migration of `recents`, oldest first.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_workspace_recent_workflows::Migration),
             Box::new(m20261123_000003_execution_last_dequeues::Migration),
             Box::new(m20261123_000004_backfill_checkpoints::Migration),
+            Box::new(m20261123_000005_fair_queue::Migration),
         ]
     }
 }

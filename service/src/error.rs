@@ -1,5 +1,7 @@
 //! The one error type of `recents-service`: variants a caller can act on.
 
+use recents_entity::execution_job::JobState;
+
 use crate::ids::{JobId, PublishedRunId, SavedRunId, VersionId, WorkspaceId};
 
 /// Everything a `recents-service` call can fail with.
@@ -27,6 +29,22 @@ pub enum Error {
     /// No execution job has this id.
     #[error("job {0} does not exist")]
     JobNotFound(JobId),
+    /// The job is not `processing`, so it cannot complete or fail.
+    #[error("job {job} is {state:?}, not processing")]
+    JobNotProcessing {
+        /// The job.
+        job: JobId,
+        /// The state it is in.
+        state: JobState,
+    },
+    /// The job already completed, failed or was canceled.
+    #[error("job {job} is already finished ({state:?})")]
+    JobFinished {
+        /// The job.
+        job: JobId,
+        /// The state it ended in.
+        state: JobState,
+    },
     /// A read limit outside `1..=MAX_LIMIT`.
     #[error("limit must be between 1 and {max}, got {got}")]
     InvalidLimit {

@@ -28,6 +28,7 @@ pub mod backfill;
 pub mod config;
 pub mod error;
 pub mod ids;
+pub mod queue;
 pub mod recent_workflows;
 pub mod sql;
 mod validate;

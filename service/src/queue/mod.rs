@@ -1,0 +1,158 @@
+//! The fair execution queue: one user's thousand jobs never starve everyone
+//! else.
+//!
+//! **Eligible** jobs are `queued` or `errored`, not canceled, and due
+//! (`process_after` is NULL or past). A job's `place_in_user_queue` is its
+//! rank among its user's eligible jobs by `(created_at, id)`. The **fair
+//! order** sorts all eligible jobs by `place_in_user_queue`, then by their
+//! user: `latest_dequeue` NULLS FIRST (the user's greatest `started_at`, in
+//! `execution_last_dequeues`, kept by database triggers), then the user's
+//! oldest eligible job `(created_at, id)`. So [`dequeue`] hands out the
+//! oldest job of the user served longest ago (never-served users first, the
+//! one waiting longest first); once every waiting user had one, the second
+//! round starts, in the same order of users.
+//!
+//! Users that tie on `latest_dequeue` (all never-served users do) are ordered
+//! by their oldest job, not by the job of the round: then every round visits
+//! users in one order, which is the order in which dequeues serve them, and a
+//! job's [`place_in_queue`] is exactly when dequeue hands it out. [`dequeue`]
+//! keeps start times strictly increasing for the same reason.
+//!
+//! Cost: the fair order is read round by round. Round `r` is each waiting
+//! user's `r`-th eligible job, found with one probe of the queue index per
+//! user (`idx_execution_jobs_queue`: eligible jobs by user, oldest first), and
+//! the users themselves with a skip scan of the same index. [`dequeue`] reads
+//! round 1 only: O(users with eligible jobs) index probes, whatever the number
+//! of queued jobs. [`fair_order_from_history`] is the definition (window
+//! functions over every eligible job) that the tests compare with.
+//!
+//! ```no_run
+//! # async fn example(db: &sea_orm::DatabaseConnection) -> Result<(), recents_service::Error> {
+//! use recents_service::queue::{self, NewJob, QueueOptions};
+//! use recents_service::UserId;
+//!
+//! queue::enqueue(db, &NewJob::now(UserId(7), serde_json::json!({"workspace": 5}))).await?;
+//! if let Some(job) = queue::dequeue(db, "worker-1").await? {   // processing, heartbeat set
+//!     // ... run it, calling queue::heartbeat(db, "worker-1", &[id]) meanwhile ...
+//!     queue::complete(db, job.id.into()).await?;
+//! }
+//! queue::reset_stalled(db, std::time::Duration::from_secs(60), 3).await?; // from a cron
+//! # Ok(()) }
+//! ```
+
+mod fair_order;
+mod history;
+mod lifecycle;
+mod sql;
+mod stats;
+
+use chrono::{DateTime, Utc};
+pub use recents_entity::execution_job::{JobState, Model as Job};
+
+use crate::ids::{JobId, UserId};
+
+pub use fair_order::{dequeue, next_in_line, place_in_queue};
+pub use history::fair_order_from_history;
+pub use lifecycle::{cancel, complete, enqueue, enqueue_many, fail, heartbeat, reset_stalled};
+pub use stats::{queue_stats, stalled_jobs};
+
+/// A job to enqueue.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewJob {
+    /// Whose job it is: fairness is between users.
+    pub user_id: UserId,
+    /// What to run, for the worker.
+    pub payload: serde_json::Value,
+    /// Not eligible before this time; `None` for at once.
+    pub process_after: Option<DateTime<Utc>>,
+}
+
+impl NewJob {
+    /// A job eligible at once.
+    pub fn now(user_id: UserId, payload: serde_json::Value) -> Self {
+        Self {
+            user_id,
+            payload,
+            process_after: None,
+        }
+    }
+}
+
+/// How failures are retried.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueOptions {
+    /// A failing job is `failed` for good at this many failures; before, it
+    /// is `errored` and eligible again after [`backoff`](Self::backoff).
+    pub max_failures: i32,
+    /// How long an errored job waits before it is eligible again.
+    pub backoff: std::time::Duration,
+}
+
+impl Default for QueueOptions {
+    fn default() -> Self {
+        Self {
+            max_failures: 3,
+            backoff: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
+/// Where a waiting job stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Place {
+    /// 1 for the user's oldest eligible job.
+    pub place_in_user_queue: u64,
+    /// 1 for the job the next [`dequeue`] hands out.
+    pub place_in_global_queue: u64,
+}
+
+/// A job in the fair order, as [`next_in_line`] and
+/// [`fair_order_from_history`] list it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InLine {
+    /// The job.
+    pub job_id: JobId,
+    /// Its user.
+    pub user_id: UserId,
+    /// When it was enqueued.
+    pub created_at: DateTime<Utc>,
+    /// Its user's latest dequeue (`None`: never served).
+    pub latest_dequeue: Option<DateTime<Utc>>,
+    /// Its places.
+    pub place: Place,
+}
+
+/// What a worker learns from a [`heartbeat`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// Jobs still `processing` by this worker: their heartbeat was recorded.
+    pub alive: Vec<JobId>,
+    /// Of those, jobs canceled since: the worker should stop them.
+    pub canceled: Vec<JobId>,
+}
+
+/// What [`reset_stalled`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResetReport {
+    /// Stalled jobs back in the queue (`num_resets` + 1).
+    pub requeued: Vec<JobId>,
+    /// Stalled jobs past `max_resets`, now `failed`.
+    pub failed: Vec<JobId>,
+}
+
+/// One user's line in [`queue_stats`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserQueueStats {
+    /// The user.
+    pub user_id: UserId,
+    /// Jobs `queued`.
+    pub queued: u64,
+    /// Jobs `errored` (waiting for a retry).
+    pub errored: u64,
+    /// Jobs `processing`.
+    pub processing: u64,
+    /// Jobs `failed` for good.
+    pub failed: u64,
+    /// Greatest `started_at` of the user's jobs (`None`: never served).
+    pub latest_dequeue: Option<DateTime<Utc>>,
+}
