@@ -81,10 +81,23 @@ pub(super) fn candidates(backend: DbBackend, first_round: bool) -> String {
     let waiting = waiting_users(backend);
     format!(
         "SELECT v.user_id, v.head_id, {job} AS job_id FROM (\
-            SELECT w.user_id, {head} AS head_id FROM ({waiting}) w\
-         ) v",
+            SELECT w.user_id, {head} AS head_id FROM ({waiting}) w{w_kept}\
+         ) v{v_kept}",
         job = job.replace("w.user_id", "v.user_id"),
+        w_kept = kept(backend, "w.user_id"),
+        v_kept = kept(backend, "v.user_id, v.head_id"),
     )
+}
+
+/// MariaDB (10.11) merges a derived table whose select list holds a
+/// correlated subquery into the outer query, and the second execution of the
+/// prepared statement then fails with "Unknown column 'w.user_id'". A GROUP
+/// BY on the derived table's key keeps it a table of its own.
+fn kept(backend: DbBackend, key: &str) -> String {
+    match backend {
+        DbBackend::MySql => format!(" GROUP BY {key}"),
+        _ => String::new(),
+    }
 }
 
 /// Round `r` of the fair order, unsorted: [`candidates`] with each user's

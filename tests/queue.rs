@@ -1,0 +1,459 @@
+//! The fair queue, scenario by scenario, on every backend: each scenario
+//! asserts the exact dequeue order, and before every drain the places of all
+//! waiting jobs are compared with the fair order computed from the jobs alone.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use recents::entity::execution_job;
+use recents::entity::prelude::*;
+use recents::queue::{
+    self, JobState, NewJob, QueueOptions, cancel, complete, dequeue, enqueue, fail,
+    fair_order_from_history, heartbeat, next_in_line, place_in_queue, reset_stalled,
+};
+use recents::{Error, JobId, UserId};
+use recents_testkit::{TestDb, backend_tests};
+use sea_orm::{ConnectionTrait, EntityTrait, TransactionTrait};
+
+async fn jobs<C>(conn: &C, user: i64, n: usize) -> Vec<JobId>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(
+            enqueue(conn, &NewJob::now(UserId(user), serde_json::json!({ "n": i })))
+                .await
+                .unwrap(),
+        );
+    }
+    ids
+}
+
+/// Every waiting job's place from `place_in_queue` and `next_in_line`
+/// equals the fair order computed from the jobs; returns that order.
+async fn places_agree_with_history<C: ConnectionTrait>(conn: &C) -> Vec<JobId> {
+    let history = fair_order_from_history(conn, 1000).await.unwrap();
+    let line = next_in_line(conn, 1000).await.unwrap();
+    assert_eq!(line, history, "next_in_line differs from the fair order");
+    for job in &history {
+        assert_eq!(
+            place_in_queue(conn, job.job_id).await.unwrap(),
+            Some(job.place),
+            "place of job {}",
+            job.job_id
+        );
+    }
+    history.iter().map(|j| j.job_id).collect()
+}
+
+/// Each user's latest dequeue, from the trigger-kept table and from the jobs.
+async fn latest_dequeues<C: ConnectionTrait>(
+    conn: &C,
+) -> (BTreeMap<i64, DateTime<Utc>>, BTreeMap<i64, DateTime<Utc>>) {
+    let table = ExecutionLastDequeue::find()
+        .all(conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.user_id, r.latest_dequeue))
+        .collect();
+    let mut jobs: BTreeMap<i64, DateTime<Utc>> = BTreeMap::new();
+    for job in ExecutionJob::find().all(conn).await.unwrap() {
+        if let Some(at) = job.started_at {
+            let e = jobs.entry(job.user_id).or_insert(at);
+            *e = (*e).max(at);
+        }
+    }
+    (table, jobs)
+}
+
+/// Dequeues and completes until the queue is empty; the order of jobs handed out.
+async fn drain<C>(conn: &C) -> Vec<JobId>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let mut order = Vec::new();
+    while let Some(job) = dequeue(conn, "worker-1").await.unwrap() {
+        assert_eq!(job.state, JobState::Processing);
+        assert_eq!(job.worker_hostname.as_deref(), Some("worker-1"));
+        let (table, jobs) = latest_dequeues(conn).await;
+        assert_eq!(table, jobs, "latest_dequeue after dequeuing {}", job.id);
+        complete(conn, JobId(job.id)).await.unwrap();
+        order.push(JobId(job.id));
+    }
+    order
+}
+
+async fn take<C>(conn: &C, n: usize) -> Vec<JobId>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let mut taken = Vec::new();
+    for _ in 0..n {
+        let job = dequeue(conn, "worker-1").await.unwrap().unwrap();
+        complete(conn, JobId(job.id)).await.unwrap();
+        taken.push(JobId(job.id));
+    }
+    taken
+}
+
+/// Sets `started_at` of a job with raw SQL, as code that bypasses the
+/// service would.
+async fn set_started_at<C: ConnectionTrait>(conn: &C, job: JobId, at: DateTime<Utc>) {
+    let backend = conn.get_database_backend();
+    conn.execute_raw(recents::sql::statement(
+        backend,
+        "UPDATE execution_jobs SET started_at = ? WHERE id = ?",
+        vec![at.into(), job.0.into()],
+    ))
+    .await
+    .unwrap();
+}
+
+async fn a_newcomer_is_served_before_a_user_with_many_jobs(db: &TestDb) {
+    let c = &db.conn;
+    let heavy = jobs(c, 1, 8).await;
+    assert_eq!(take(c, 3).await, heavy[..3]);
+    let newcomer = jobs(c, 2, 2).await;
+    let predicted = places_agree_with_history(c).await;
+    let expected = vec![
+        newcomer[0],
+        heavy[3],
+        newcomer[1],
+        heavy[4],
+        heavy[5],
+        heavy[6],
+        heavy[7],
+    ];
+    assert_eq!(predicted, expected);
+    assert_eq!(drain(c).await, expected);
+}
+
+async fn never_served_users_come_first_then_the_longest_waiting(db: &TestDb) {
+    let c = &db.conn;
+    let a = jobs(c, 10, 2).await;
+    let b = jobs(c, 20, 2).await;
+    assert_eq!(take(c, 2).await, vec![a[0], b[0]]);
+    // Users 30 and 40 were never served; 40's job is older than 30's second
+    // but 30 has waited longer (its oldest job is older).
+    let c30 = jobs(c, 30, 1).await;
+    let c40 = jobs(c, 40, 1).await;
+    let c30b = jobs(c, 30, 1).await;
+    let predicted = places_agree_with_history(c).await;
+    let expected = vec![c30[0], c40[0], a[1], b[1], c30b[0]];
+    assert_eq!(predicted, expected);
+    assert_eq!(drain(c).await, expected);
+}
+
+async fn users_with_equal_latest_dequeue_are_ordered_by_their_oldest_job(db: &TestDb) {
+    let c = &db.conn;
+    let x = jobs(c, 1, 3).await;
+    let y = jobs(c, 2, 3).await;
+    let z = jobs(c, 3, 3).await;
+    // Serve one job of each, then give all three the same latest dequeue.
+    let served = take(c, 3).await;
+    assert_eq!(served, vec![x[0], y[0], z[0]]);
+    let same = support_at(3_600);
+    for job in &served {
+        set_started_at(c, *job, same).await;
+    }
+    // The triggers never move a latest dequeue back: empty the table and
+    // start the jobs again at the equal time, as an operator's repair would.
+    c.execute_unprepared("DELETE FROM execution_last_dequeues")
+        .await
+        .unwrap();
+    for job in &served {
+        set_started_at(c, *job, support_at(0)).await;
+        set_started_at(c, *job, same).await;
+    }
+    let (table, _) = latest_dequeues(c).await;
+    assert_eq!(table.values().collect::<Vec<_>>(), vec![&same; 3]);
+    let predicted = places_agree_with_history(c).await;
+    let expected = vec![x[1], y[1], z[1], x[2], y[2], z[2]];
+    assert_eq!(predicted, expected);
+    assert_eq!(drain(c).await, expected);
+}
+
+fn support_at(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_767_225_600 + seconds, 0).unwrap()
+}
+
+async fn a_job_not_due_yet_is_skipped(db: &TestDb) {
+    let c = &db.conn;
+    let later = enqueue(
+        c,
+        &NewJob {
+            user_id: UserId(1),
+            payload: serde_json::json!({}),
+            process_after: Some(Utc::now() + chrono::Duration::hours(1)),
+        },
+    )
+    .await
+    .unwrap();
+    let now = jobs(c, 1, 2).await;
+    let other = jobs(c, 2, 1).await;
+    assert_eq!(place_in_queue(c, later).await.unwrap(), None);
+    let predicted = places_agree_with_history(c).await;
+    let expected = vec![now[0], other[0], now[1]];
+    assert_eq!(predicted, expected);
+    assert_eq!(drain(c).await, expected);
+    let job = ExecutionJob::find_by_id(later.0).one(c).await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Queued);
+}
+
+async fn errored_jobs_are_retried_in_order_until_they_fail(db: &TestDb) {
+    let c = &db.conn;
+    let retry_at_once = QueueOptions {
+        max_failures: 2,
+        backoff: Duration::ZERO,
+    };
+    let a = jobs(c, 1, 2).await;
+    let b = jobs(c, 2, 1).await;
+    let first = dequeue(c, "w").await.unwrap().unwrap();
+    assert_eq!(JobId(first.id), a[0]);
+    assert_eq!(
+        fail(c, a[0], "boom", &retry_at_once).await.unwrap(),
+        JobState::Errored
+    );
+    // a[0] keeps its place at the head of user 1's queue; user 1 was just
+    // served, so user 2 goes first.
+    let predicted = places_agree_with_history(c).await;
+    assert_eq!(predicted, vec![b[0], a[0], a[1]]);
+    assert_eq!(take(c, 2).await, vec![b[0], a[0]][..]);
+    // The retry was completed by `take`; fail the next one twice.
+    let job = dequeue(c, "w").await.unwrap().unwrap();
+    assert_eq!(JobId(job.id), a[1]);
+    assert_eq!(
+        fail(c, a[1], "boom", &retry_at_once).await.unwrap(),
+        JobState::Errored
+    );
+    let job = dequeue(c, "w").await.unwrap().unwrap();
+    assert_eq!(JobId(job.id), a[1]);
+    assert_eq!(
+        fail(c, a[1], "boom again", &retry_at_once).await.unwrap(),
+        JobState::Failed
+    );
+    assert!(dequeue(c, "w").await.unwrap().is_none());
+    let failed = ExecutionJob::find_by_id(a[1].0).one(c).await.unwrap().unwrap();
+    assert_eq!(failed.num_failures, 2);
+    assert_eq!(failed.failure_message.as_deref(), Some("boom again"));
+}
+
+async fn a_canceled_job_is_never_dequeued(db: &TestDb) {
+    let c = &db.conn;
+    let a = jobs(c, 1, 3).await;
+    assert_eq!(cancel(c, a[1]).await.unwrap(), JobState::Canceled);
+    assert_eq!(place_in_queue(c, a[1]).await.unwrap(), None);
+    let predicted = places_agree_with_history(c).await;
+    assert_eq!(predicted, vec![a[0], a[2]]);
+    // A processing job keeps running; its worker learns of the cancel.
+    let running = dequeue(c, "w").await.unwrap().unwrap();
+    assert_eq!(cancel(c, a[0]).await.unwrap(), JobState::Processing);
+    let beat = heartbeat(c, "w", &[JobId(running.id)]).await.unwrap();
+    assert_eq!(beat.alive, vec![a[0]]);
+    assert_eq!(beat.canceled, vec![a[0]]);
+    complete(c, a[0]).await.unwrap();
+    assert_eq!(drain(c).await, vec![a[2]]);
+    assert!(matches!(
+        cancel(c, a[1]).await,
+        Err(Error::JobFinished { state: JobState::Canceled, .. })
+    ));
+    assert!(matches!(
+        cancel(c, a[2]).await,
+        Err(Error::JobFinished { state: JobState::Completed, .. })
+    ));
+}
+
+async fn the_order_survives_a_worker_crash_and_reset_stalled(db: &TestDb) {
+    let c = &db.conn;
+    let a = jobs(c, 1, 2).await;
+    let b = jobs(c, 2, 2).await;
+    // The worker dies holding a[0]: no heartbeat, no completion.
+    let lost = dequeue(c, "dead-worker").await.unwrap().unwrap();
+    assert_eq!(JobId(lost.id), a[0]);
+    assert_eq!(place_in_queue(c, a[0]).await.unwrap(), None);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let live = heartbeat(c, "other-worker", &[a[0]]).await.unwrap();
+    assert!(live.alive.is_empty(), "another worker's job is not its own");
+    let report = reset_stalled(c, Duration::from_millis(1), 1).await.unwrap();
+    assert_eq!(report.requeued, vec![a[0]]);
+    assert!(report.failed.is_empty());
+    let job = ExecutionJob::find_by_id(a[0].0).one(c).await.unwrap().unwrap();
+    assert_eq!((job.state, job.num_resets), (JobState::Queued, 1));
+    // a[0] is back at the head of user 1's queue; user 1 was served last.
+    let predicted = places_agree_with_history(c).await;
+    assert_eq!(predicted, vec![b[0], a[0], b[1], a[1]]);
+    // Crash again on a[0]: past max_resets it fails instead.
+    assert_eq!(take(c, 1).await, vec![b[0]]);
+    let again = dequeue(c, "dead-worker").await.unwrap().unwrap();
+    assert_eq!(JobId(again.id), a[0]);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let report = reset_stalled(c, Duration::from_millis(1), 1).await.unwrap();
+    assert_eq!(report.failed, vec![a[0]]);
+    assert_eq!(drain(c).await, vec![b[1], a[1]]);
+    let job = ExecutionJob::find_by_id(a[0].0).one(c).await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Failed);
+}
+
+async fn latest_dequeue_follows_raw_sql_and_never_goes_back(db: &TestDb) {
+    let c = &db.conn;
+    let a = jobs(c, 1, 3).await;
+    set_started_at(c, a[0], support_at(100)).await;
+    set_started_at(c, a[1], support_at(300)).await;
+    let (table, from_jobs) = latest_dequeues(c).await;
+    assert_eq!(table, from_jobs);
+    assert_eq!(table[&1], support_at(300));
+    // Moving a start back does not move the latest dequeue back.
+    set_started_at(c, a[1], support_at(200)).await;
+    let (table, _) = latest_dequeues(c).await;
+    assert_eq!(table[&1], support_at(300));
+    // A bulk insert of started jobs (one statement, many users) is recorded.
+    let backend = c.get_database_backend();
+    c.execute_raw(recents::sql::statement(
+        backend,
+        "INSERT INTO execution_jobs (user_id, state, payload, created_at, started_at) VALUES \
+         (7, 'completed', '{}', ?, ?), (7, 'completed', '{}', ?, ?), (8, 'processing', '{}', ?, ?)",
+        vec![
+            support_at(0).into(),
+            support_at(500).into(),
+            support_at(0).into(),
+            support_at(400).into(),
+            support_at(0).into(),
+            support_at(50).into(),
+        ],
+    ))
+    .await
+    .unwrap();
+    let (table, from_jobs) = latest_dequeues(c).await;
+    assert_eq!(table[&1], support_at(300));
+    assert_eq!(table[&7], from_jobs[&7]);
+    assert_eq!(table[&8], from_jobs[&8]);
+    assert_eq!(table[&7], support_at(500));
+    assert_eq!(table[&8], support_at(50));
+}
+
+async fn bad_queue_input_is_a_typed_error_and_changes_nothing(db: &TestDb) {
+    let c = &db.conn;
+    let a = jobs(c, 1, 1).await;
+    let before = ExecutionJob::find().all(c).await.unwrap();
+    assert!(matches!(
+        dequeue(c, "").await,
+        Err(Error::InvalidArgument { what: "worker", .. })
+    ));
+    assert!(matches!(
+        dequeue(c, "bad\0worker").await,
+        Err(Error::InvalidArgument { what: "worker", .. })
+    ));
+    assert!(matches!(
+        dequeue(c, &"w".repeat(256)).await,
+        Err(Error::InvalidArgument { what: "worker", .. })
+    ));
+    assert!(matches!(
+        complete(c, JobId(987_654)).await,
+        Err(Error::JobNotFound(JobId(987_654)))
+    ));
+    assert!(matches!(
+        complete(c, a[0]).await,
+        Err(Error::JobNotProcessing { state: JobState::Queued, .. })
+    ));
+    assert!(matches!(
+        fail(c, a[0], "x", &QueueOptions::default()).await,
+        Err(Error::JobNotProcessing { .. })
+    ));
+    assert!(matches!(
+        fail(
+            c,
+            a[0],
+            "x",
+            &QueueOptions {
+                max_failures: 0,
+                backoff: Duration::ZERO
+            }
+        )
+        .await,
+        Err(Error::InvalidArgument { what: "max_failures", .. })
+    ));
+    assert!(matches!(
+        cancel(c, JobId(-1)).await,
+        Err(Error::JobNotFound(_))
+    ));
+    assert!(matches!(
+        place_in_queue(c, JobId(i64::MAX)).await,
+        Err(Error::JobNotFound(_))
+    ));
+    assert!(matches!(
+        next_in_line(c, 0).await,
+        Err(Error::InvalidLimit { .. })
+    ));
+    assert!(matches!(
+        next_in_line(c, 1_000_000).await,
+        Err(Error::InvalidLimit { .. })
+    ));
+    assert!(matches!(
+        reset_stalled(c, Duration::from_secs(u64::MAX), 1).await,
+        Err(Error::InvalidArgument { what: "max_age", .. })
+    ));
+    assert!(matches!(
+        reset_stalled(c, Duration::ZERO, -1).await,
+        Err(Error::InvalidArgument { what: "max_resets", .. })
+    ));
+    assert!(matches!(
+        heartbeat(c, "w", &[JobId(1); 1001]).await,
+        Err(Error::InvalidArgument { what: "jobs", .. })
+    ));
+    let far = NewJob {
+        user_id: UserId(1),
+        payload: serde_json::json!({}),
+        process_after: Some(DateTime::from_timestamp(253_402_300_800, 0).unwrap()),
+    };
+    assert!(matches!(
+        queue::enqueue_many(c, &[NewJob::now(UserId(1), serde_json::json!({})), far]).await,
+        Err(Error::InvalidArgument { what: "process_after", .. })
+    ));
+    let after = ExecutionJob::find().all(c).await.unwrap();
+    assert_eq!(before, after);
+    assert!(ExecutionLastDequeue::find().all(c).await.unwrap().is_empty());
+}
+
+async fn enqueue_many_returns_the_ids_in_order(db: &TestDb) {
+    let c = &db.conn;
+    let new: Vec<NewJob> = (0..2500)
+        .map(|i| NewJob::now(UserId(i % 7), serde_json::json!({ "i": i })))
+        .collect();
+    let ids = queue::enqueue_many(c, &new).await.unwrap();
+    assert_eq!(ids.len(), new.len());
+    let rows: BTreeMap<i64, execution_job::Model> = ExecutionJob::find()
+        .all(c)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| (j.id, j))
+        .collect();
+    for (id, job) in ids.iter().zip(&new) {
+        let row = &rows[&id.0];
+        assert_eq!(row.user_id, job.user_id.0);
+        assert_eq!(row.payload, job.payload);
+        assert_eq!(row.state, JobState::Queued);
+    }
+    let stats = queue::queue_stats(c).await.unwrap();
+    assert_eq!(stats.len(), 7);
+    assert_eq!(stats.iter().map(|s| s.queued).sum::<u64>(), 2500);
+    let first = next_in_line(c, 7).await.unwrap();
+    let users: Vec<i64> = first.iter().map(|j| j.user_id.0).collect();
+    assert_eq!(users, vec![0, 1, 2, 3, 4, 5, 6]);
+}
+
+backend_tests!(
+    a_newcomer_is_served_before_a_user_with_many_jobs,
+    never_served_users_come_first_then_the_longest_waiting,
+    users_with_equal_latest_dequeue_are_ordered_by_their_oldest_job,
+    a_job_not_due_yet_is_skipped,
+    errored_jobs_are_retried_in_order_until_they_fail,
+    a_canceled_job_is_never_dequeued,
+    the_order_survives_a_worker_crash_and_reset_stalled,
+    latest_dequeue_follows_raw_sql_and_never_goes_back,
+    bad_queue_input_is_a_typed_error_and_changes_nothing,
+    enqueue_many_returns_the_ids_in_order,
+);
