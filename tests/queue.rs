@@ -23,9 +23,12 @@ where
     let mut ids = Vec::new();
     for i in 0..n {
         ids.push(
-            enqueue(conn, &NewJob::now(UserId(user), serde_json::json!({ "n": i })))
-                .await
-                .unwrap(),
+            enqueue(
+                conn,
+                &NewJob::now(UserId(user), serde_json::json!({ "n": i })),
+            )
+            .await
+            .unwrap(),
         );
     }
     ids
@@ -199,7 +202,11 @@ async fn a_job_not_due_yet_is_skipped(db: &TestDb) {
     let expected = vec![now[0], other[0], now[1]];
     assert_eq!(predicted, expected);
     assert_eq!(drain(c).await, expected);
-    let job = ExecutionJob::find_by_id(later.0).one(c).await.unwrap().unwrap();
+    let job = ExecutionJob::find_by_id(later.0)
+        .one(c)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(job.state, JobState::Queued);
 }
 
@@ -236,7 +243,11 @@ async fn errored_jobs_are_retried_in_order_until_they_fail(db: &TestDb) {
         JobState::Failed
     );
     assert!(dequeue(c, "w").await.unwrap().is_none());
-    let failed = ExecutionJob::find_by_id(a[1].0).one(c).await.unwrap().unwrap();
+    let failed = ExecutionJob::find_by_id(a[1].0)
+        .one(c)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(failed.num_failures, 2);
     assert_eq!(failed.failure_message.as_deref(), Some("boom again"));
 }
@@ -258,11 +269,17 @@ async fn a_canceled_job_is_never_dequeued(db: &TestDb) {
     assert_eq!(drain(c).await, vec![a[2]]);
     assert!(matches!(
         cancel(c, a[1]).await,
-        Err(Error::JobFinished { state: JobState::Canceled, .. })
+        Err(Error::JobFinished {
+            state: JobState::Canceled,
+            ..
+        })
     ));
     assert!(matches!(
         cancel(c, a[2]).await,
-        Err(Error::JobFinished { state: JobState::Completed, .. })
+        Err(Error::JobFinished {
+            state: JobState::Completed,
+            ..
+        })
     ));
 }
 
@@ -280,7 +297,11 @@ async fn the_order_survives_a_worker_crash_and_reset_stalled(db: &TestDb) {
     let report = reset_stalled(c, Duration::from_millis(1), 1).await.unwrap();
     assert_eq!(report.requeued, vec![a[0]]);
     assert!(report.failed.is_empty());
-    let job = ExecutionJob::find_by_id(a[0].0).one(c).await.unwrap().unwrap();
+    let job = ExecutionJob::find_by_id(a[0].0)
+        .one(c)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((job.state, job.num_resets), (JobState::Queued, 1));
     // a[0] is back at the head of user 1's queue; user 1 was served last.
     let predicted = places_agree_with_history(c).await;
@@ -293,7 +314,11 @@ async fn the_order_survives_a_worker_crash_and_reset_stalled(db: &TestDb) {
     let report = reset_stalled(c, Duration::from_millis(1), 1).await.unwrap();
     assert_eq!(report.failed, vec![a[0]]);
     assert_eq!(drain(c).await, vec![b[1], a[1]]);
-    let job = ExecutionJob::find_by_id(a[0].0).one(c).await.unwrap().unwrap();
+    let job = ExecutionJob::find_by_id(a[0].0)
+        .one(c)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(job.state, JobState::Failed);
 }
 
@@ -356,7 +381,10 @@ async fn bad_queue_input_is_a_typed_error_and_changes_nothing(db: &TestDb) {
     ));
     assert!(matches!(
         complete(c, a[0]).await,
-        Err(Error::JobNotProcessing { state: JobState::Queued, .. })
+        Err(Error::JobNotProcessing {
+            state: JobState::Queued,
+            ..
+        })
     ));
     assert!(matches!(
         fail(c, a[0], "x", &QueueOptions::default()).await,
@@ -373,7 +401,10 @@ async fn bad_queue_input_is_a_typed_error_and_changes_nothing(db: &TestDb) {
             }
         )
         .await,
-        Err(Error::InvalidArgument { what: "max_failures", .. })
+        Err(Error::InvalidArgument {
+            what: "max_failures",
+            ..
+        })
     ));
     assert!(matches!(
         cancel(c, JobId(-1)).await,
@@ -393,11 +424,17 @@ async fn bad_queue_input_is_a_typed_error_and_changes_nothing(db: &TestDb) {
     ));
     assert!(matches!(
         reset_stalled(c, Duration::from_secs(u64::MAX), 1).await,
-        Err(Error::InvalidArgument { what: "max_age", .. })
+        Err(Error::InvalidArgument {
+            what: "max_age",
+            ..
+        })
     ));
     assert!(matches!(
         reset_stalled(c, Duration::ZERO, -1).await,
-        Err(Error::InvalidArgument { what: "max_resets", .. })
+        Err(Error::InvalidArgument {
+            what: "max_resets",
+            ..
+        })
     ));
     assert!(matches!(
         heartbeat(c, "w", &[JobId(1); 1001]).await,
@@ -410,11 +447,20 @@ async fn bad_queue_input_is_a_typed_error_and_changes_nothing(db: &TestDb) {
     };
     assert!(matches!(
         queue::enqueue_many(c, &[NewJob::now(UserId(1), serde_json::json!({})), far]).await,
-        Err(Error::InvalidArgument { what: "process_after", .. })
+        Err(Error::InvalidArgument {
+            what: "process_after",
+            ..
+        })
     ));
     let after = ExecutionJob::find().all(c).await.unwrap();
     assert_eq!(before, after);
-    assert!(ExecutionLastDequeue::find().all(c).await.unwrap().is_empty());
+    assert!(
+        ExecutionLastDequeue::find()
+            .all(c)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn enqueue_many_returns_the_ids_in_order(db: &TestDb) {

@@ -199,8 +199,19 @@ async fn every_entity_round_trips_with_microseconds(db: &TestDb) {
         .unwrap();
     assert_eq!(found, execution_job::Model { id: job_id, ..job });
 
+    // The job's start reached execution_last_dequeues by trigger.
+    assert_eq!(
+        ExecutionLastDequeue::find_by_id(42)
+            .one(conn)
+            .await
+            .unwrap(),
+        Some(execution_last_dequeue::Model {
+            user_id: 42,
+            latest_dequeue: at(11),
+        })
+    );
     let last = execution_last_dequeue::Model {
-        user_id: 42,
+        user_id: 43,
         latest_dequeue: at(11),
     };
     ExecutionLastDequeue::insert(execution_last_dequeue::ActiveModel::from(last.clone()))
@@ -208,7 +219,7 @@ async fn every_entity_round_trips_with_microseconds(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(
-        ExecutionLastDequeue::find_by_id(42)
+        ExecutionLastDequeue::find_by_id(43)
             .one(conn)
             .await
             .unwrap(),

@@ -36,10 +36,17 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
         let backend = manager.get_database_backend();
-        if backend == DbBackend::MySql && !manager.has_column("execution_jobs", "queued_user_id").await? {
+        if backend == DbBackend::MySql
+            && !manager
+                .has_column("execution_jobs", "queued_user_id")
+                .await?
+        {
             db.execute_unprepared(MYSQL_QUEUE_COLUMN).await?;
         }
-        if !manager.has_index("execution_jobs", USER_STARTED_INDEX).await? {
+        if !manager
+            .has_index("execution_jobs", USER_STARTED_INDEX)
+            .await?
+        {
             manager
                 .create_index(
                     Index::create()
@@ -65,6 +72,24 @@ impl MigrationTrait for Migration {
                 )
                 .await?;
         }
+        // One row that dequeues lock in turn (see recents-service's queue).
+        if !manager.has_table("execution_dequeue_lock").await? {
+            manager
+                .create_table(
+                    Table::create()
+                        .table(Alias::new("execution_dequeue_lock"))
+                        .col(
+                            ColumnDef::new(Alias::new("id"))
+                                .integer()
+                                .not_null()
+                                .primary_key(),
+                        )
+                        .to_owned(),
+                )
+                .await?;
+            db.execute_unprepared("INSERT INTO execution_dequeue_lock (id) VALUES (1)")
+                .await?;
+        }
         for sql in up_statements(backend) {
             db.execute_unprepared(sql).await?;
         }
@@ -76,7 +101,14 @@ impl MigrationTrait for Migration {
         for sql in down_statements(manager.get_database_backend()) {
             db.execute_unprepared(sql).await?;
         }
-        Ok(())
+        manager
+            .drop_table(
+                Table::drop()
+                    .table(Alias::new("execution_dequeue_lock"))
+                    .if_exists()
+                    .to_owned(),
+            )
+            .await
     }
 }
 

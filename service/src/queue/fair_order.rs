@@ -14,20 +14,21 @@ use crate::ids::{JobId, UserId};
 use crate::sql::{begin_write, statement};
 use crate::validate;
 
-/// How many rounds [`dequeue`] looks into when every job of the rounds
-/// before is being claimed by other workers at the same instant.
-const MAX_ROUNDS: u64 = 8;
+/// How many times [`dequeue`] looks again when every head of the fair order
+/// was being claimed by other workers, before it answers `None`.
+const MAX_LOOKS: u32 = 64;
 
 /// Hands the head of the fair order to `worker`: the job becomes
-/// `processing`, with `started_at` and `last_heartbeat_at` now and
+/// `processing`, with `started_at` and `last_heartbeat_at` now (the
+/// database's clock on PostgreSQL and MySQL/MariaDB) and
 /// `worker_hostname` set, and the user's latest dequeue moves to now (by
-/// trigger). `None` when no job is eligible, or every eligible job is being
-/// claimed by another worker at this instant.
+/// trigger). `None` when no job is eligible, or when every waiting user's
+/// next job stayed locked by other workers' claims through many looks.
 ///
 /// No job is handed to two workers: PostgreSQL and MySQL/MariaDB claim with
-/// `FOR UPDATE SKIP LOCKED`, so concurrent workers take the next jobs of the
-/// fair order instead of waiting; SQLite claims in one statement under its
-/// write lock.
+/// `FOR UPDATE SKIP LOCKED`, so concurrent workers take the next users'
+/// heads instead of waiting; SQLite claims in one statement under its write
+/// lock.
 ///
 /// Cost: one probe of the queue index per user with eligible jobs (round 1
 /// of the fair order), never a read of every queued job.
@@ -41,22 +42,23 @@ where
 {
     let worker = worker_name(worker)?;
     let backend = conn.get_database_backend();
-    for r in 1..=MAX_ROUNDS {
+    for look in 0..MAX_LOOKS {
         let now = now();
-        let started_at = start_time(conn, now).await?;
         let claimed = match backend {
-            DbBackend::MySql => claim_one_by_one(conn, worker, now, started_at, r).await?,
-            _ => claim_in_one_statement(conn, backend, worker, now, started_at, r).await?,
+            DbBackend::MySql => claim_one_by_one(conn, worker, now).await?,
+            _ => claim_in_one_statement(conn, backend, worker, now).await?,
         };
         if claimed.is_some() {
             return Ok(claimed);
         }
-        // Nothing claimed: either nothing is eligible, or every job of this
-        // round was locked by a worker claiming it; then the next round
-        // holds the next jobs of the fair order.
+        // Nothing claimed: nothing is eligible, or every user's head was
+        // locked by a worker claiming it. Then look again once those claims
+        // committed, at a fresh snapshot: taking a user's second job instead
+        // would serve it twice in one round.
         if backend == DbBackend::Sqlite || !any_eligible(conn, now).await? {
             return Ok(None);
         }
+        tokio::time::sleep(std::time::Duration::from_micros(200 << look.min(5))).await;
     }
     Ok(None)
 }
@@ -71,11 +73,15 @@ pub(super) fn worker_name(worker: &str) -> Result<&str> {
     validate::text("worker", worker, 255)
 }
 
-/// The start time of a dequeue at `now`: after every latest dequeue, so
-/// that the user just served sorts after every other user however coarse
-/// or unsteady the clock (this is what makes [`place_in_queue`] the dequeue
-/// order). One index probe of `idx_execution_last_dequeues_latest`.
-async fn start_time<C: ConnectionTrait>(conn: &C, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
+/// A dequeue's start time, written by [`set_processing`]: after every latest
+/// dequeue, so that the user just served sorts after every other user
+/// however coarse or unsteady the clock (this is what makes
+/// [`place_in_queue`] the dequeue order), and taken by the database at the
+/// moment the row is claimed on PostgreSQL and MySQL/MariaDB: a time taken
+/// by the caller before the statement would let a slow worker stamp an
+/// older time than claims that went before it, and so favour its user again.
+/// The latest dequeue is one probe of `idx_execution_last_dequeues_latest`.
+async fn latest_dequeue<C: ConnectionTrait>(conn: &C) -> Result<Option<DateTime<Utc>>> {
     let backend = conn.get_database_backend();
     let row = conn
         .query_one_raw(statement(
@@ -84,91 +90,130 @@ async fn start_time<C: ConnectionTrait>(conn: &C, now: DateTime<Utc>) -> Result<
             vec![],
         ))
         .await?;
-    let latest: Option<DateTime<Utc>> = match row {
+    Ok(match row {
         Some(row) => row.try_get("", "latest")?,
         None => None,
-    };
-    Ok(match latest {
-        Some(latest) if latest >= now => latest + chrono::Duration::microseconds(1),
-        _ => now,
     })
 }
 
-fn set_processing() -> &'static str {
-    "UPDATE execution_jobs SET state = 'processing', started_at = ?, last_heartbeat_at = ?, \
-     worker_hostname = ?"
+fn after_latest(latest: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
+    match latest {
+        Some(latest) if latest >= now => latest + chrono::Duration::microseconds(1),
+        _ => now,
+    }
 }
 
-/// Round `r`'s claimable jobs `j`, their users' latest dequeues `l` and
-/// heads, in the fair order; takes [`candidate_values`] then now.
-fn claimable(backend: DbBackend, r: u64) -> String {
-    let (head_join, head) = if r == 1 {
-        ("", "j")
-    } else {
-        (" JOIN execution_jobs h ON h.id = u.head_id", "h")
-    };
+/// `UPDATE … SET` of a claimed job; takes `?`s: (but on PostgreSQL) start
+/// time and now, then the worker.
+fn set_processing(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => {
+            "UPDATE execution_jobs SET state = 'processing', \
+             started_at = GREATEST(clock_timestamp(), \
+                 (SELECT MAX(latest_dequeue) FROM execution_last_dequeues) + INTERVAL '1 microsecond'), \
+             last_heartbeat_at = clock_timestamp(), worker_hostname = ?"
+        }
+        _ => {
+            "UPDATE execution_jobs SET state = 'processing', started_at = ?, \
+             last_heartbeat_at = ?, worker_hostname = ?"
+        }
+    }
+}
+
+/// The heads of the fair order's first round `j` with their users' latest
+/// dequeues `l`, in the fair order; takes [`candidate_values`] then now.
+fn claimable(backend: DbBackend) -> String {
     format!(
         "SELECT j.id FROM ({candidates}) u \
-         JOIN execution_jobs j ON j.id = u.job_id{head_join} \
+         JOIN execution_jobs j ON j.id = u.job_id \
          LEFT JOIN execution_last_dequeues l ON l.user_id = u.user_id \
          WHERE {e} AND {d} ORDER BY {order}",
-        candidates = candidates(backend, r == 1),
+        candidates = candidates(backend, true),
         e = eligible(backend, "j"),
         d = due("j"),
-        order = user_order(head),
+        order = user_order("j"),
     )
 }
 
-// PostgreSQL and SQLite: round `r`'s candidates, sorted, the first one not
-// locked claimed, in one UPDATE … RETURNING.
-async fn claim_in_one_statement<C: ConnectionTrait>(
+// Claims are serialized by a lock on the one row of `execution_dequeue_lock`
+// (SQLite: by its write lock), held to commit. Without it, a claim delayed
+// between its row lock and its write stamps a later start time than a claim
+// that locked after it, and the next round serves that claim's user late:
+// two users a round apart become two rounds apart. Each claim is a short
+// transaction, so workers still dequeue thousands of jobs a second, and
+// SKIP LOCKED still passes over rows other transactions (a cancel) hold.
+async fn serialize_claims<C: ConnectionTrait>(txn: &C) -> Result<()> {
+    let backend = txn.get_database_backend();
+    if backend != DbBackend::Sqlite {
+        txn.query_one_raw(statement(
+            backend,
+            "SELECT id FROM execution_dequeue_lock WHERE id = 1 FOR UPDATE",
+            vec![],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+// PostgreSQL and SQLite: the heads, sorted, the first one not locked
+// claimed, in one UPDATE … RETURNING.
+async fn claim_in_one_statement<C>(
     conn: &C,
     backend: DbBackend,
     worker: &str,
     now: DateTime<Utc>,
-    started_at: DateTime<Utc>,
-    r: u64,
-) -> Result<Option<Job>> {
-    let lock = match backend {
-        DbBackend::Postgres => " FOR UPDATE OF j SKIP LOCKED",
-        _ => "",
+) -> Result<Option<Job>>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let txn = begin_write(conn).await?;
+    serialize_claims(&txn).await?;
+    let (lock, mut values) = match backend {
+        DbBackend::Postgres => (" FOR UPDATE OF j SKIP LOCKED", vec![]),
+        _ => {
+            let started_at = after_latest(latest_dequeue(&txn).await?, now);
+            ("", vec![started_at.into(), now.into()])
+        }
     };
     let sql = format!(
         "{set} WHERE id = ({claimable} LIMIT 1{lock}) RETURNING {JOB_COLUMNS}",
-        set = set_processing(),
-        claimable = claimable(backend, r),
+        set = set_processing(backend),
+        claimable = claimable(backend),
     );
-    let mut values = vec![started_at.into(), now.into(), worker.into()];
-    values.extend(candidate_values(now, r));
+    values.push(worker.into());
+    values.extend(candidate_values(now, 1));
     values.push(now.into());
-    Ok(execution_job::Entity::find()
+    let job = execution_job::Entity::find()
         .from_raw_sql(statement(backend, &sql, values))
-        .one(conn)
-        .await?)
+        .one(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(job)
 }
 
 // MySQL/MariaDB cannot UPDATE a table while selecting from it in a subquery,
 // and sorting locked candidates would lock all of them: read the round's
 // candidates in order, then lock them one at a time, skipping locked ones.
-async fn claim_one_by_one<C>(
-    conn: &C,
-    worker: &str,
-    now: DateTime<Utc>,
-    started_at: DateTime<Utc>,
-    r: u64,
-) -> Result<Option<Job>>
+async fn claim_one_by_one<C>(conn: &C, worker: &str, now: DateTime<Utc>) -> Result<Option<Job>>
 where
     C: ConnectionTrait + TransactionTrait,
 {
     let backend = DbBackend::MySql;
     let txn = begin_write(conn).await?;
-    let mut values = candidate_values(now, r);
+    serialize_claims(&txn).await?;
+    // A consistent read, not a locking one: it must not lock the
+    // last-dequeue rows that other claims' triggers write.
+    let latest = latest_dequeue(&txn).await?;
+    let mut values = candidate_values(now, 1);
     values.push(now.into());
     let rows = txn
-        .query_all_raw(statement(backend, &claimable(backend, r), values))
+        .query_all_raw(statement(backend, &claimable(backend), values))
         .await?;
+    // The start time is the lock's: a time taken later would let this claim
+    // stamp a later time than a claim that locked after it.
     let lock = format!(
-        "SELECT j.id FROM execution_jobs j WHERE j.id = ? AND {e} AND {d} FOR UPDATE SKIP LOCKED",
+        "SELECT j.id, UTC_TIMESTAMP(6) AS locked_at FROM execution_jobs j \
+         WHERE j.id = ? AND {e} AND {d} FOR UPDATE SKIP LOCKED",
         e = eligible(backend, "j"),
         d = due("j"),
     );
@@ -177,13 +222,20 @@ where
         let locked = txn
             .query_one_raw(statement(backend, &lock, vec![id.into(), now.into()]))
             .await?;
-        if locked.is_none() {
+        let Some(locked) = locked else {
             continue;
-        }
+        };
+        let locked_at: DateTime<Utc> = locked.try_get("", "locked_at")?;
+        let started_at = after_latest(latest, locked_at);
         txn.execute_raw(statement(
             backend,
-            &format!("{} WHERE id = ?", set_processing()),
-            vec![started_at.into(), now.into(), worker.into(), id.into()],
+            &format!("{} WHERE id = ?", set_processing(backend)),
+            vec![
+                started_at.into(),
+                locked_at.into(),
+                worker.into(),
+                id.into(),
+            ],
         ))
         .await?;
         let job = execution_job::Entity::find_by_id(id).one(&txn).await?;
@@ -255,7 +307,7 @@ async fn read_round<C: ConnectionTrait>(
             })
         })
         .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
-    entries.sort_by(|a, b| a.key().cmp(&b.key()));
+    entries.sort_by_key(Entry::key);
     Ok(entries)
 }
 

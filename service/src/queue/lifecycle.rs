@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use recents_entity::execution_job::JobState;
-use sea_orm::{ConnectionTrait, DbBackend, QueryResult, TransactionSession, TransactionTrait, Value};
+use sea_orm::{
+    ConnectionTrait, DbBackend, QueryResult, TransactionSession, TransactionTrait, Value,
+};
 
 use super::fair_order::worker_name;
 use super::sql::{for_update, list, now};

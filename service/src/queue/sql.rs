@@ -43,9 +43,9 @@ fn waiting_users(backend: DbBackend) -> String {
     let e = eligible(backend, "j");
     let o = owner(backend, "j");
     match backend {
-        DbBackend::MySql => format!(
-            "SELECT {o} AS user_id FROM execution_jobs j WHERE {e} GROUP BY {o}"
-        ),
+        DbBackend::MySql => {
+            format!("SELECT {o} AS user_id FROM execution_jobs j WHERE {e} GROUP BY {o}")
+        }
         _ => format!(
             "WITH RECURSIVE waiting(user_id) AS (\
                 SELECT MIN({o}) FROM execution_jobs j WHERE {e} \
@@ -128,7 +128,11 @@ pub(super) fn candidate_values(now: DateTime<Utc>, r: u64) -> Vec<Value> {
     if r == 1 {
         vec![now.into()]
     } else {
-        vec![now.into(), (r.saturating_sub(1).min(i64::MAX as u64) as i64).into(), now.into()]
+        vec![
+            now.into(),
+            (r.saturating_sub(1).min(i64::MAX as u64) as i64).into(),
+            now.into(),
+        ]
     }
 }
 
