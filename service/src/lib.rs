@@ -52,7 +52,8 @@ pub use recent_workflows::{
 };
 pub use validate::{MAX_LIMIT, MAX_UID_BYTES};
 pub use verify::{
-    Drift, DriftKind, RepairReport, VerifyOptions, VerifyReport, VerifyScope, repair, verify,
+    Drift, DriftKind, LastDequeueDrift, LastDequeueReport, RepairReport, VerifyOptions,
+    VerifyReport, VerifyScope, repair, repair_last_dequeues, verify, verify_last_dequeues,
 };
 pub use workspaces::{
     WorkspaceCursor, WorkspaceListing, WorkspaceOrder, WorkspaceOverview, WorkspacePage,

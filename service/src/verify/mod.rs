@@ -9,6 +9,12 @@
 //! each drifted row under its row lock, which also lowers rows that are too
 //! high: a monotonic upsert never could.
 
+mod last_dequeues;
+
+pub use last_dequeues::{
+    LastDequeueDrift, LastDequeueReport, repair_last_dequeues, verify_last_dequeues,
+};
+
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult, TransactionSession, TransactionTrait};
 
