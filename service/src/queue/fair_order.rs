@@ -144,14 +144,21 @@ fn claimable(backend: DbBackend) -> String {
 // SKIP LOCKED still passes over rows other transactions (a cancel) hold.
 async fn serialize_claims<C: ConnectionTrait>(txn: &C) -> Result<()> {
     let backend = txn.get_database_backend();
-    if backend != DbBackend::Sqlite {
-        txn.query_one_raw(statement(
-            backend,
-            "SELECT id FROM execution_dequeue_lock WHERE id = 1 FOR UPDATE",
-            vec![],
-        ))
-        .await?;
-    }
+    let sql = match backend {
+        DbBackend::Sqlite => return Ok(()),
+        // The claim joins each waiting user's head back to its row to lock
+        // it. The planner, which cannot estimate the recursive scan of
+        // waiting users, may hash all eligible jobs for that join: O(queued)
+        // instead of one primary-key probe per user. Nested loops only, for
+        // this transaction.
+        DbBackend::Postgres => {
+            "SELECT id, set_config('enable_hashjoin', 'off', true) AS hash_join, \
+             set_config('enable_mergejoin', 'off', true) AS merge_join \
+             FROM execution_dequeue_lock WHERE id = 1 FOR UPDATE"
+        }
+        _ => "SELECT id FROM execution_dequeue_lock WHERE id = 1 FOR UPDATE",
+    };
+    txn.query_one_raw(statement(backend, sql, vec![])).await?;
     Ok(())
 }
 

@@ -108,17 +108,19 @@ pub(super) fn round(backend: DbBackend, first_round: bool) -> String {
     let e = eligible(backend, "j");
     let o = owner(backend, "j");
     let d = due("j");
+    // Scalar subqueries, not joins: each is a primary-key probe per user,
+    // where a join may be planned as a hash of every eligible job.
     format!(
-        "SELECT u.user_id, l.latest_dequeue, u.head_id, h.created_at AS head_created_at, \
-            u.job_id, c.created_at, \
+        "SELECT u.user_id, \
+            (SELECT l.latest_dequeue FROM execution_last_dequeues l WHERE l.user_id = u.user_id) \
+                AS latest_dequeue, \
+            u.head_id, (SELECT h.created_at FROM execution_jobs h WHERE h.id = u.head_id) \
+                AS head_created_at, \
+            u.job_id, (SELECT c.created_at FROM execution_jobs c WHERE c.id = u.job_id) AS created_at, \
             CASE WHEN u.job_id IS NULL THEN (\
                 SELECT COUNT(*) FROM execution_jobs j WHERE {e} AND {o} = u.user_id AND {d}\
             ) END AS short_count \
-         FROM ({candidates}) u \
-         LEFT JOIN execution_last_dequeues l ON l.user_id = u.user_id \
-         LEFT JOIN execution_jobs h ON h.id = u.head_id \
-         LEFT JOIN execution_jobs c ON c.id = u.job_id \
-         WHERE u.head_id IS NOT NULL",
+         FROM ({candidates}) u WHERE u.head_id IS NOT NULL",
         candidates = candidates(backend, first_round),
     )
 }
