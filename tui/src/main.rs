@@ -67,6 +67,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Inspect the fair execution queue.
+    Queue {
+        /// What to show.
+        #[command(subcommand)]
+        action: QueueAction,
+    },
     /// Print a workspace's most recently used workflows, from the summary.
     Recent {
         /// The workspace id.
@@ -77,6 +83,19 @@ enum Command {
         uid: Option<String>,
         /// How many workflows, 1 to 1000.
         #[arg(long, default_value_t = 4)]
+        limit: u32,
+        /// Print one line of JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum QueueAction {
+    /// Per-user counts and latest dequeue, and the next jobs in fair order.
+    Status {
+        /// How many jobs in line, 1 to 1000.
+        #[arg(long, default_value_t = commands::queue::DEFAULT_NEXT_IN_LINE)]
         limit: u32,
         /// Print one line of JSON.
         #[arg(long)]
@@ -118,6 +137,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             repair,
             json,
         }) => commands::verify::run(&target, workspace, repair, json).await,
+        Some(Command::Queue {
+            action: QueueAction::Status { limit, json },
+        }) => commands::queue::status(&target, limit, json).await,
         Some(Command::Recent {
             workspace,
             uid,
