@@ -183,6 +183,9 @@ async fn usage_errors_exit_2(db: &TestDb) {
         &["recent", "--workspace", "abc"][..],
         &["recent"][..],
         &["seed"][..],
+        &["seed", "--demo", "--scale", "1"][..],
+        &["seed", "--scale", "1", "--heavy-runs", "5"][..],
+        &["seed", "--scale", "abc"][..],
         &["migrate", "sideways"][..],
         &["queue"][..],
         &["queue", "status", "--limit", "many"][..],
@@ -353,7 +356,48 @@ async fn queue_status_refuses_a_bad_limit_with_one_line_and_exit_1(db: &TestDb) 
     );
 }
 
+async fn seed_scale_generates_the_history_with_its_summary_exact(db: &TestDb) {
+    assert_fails_with(
+        &recents(&db.url, &["seed", "--scale", "0"]),
+        "--scale must be above 0 and at most 10, got 0",
+    );
+    assert_fails_with(&recents(&db.url, &["seed", "--scale", "11"]), "got 11");
+    let seeded = json(&recents(&db.url, &["seed", "--scale", "0.0005", "--json"]));
+    // Five heavy workspaces, the team one, and a tail of at least 20.
+    assert_eq!(
+        seeded["heavy_workspaces"],
+        serde_json::json!([1, 2, 3, 4, 5])
+    );
+    assert_eq!(seeded["team_workspace"], 6);
+    let workspaces = seeded["workspaces"].as_u64().unwrap();
+    assert!(workspaces >= 26, "{seeded}");
+    let runs = seeded["runs"].as_u64().unwrap();
+    assert!(runs >= 3_000, "{seeded}");
+
+    // The summary is backfilled: verify finds it exact, over every run.
+    let verified = json(&recents(&db.url, &["verify", "--json"]));
+    assert_eq!(verified["history_rows"].as_u64(), Some(runs), "{verified}");
+    assert_eq!(
+        (
+            verified["missing"].as_u64(),
+            verified["stale"].as_u64(),
+            verified["too_high"].as_u64(),
+            verified["extra"].as_u64()
+        ),
+        (Some(0), Some(0), Some(0), Some(0))
+    );
+    let heavy = json(&recents(&db.url, &["recent", "--workspace", "1", "--json"]));
+    assert_eq!(heavy.as_array().unwrap().len(), 1, "one workflow: {heavy}");
+
+    // Generated ids would collide with what is there: refused up front.
+    assert_fails_with(
+        &recents(&db.url, &["seed", "--scale", "0.0005"]),
+        "the scale seed needs an empty database",
+    );
+}
+
 backend_tests!(
+    seed_scale_generates_the_history_with_its_summary_exact,
     queue_status_lists_users_and_the_fair_order,
     queue_status_refuses_a_bad_limit_with_one_line_and_exit_1,
     backfill_and_verify_find_and_repair_drift,
