@@ -56,7 +56,10 @@ pub async fn demo(target: &Target, heavy_runs: u64, json: bool) -> anyhow::Resul
     for (id, name) in &report.workspaces {
         println!("  workspace {id:>4}  {name}");
     }
-    println!("  jobs: none yet (the demo queues jobs once the queue lands)");
+    println!(
+        "  jobs: {} (the demo seed does not enqueue any yet)",
+        report.jobs
+    );
     Ok(())
 }
 
