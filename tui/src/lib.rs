@@ -4,7 +4,7 @@
 //! renders and reports.
 //!
 //! The binary's `main.rs` parses arguments and dispatches to [`commands`]
-//! (`migrate`, `seed`, `recent`) or to [`console`] (no subcommand).
+//! (`migrate`, `seed`, `backfill`, `verify`, `recent`, `queue`) or to [`console`] (no subcommand).
 
 pub mod commands;
 pub mod console;

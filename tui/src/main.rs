@@ -34,14 +34,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Fill an empty database with a data set.
+    /// Fill an empty database with a data set: the demo or the benchmark's history.
+    #[command(group(clap::ArgGroup::new("data_set").required(true).args(["demo", "scale"])))]
     Seed {
         /// The demo: personal and team workspaces and one heavy workspace.
-        #[arg(long, required = true)]
+        #[arg(long)]
         demo: bool,
-        /// Runs in the demo's heavy workspace.
-        #[arg(long, default_value_t = recents_seed::DEFAULT_HEAVY_RUNS)]
-        heavy_runs: u64,
+        /// The benchmark's history at scale factor S (1 = production's 7.4M
+        /// saved runs, at most 10), its summary backfilled.
+        #[arg(long, value_name = "S")]
+        scale: Option<f64>,
+        /// Runs in the demo's heavy workspace [default: 300000].
+        // An Option, defaulted in `dispatch`: the default is the demo's, and
+        // `--scale S --heavy-runs N` is refused rather than ignored.
+        #[arg(long, conflicts_with = "scale")]
+        heavy_runs: Option<u64>,
         /// Print one line of JSON.
         #[arg(long)]
         json: bool,
@@ -67,6 +74,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Inspect the fair execution queue.
+    Queue {
+        /// What to show.
+        #[command(subcommand)]
+        action: QueueAction,
+    },
     /// Print a workspace's most recently used workflows, from the summary.
     Recent {
         /// The workspace id.
@@ -77,6 +90,19 @@ enum Command {
         uid: Option<String>,
         /// How many workflows, 1 to 1000.
         #[arg(long, default_value_t = 4)]
+        limit: u32,
+        /// Print one line of JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum QueueAction {
+    /// Per-user counts and latest dequeue, and the next jobs in fair order.
+    Status {
+        /// How many jobs in line, 1 to 1000.
+        #[arg(long, default_value_t = commands::queue::DEFAULT_NEXT_IN_LINE)]
         limit: u32,
         /// Print one line of JSON.
         #[arg(long)]
@@ -106,10 +132,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             commands::migrate::run(&target, action, json).await
         }
         Some(Command::Seed {
-            demo: _,
-            heavy_runs,
+            scale: Some(scale),
             json,
-        }) => commands::seed::demo(&target, heavy_runs, json).await,
+            ..
+        }) => commands::seed::scale(&target, scale, json).await,
+        Some(Command::Seed {
+            heavy_runs, json, ..
+        }) => {
+            let heavy_runs = heavy_runs.unwrap_or(recents_seed::DEFAULT_HEAVY_RUNS);
+            commands::seed::demo(&target, heavy_runs, json).await
+        }
         Some(Command::Backfill { workspace, json }) => {
             commands::backfill::run(&target, workspace, json).await
         }
@@ -118,6 +150,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             repair,
             json,
         }) => commands::verify::run(&target, workspace, repair, json).await,
+        Some(Command::Queue {
+            action: QueueAction::Status { limit, json },
+        }) => commands::queue::status(&target, limit, json).await,
         Some(Command::Recent {
             workspace,
             uid,

@@ -5,6 +5,8 @@
 use std::process::{Command, Output};
 
 use recents_migration::{Migrator, MigratorTrait};
+use recents_service::UserId;
+use recents_service::queue::{NewJob, dequeue, enqueue_many};
 use recents_testkit::{TestDb, backend_tests};
 use sea_orm::ConnectionTrait;
 use serde_json::Value;
@@ -61,6 +63,10 @@ async fn migrate_reports_and_applies_pending_migrations(db: &TestDb) {
     // A schema behind is refused by the reading subcommands.
     assert_fails_with(
         &recents(&db.url, &["recent", "--workspace", "1"]),
+        "recents migrate up",
+    );
+    assert_fails_with(
+        &recents(&db.url, &["queue", "status"]),
         "recents migrate up",
     );
 
@@ -177,7 +183,13 @@ async fn usage_errors_exit_2(db: &TestDb) {
         &["recent", "--workspace", "abc"][..],
         &["recent"][..],
         &["seed"][..],
+        &["seed", "--demo", "--scale", "1"][..],
+        &["seed", "--scale", "1", "--heavy-runs", "5"][..],
+        &["seed", "--scale", "abc"][..],
         &["migrate", "sideways"][..],
+        &["queue"][..],
+        &["queue", "status", "--limit", "many"][..],
+        &["queue", "sideways"][..],
         &["no-such-command"][..],
     ] {
         let output = recents(&db.url, args);
@@ -253,7 +265,141 @@ async fn backfill_and_verify_find_and_repair_drift(db: &TestDb) {
     );
 }
 
+async fn queue_status_lists_users_and_the_fair_order(db: &TestDb) {
+    // Nothing queued yet.
+    let empty = json(&recents(&db.url, &["queue", "status", "--json"]));
+    assert_eq!(
+        empty,
+        serde_json::json!({ "users": [], "next_in_line": [] })
+    );
+    let text = recents(&db.url, &["queue", "status"]);
+    assert!(text.status.success(), "stderr: {}", stderr(&text));
+    assert!(
+        stdout(&text).contains("nobody is waiting"),
+        "{}",
+        stdout(&text)
+    );
+
+    // User 1 enqueues three jobs and is served once; user 2, never served,
+    // enqueues two later and still goes first.
+    let job = |user| NewJob::now(UserId(user), serde_json::json!({}));
+    let first = enqueue_many(&db.conn, &[job(1), job(1), job(1)])
+        .await
+        .unwrap();
+    let second = enqueue_many(&db.conn, &[job(2), job(2)]).await.unwrap();
+    let served = dequeue(&db.conn, "worker-1").await.unwrap().unwrap();
+    assert_eq!(served.id, first[0].0);
+
+    let status = json(&recents(&db.url, &["queue", "status", "--json"]));
+    let users = status["users"].as_array().unwrap();
+    assert_eq!(users.len(), 2, "{status}");
+    assert_eq!(
+        (
+            &users[0]["user_id"],
+            &users[0]["queued"],
+            &users[0]["processing"]
+        ),
+        (&Value::from(1), &Value::from(2), &Value::from(1))
+    );
+    assert!(users[0]["latest_dequeue"].is_string(), "{status}");
+    assert_eq!(
+        (
+            &users[1]["user_id"],
+            &users[1]["queued"],
+            &users[1]["latest_dequeue"]
+        ),
+        (&Value::from(2), &Value::from(2), &Value::Null)
+    );
+    let line: Vec<(i64, u64, u64)> = status["next_in_line"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            (
+                j["job_id"].as_i64().unwrap(),
+                j["place_in_global_queue"].as_u64().unwrap(),
+                j["place_in_user_queue"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        line,
+        vec![
+            (second[0].0, 1, 1),
+            (first[1].0, 2, 1),
+            (second[1].0, 3, 2),
+            (first[2].0, 4, 2),
+        ]
+    );
+
+    let two = json(&recents(
+        &db.url,
+        &["queue", "status", "--limit", "2", "--json"],
+    ));
+    assert_eq!(two["next_in_line"].as_array().unwrap().len(), 2);
+    let text = recents(&db.url, &["queue", "status"]);
+    assert!(text.status.success(), "stderr: {}", stderr(&text));
+    let out = stdout(&text);
+    assert!(out.contains("latest dequeue (UTC)"), "{out}");
+    assert!(out.contains("next 4 in line (fair order):"), "{out}");
+    assert!(out.contains("never"), "user 2 was never served: {out}");
+}
+
+async fn queue_status_refuses_a_bad_limit_with_one_line_and_exit_1(db: &TestDb) {
+    assert_fails_with(
+        &recents(&db.url, &["queue", "status", "--limit", "0"]),
+        "limit must be between 1 and 1000, got 0",
+    );
+    assert_fails_with(
+        &recents(&db.url, &["queue", "status", "--limit", "1001", "--json"]),
+        "got 1001",
+    );
+}
+
+async fn seed_scale_generates_the_history_with_its_summary_exact(db: &TestDb) {
+    assert_fails_with(
+        &recents(&db.url, &["seed", "--scale", "0"]),
+        "--scale must be above 0 and at most 10, got 0",
+    );
+    assert_fails_with(&recents(&db.url, &["seed", "--scale", "11"]), "got 11");
+    let seeded = json(&recents(&db.url, &["seed", "--scale", "0.0005", "--json"]));
+    // Five heavy workspaces, the team one, and a tail of at least 20.
+    assert_eq!(
+        seeded["heavy_workspaces"],
+        serde_json::json!([1, 2, 3, 4, 5])
+    );
+    assert_eq!(seeded["team_workspace"], 6);
+    let workspaces = seeded["workspaces"].as_u64().unwrap();
+    assert!(workspaces >= 26, "{seeded}");
+    let runs = seeded["runs"].as_u64().unwrap();
+    assert!(runs >= 3_000, "{seeded}");
+
+    // The summary is backfilled: verify finds it exact, over every run.
+    let verified = json(&recents(&db.url, &["verify", "--json"]));
+    assert_eq!(verified["history_rows"].as_u64(), Some(runs), "{verified}");
+    assert_eq!(
+        (
+            verified["missing"].as_u64(),
+            verified["stale"].as_u64(),
+            verified["too_high"].as_u64(),
+            verified["extra"].as_u64()
+        ),
+        (Some(0), Some(0), Some(0), Some(0))
+    );
+    let heavy = json(&recents(&db.url, &["recent", "--workspace", "1", "--json"]));
+    assert_eq!(heavy.as_array().unwrap().len(), 1, "one workflow: {heavy}");
+
+    // Generated ids would collide with what is there: refused up front.
+    assert_fails_with(
+        &recents(&db.url, &["seed", "--scale", "0.0005"]),
+        "the scale seed needs an empty database",
+    );
+}
+
 backend_tests!(
+    seed_scale_generates_the_history_with_its_summary_exact,
+    queue_status_lists_users_and_the_fair_order,
+    queue_status_refuses_a_bad_limit_with_one_line_and_exit_1,
     backfill_and_verify_find_and_repair_drift,
     migrate_reports_and_applies_pending_migrations,
     migrate_refuses_a_schema_ahead,
@@ -275,6 +421,13 @@ fn an_unreachable_database_fails_in_one_line_without_its_password() {
         "{}",
         stderr(&output)
     );
+    let output = recents(
+        "mysql://operator:hunter2-secret@127.0.0.1:1/recents",
+        &["queue", "status", "--json"],
+    );
+    assert_fails_with(&output, "database unavailable");
+    assert!(!stderr(&output).contains("hunter2-secret"));
+    assert!(stdout(&output).is_empty(), "{}", stdout(&output));
 }
 
 #[test]

@@ -449,3 +449,271 @@ async fn esc_cancels_a_running_backfill_and_b_resumes_it() {
     assert!(report.0.is_exact(), "{:?}", report.0);
     db.drop_database().await;
 }
+
+/// 09:00 on the demo's day, give or take: the queue fixture's clock.
+fn at(hour: u32, minute: u32, second: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, hour, minute, second)
+        .unwrap()
+}
+
+/// One `execution_jobs` row with fixed times, so the screen is the same on
+/// every run; the triggers keep each user's latest dequeue as the queue's
+/// own writes would.
+struct JobRow {
+    user_id: i64,
+    state: recents_entity::execution_job::JobState,
+    created_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    last_heartbeat_at: Option<DateTime<Utc>>,
+    worker: Option<&'static str>,
+    num_resets: i32,
+    num_failures: i32,
+}
+
+impl JobRow {
+    fn queued(user_id: i64, created_at: DateTime<Utc>) -> Self {
+        JobRow {
+            user_id,
+            state: recents_entity::execution_job::JobState::Queued,
+            created_at,
+            started_at: None,
+            last_heartbeat_at: None,
+            worker: None,
+            num_resets: 0,
+            num_failures: 0,
+        }
+    }
+
+    async fn insert(self, conn: &sea_orm::DatabaseConnection) -> i64 {
+        use recents_entity::execution_job::{ActiveModel, Entity, JobState};
+        let finished =
+            matches!(self.state, JobState::Completed | JobState::Failed).then_some(self.created_at);
+        Entity::insert(ActiveModel {
+            id: NotSet,
+            user_id: Set(self.user_id),
+            state: Set(self.state),
+            payload: Set(serde_json::json!({ "user": self.user_id })),
+            created_at: Set(self.created_at),
+            started_at: Set(self.started_at),
+            finished_at: Set(finished.and(self.started_at)),
+            process_after: Set(None),
+            num_resets: Set(self.num_resets),
+            num_failures: Set(self.num_failures),
+            failure_message: Set(None),
+            worker_hostname: Set(self.worker.map(str::to_owned)),
+            last_heartbeat_at: Set(self.last_heartbeat_at),
+            cancel: Set(false),
+        })
+        .exec(conn)
+        .await
+        .unwrap()
+        .last_insert_id
+    }
+}
+
+/// A queue mid-morning: user 7 served twice and holding six jobs, user 12
+/// never served, user 31 with an errored, a failed and two stalled jobs
+/// (one already reset three times), user 45 served once. Returns the ids of
+/// the two stalled jobs.
+async fn queue_fixture(conn: &sea_orm::DatabaseConnection) -> (i64, i64) {
+    use recents_entity::execution_job::JobState;
+    JobRow {
+        state: JobState::Completed,
+        started_at: Some(at(8, 30, 0)),
+        ..JobRow::queued(7, at(7, 50, 0))
+    }
+    .insert(conn)
+    .await;
+    // Alive: its heartbeat is the wall clock's now, which no snapshot shows.
+    JobRow {
+        state: JobState::Processing,
+        started_at: Some(at(8, 50, 0)),
+        last_heartbeat_at: Some(Utc::now()),
+        worker: Some("worker-a"),
+        ..JobRow::queued(7, at(7, 51, 0))
+    }
+    .insert(conn)
+    .await;
+    for k in 0..6 {
+        JobRow::queued(7, at(8, 0, k)).insert(conn).await;
+    }
+    JobRow::queued(12, at(8, 10, 0)).insert(conn).await;
+    JobRow::queued(12, at(8, 10, 30)).insert(conn).await;
+    JobRow {
+        state: JobState::Errored,
+        num_failures: 1,
+        ..JobRow::queued(31, at(7, 0, 0))
+    }
+    .insert(conn)
+    .await;
+    JobRow {
+        state: JobState::Failed,
+        started_at: Some(at(7, 10, 0)),
+        num_failures: 3,
+        ..JobRow::queued(31, at(7, 5, 0))
+    }
+    .insert(conn)
+    .await;
+    let stalled = JobRow {
+        state: JobState::Processing,
+        started_at: Some(at(8, 40, 0)),
+        last_heartbeat_at: Some(at(8, 41, 0)),
+        worker: Some("worker-b"),
+        ..JobRow::queued(31, at(7, 30, 0))
+    }
+    .insert(conn)
+    .await;
+    let worn_out = JobRow {
+        state: JobState::Processing,
+        started_at: Some(at(8, 42, 0)),
+        last_heartbeat_at: Some(at(8, 43, 0)),
+        worker: Some("worker-c"),
+        num_resets: 3,
+        ..JobRow::queued(31, at(7, 31, 0))
+    }
+    .insert(conn)
+    .await;
+    JobRow {
+        state: JobState::Completed,
+        started_at: Some(at(8, 20, 0)),
+        ..JobRow::queued(45, at(8, 5, 0))
+    }
+    .insert(conn)
+    .await;
+    JobRow::queued(45, at(8, 15, 0)).insert(conn).await;
+    (stalled, worn_out)
+}
+
+#[tokio::test]
+async fn queue_on_an_empty_database_says_nobody_waits() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let mut console = Console::open(&db.url, Migrate::Never).await;
+    console.press(KeyCode::Char('4')).await;
+    assert_eq!(console.app.tab, Tab::Queue);
+    insta::assert_snapshot!("queue_empty", console.screen(80, 14));
+    insta::assert_snapshot!("queue_empty_40x12", console.screen(40, 12));
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn queue_shows_counts_the_fair_order_and_stalled_jobs_and_resets_them() {
+    use recents_service::JobId;
+    use recents_service::queue::ResetReport;
+
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let (stalled, worn_out) = queue_fixture(&db.conn).await;
+    let mut console = Console::open(&db.url, Migrate::Never).await;
+    // From the Backfill screen, Tab moves on to the Queue.
+    console.press(KeyCode::Char('3')).await;
+    console.press(KeyCode::Tab).await;
+    assert_eq!(console.app.tab, Tab::Queue);
+    insta::assert_snapshot!("queue", console.screen(100, 32));
+    insta::assert_snapshot!("queue_40x12", console.screen(40, 12));
+    insta::assert_snapshot!("queue_80x20", console.screen(80, 20));
+
+    // Refreshed every second, but never two refreshes at once.
+    let refresh = console.app.tick();
+    assert_eq!(refresh.len(), 1);
+    assert!(matches!(refresh[0], Request::Queue { .. }), "{refresh:?}");
+    assert!(
+        console.app.tick().is_empty(),
+        "the last refresh is under way"
+    );
+    console.settle(refresh).await;
+
+    console.press(KeyCode::Char('x')).await;
+    let Some(Ok(report)) = &console.app.queue.last_reset else {
+        panic!("{:?}", console.app.queue.last_reset);
+    };
+    assert_eq!(
+        report,
+        &ResetReport {
+            requeued: vec![JobId(stalled)],
+            failed: vec![JobId(worn_out)],
+        }
+    );
+    insta::assert_snapshot!("queue_after_reset", console.screen(100, 32));
+    let snapshot = console.app.queue.snapshot.as_ref().unwrap();
+    assert!(snapshot.stalled.is_empty());
+    let user_31 = snapshot.users.iter().find(|u| u.user_id.0 == 31).unwrap();
+    assert_eq!(
+        (
+            user_31.queued,
+            user_31.errored,
+            user_31.processing,
+            user_31.failed
+        ),
+        (1, 1, 0, 2)
+    );
+
+    // A second reset finds nothing.
+    console.press(KeyCode::Char('x')).await;
+    let screen = console.screen(100, 32);
+    assert!(
+        screen.contains("reset: no job was stalled for 60 s"),
+        "{screen}"
+    );
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn queue_help_lists_its_keys() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    queue_fixture(&db.conn).await;
+    let mut console = Console::open(&db.url, Migrate::Never).await;
+    console.press(KeyCode::Char('4')).await;
+    console.press(KeyCode::Char('?')).await;
+    insta::assert_snapshot!("help_queue", console.screen(80, 24));
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn queue_keeps_its_last_refresh_when_a_read_fails_and_recovers() {
+    use sea_orm::ConnectionTrait;
+
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    queue_fixture(&db.conn).await;
+    let mut console = Console::open(&db.url, Migrate::Never).await;
+    console.press(KeyCode::Char('4')).await;
+    assert!(console.app.queue.snapshot.is_some());
+    db.conn
+        .execute_unprepared("ALTER TABLE execution_jobs RENAME TO execution_jobs_away")
+        .await
+        .unwrap();
+    let refresh = console.app.tick();
+    console.settle(refresh).await;
+    assert_eq!(
+        console.app.link,
+        Link::Connected,
+        "a failed read is not a lost link"
+    );
+    let error = console
+        .app
+        .queue
+        .error
+        .clone()
+        .expect("the failure is kept");
+    assert!(error.contains("execution_jobs"), "{error}");
+    let screen = console.screen(100, 32);
+    assert!(screen.contains("refresh failed"), "{screen}");
+    assert!(
+        screen.contains("Next in line"),
+        "the last refresh stays: {screen}"
+    );
+    console.press(KeyCode::Char('x')).await;
+    assert!(
+        matches!(&console.app.queue.last_reset, Some(Err(_))),
+        "{:?}",
+        console.app.queue.last_reset
+    );
+    assert!(console.screen(100, 32).contains("reset failed"));
+
+    db.conn
+        .execute_unprepared("ALTER TABLE execution_jobs_away RENAME TO execution_jobs")
+        .await
+        .unwrap();
+    let refresh = console.app.tick();
+    console.settle(refresh).await;
+    assert_eq!(console.app.queue.error, None);
+    db.drop_database().await;
+}

@@ -1,7 +1,8 @@
 //! End to end: the real `recents` binary in a real terminal (tmux), driven
 //! by keys and read back from the screen. Opens on a seeded SQLite
 //! database, filters to the heavy workspace, opens it, sees its recent
-//! workflow, compares with the history, quits; the terminal is back in
+//! workflow, compares with the history, backfills and verifies it, opens
+//! the Queue and resets stalled jobs, quits; the terminal is back in
 //! cooked mode on the main screen.
 
 use std::path::PathBuf;
@@ -73,7 +74,8 @@ fn tmux_available() -> bool {
 }
 
 #[test]
-fn console_in_tmux_opens_a_workspace_backfills_it_and_restores_the_terminal_on_quit() {
+fn console_in_tmux_opens_a_workspace_backfills_it_opens_the_queue_and_restores_the_terminal_on_quit()
+ {
     if !tmux_available() {
         if std::env::var_os("CI").is_some() {
             panic!("tmux is required in CI (.ci/run installs it)");
@@ -154,6 +156,13 @@ fn console_in_tmux_opens_a_workspace_backfills_it_and_restores_the_terminal_on_q
     assert!(screen.contains("100.0%"), "{screen}");
     tmux.keys(&["v"]);
     tmux.wait_for("exact: ");
+
+    // The Queue screen: the demo queues no jobs; a reset finds none stalled.
+    tmux.keys(&["4"]);
+    let screen = tmux.wait_for("Nobody is waiting.");
+    assert!(screen.contains("0 stalled"), "{screen}");
+    tmux.keys(&["x"]);
+    tmux.wait_for("reset: no job was stalled for 60 s");
 
     tmux.keys(&["q"]);
     let screen = tmux.wait_for("checks done");

@@ -4,6 +4,7 @@
 
 pub mod backfill;
 pub mod migrate;
+pub mod queue;
 pub mod recent;
 pub mod seed;
 pub mod verify;

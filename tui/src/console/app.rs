@@ -7,6 +7,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use recents_service::WorkspaceId;
 
 use super::screens::backfill::{BackfillState, Target};
+use super::screens::queue::QueueState;
 use super::screens::workspace::WorkspaceState;
 use super::screens::workspaces::WorkspacesState;
 use super::worker::{Failure, FailureKind, Request, Response};
@@ -14,8 +15,7 @@ use super::worker::{Failure, FailureKind, Request, Response};
 /// Seconds between two attempts to reach a database that is down or behind.
 pub const RETRY_SECONDS: u32 = 5;
 
-/// The screens, in tab order. The Queue joins here when its service lands,
-/// a module under `screens/`.
+/// The screens, in tab order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tab {
     /// The workspace directory.
@@ -24,11 +24,13 @@ pub enum Tab {
     Workspace,
     /// Backfill, verify and repair of the summary.
     Backfill,
+    /// The fair execution queue: counts, next in line, stalled jobs.
+    Queue,
 }
 
 impl Tab {
     /// Every tab, in order.
-    pub const ALL: [Tab; 3] = [Tab::Workspaces, Tab::Workspace, Tab::Backfill];
+    pub const ALL: [Tab; 4] = [Tab::Workspaces, Tab::Workspace, Tab::Backfill, Tab::Queue];
 
     /// The key that switches to it.
     pub fn key(self) -> char {
@@ -36,6 +38,7 @@ impl Tab {
             Tab::Workspaces => '1',
             Tab::Workspace => '2',
             Tab::Backfill => '3',
+            Tab::Queue => '4',
         }
     }
 }
@@ -71,6 +74,8 @@ pub struct App {
     pub workspace: Option<WorkspaceState>,
     /// The Backfill screen.
     pub backfill: BackfillState,
+    /// The Queue screen.
+    pub queue: QueueState,
     /// Whether the help overlay is up.
     pub help: bool,
     /// How far the help is scrolled (on a small terminal).
@@ -91,6 +96,7 @@ impl App {
             workspaces: WorkspacesState::default(),
             workspace: None,
             backfill: BackfillState::default(),
+            queue: QueueState::default(),
             help: false,
             help_scroll: 0,
             status: None,
@@ -108,8 +114,13 @@ impl App {
         self.link == Link::Connected
     }
 
-    /// Once a second: counts down to the next connection attempt.
+    /// Once a second: refreshes the Queue screen while it is on display
+    /// (unless the last refresh is still under way), and counts down to the
+    /// next connection attempt.
     pub fn tick(&mut self) -> Vec<Request> {
+        if self.tab == Tab::Queue && self.connected() && !self.queue.loading {
+            return self.load_queue();
+        }
         if let Link::Failed {
             retry_in: Some(seconds),
             ..
@@ -159,13 +170,23 @@ impl App {
             }
             KeyCode::Char('r') => return self.reload(),
             KeyCode::Tab => {
-                self.tab = match self.tab {
-                    Tab::Workspaces if self.workspace.is_some() => Tab::Workspace,
-                    Tab::Workspaces | Tab::Workspace => Tab::Backfill,
-                    Tab::Backfill => Tab::Workspaces,
+                return match self.tab {
+                    Tab::Workspaces if self.workspace.is_some() => {
+                        self.tab = Tab::Workspace;
+                        Vec::new()
+                    }
+                    Tab::Workspaces | Tab::Workspace => {
+                        self.tab = Tab::Backfill;
+                        Vec::new()
+                    }
+                    Tab::Backfill => self.show_queue(),
+                    Tab::Queue => {
+                        self.tab = Tab::Workspaces;
+                        Vec::new()
+                    }
                 };
-                return Vec::new();
             }
+            KeyCode::Char(c) if c == Tab::Queue.key() => return self.show_queue(),
             KeyCode::Char(c) if c == Tab::Backfill.key() => {
                 self.tab = Tab::Backfill;
                 return Vec::new();
@@ -184,6 +205,34 @@ impl App {
             Tab::Workspaces => self.workspaces_key(key),
             Tab::Workspace => self.workspace_key(key),
             Tab::Backfill => self.backfill_key(key),
+            Tab::Queue => self.queue_key(key),
+        }
+    }
+
+    /// Switches to the Queue screen and refreshes it at once.
+    fn show_queue(&mut self) -> Vec<Request> {
+        self.tab = Tab::Queue;
+        if self.queue.loading {
+            return Vec::new();
+        }
+        self.load_queue()
+    }
+
+    fn load_queue(&mut self) -> Vec<Request> {
+        if !self.connected() {
+            return Vec::new();
+        }
+        self.queue.loading = true;
+        vec![self.queue.request()]
+    }
+
+    fn queue_key(&mut self, key: KeyEvent) -> Vec<Request> {
+        match key.code {
+            KeyCode::Char('x') if self.connected() && !self.queue.resetting => {
+                self.queue.resetting = true;
+                vec![self.queue.reset_request()]
+            }
+            _ => Vec::new(),
         }
     }
 
@@ -228,6 +277,7 @@ impl App {
             Tab::Workspaces => self.load_workspaces(),
             Tab::Workspace => self.load_workspace(),
             Tab::Backfill => Vec::new(),
+            Tab::Queue => self.load_queue(),
         }
     }
 
@@ -365,6 +415,9 @@ impl App {
                 self.status = None;
                 let mut requests = self.load_workspaces();
                 requests.extend(self.load_workspace());
+                if self.tab == Tab::Queue {
+                    requests.extend(self.load_queue());
+                }
                 requests
             }
             Response::ConnectFailed(failure) => self.lost(failure),
@@ -437,6 +490,16 @@ impl App {
                 self.backfill.drift = Some(result.map_err(|f| f.message));
                 Vec::new()
             }
+            Response::Queue(result) => {
+                self.queue.show(result.map_err(|f| f.message));
+                Vec::new()
+            }
+            Response::ResetStalled(result) => {
+                self.queue.resetting = false;
+                self.queue.last_reset = Some(result.map_err(|f| f.message));
+                // Show what the reset changed now, not at the next tick.
+                self.load_queue()
+            }
             Response::Nothing => Vec::new(),
         }
     }
@@ -460,6 +523,8 @@ impl App {
             self.backfill.finish(Err(self.link_message()));
         }
         self.backfill.checking = false;
+        self.queue.loading = false;
+        self.queue.resetting = false;
         Vec::new()
     }
 }

@@ -23,6 +23,7 @@ pub fn tab_bar(app: &App, frame: &mut Frame, area: Rect) {
                 },
                 (Tab::Workspace, None) => "Workspace".to_owned(),
                 (Tab::Backfill, _) => "Backfill".to_owned(),
+                (Tab::Queue, _) => "Queue".to_owned(),
             };
             format!("{} {name}", tab.key())
         })
@@ -116,7 +117,7 @@ pub fn status(text: &str, frame: &mut Frame, area: Rect) {
 }
 
 const HELP_EVERYWHERE: &[(&str, &str)] = &[
-    ("1 2, Tab", "switch screen"),
+    ("1 2 3 4, Tab", "switch screen (4: the queue)"),
     ("r", "reload / reconnect"),
     ("?", "this help"),
     ("q, Ctrl-C", "quit"),
@@ -139,6 +140,13 @@ const HELP_BACKFILL: &[(&str, &str)] = &[
     ("t", "target: every workspace or the one open"),
 ];
 
+const HELP_QUEUE: &[(&str, &str)] = &[
+    ("", "refreshes every second"),
+    ("x", "reset jobs stalled 60 s (no heartbeat):"),
+    ("", "requeued, or failed at their 3rd reset"),
+    ("r", "refresh now"),
+];
+
 const HELP_WORKSPACE: &[(&str, &str)] = &[
     ("↑↓ j k", "whole workspace or a member"),
     ("h", "same answer from history, timed"),
@@ -151,6 +159,7 @@ fn help_lines(tab: Tab) -> Vec<Line<'static>> {
         Tab::Workspaces => ("Workspaces", HELP_WORKSPACES),
         Tab::Workspace => ("Workspace", HELP_WORKSPACE),
         Tab::Backfill => ("Backfill", HELP_BACKFILL),
+        Tab::Queue => ("Queue", HELP_QUEUE),
     };
     let mut lines = Vec::new();
     for (section, keys) in [(name, keys), ("Everywhere", HELP_EVERYWHERE)] {

@@ -50,6 +50,10 @@ pub fn render(app: &mut App, frame: &mut Frame) {
             screens::backfill::render(&app.backfill, name.as_deref(), frame, body);
             screens::backfill::keys(&app.backfill)
         }
+        (Tab::Queue, _) => {
+            screens::queue::render(&app.queue, frame, body);
+            screens::queue::keys()
+        }
         (Tab::Workspace, Some(ws)) => {
             screens::workspace::render(ws, frame, body);
             screens::workspace::keys()

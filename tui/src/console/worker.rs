@@ -13,6 +13,11 @@ use recents_service::{
     repair, verify, workspace_members, workspace_overview,
 };
 
+use recents_service::queue::{
+    InLine, Job, ResetReport, UserQueueStats, next_in_line, queue_stats, reset_stalled,
+    stalled_jobs,
+};
+
 use super::screens::backfill::Target;
 use sea_orm::DatabaseConnection;
 use tokio::sync::mpsc::UnboundedSender;
@@ -22,6 +27,20 @@ pub const RECENT_LIMIT: u32 = 10;
 
 /// Members listed on the Workspace screen (the first ones, in uid order).
 pub const MEMBER_LIMIT: u32 = 200;
+
+/// Jobs the Queue screen lists in fair order.
+pub const NEXT_IN_LINE: u32 = 20;
+
+/// Stalled jobs the Queue screen lists (the stalest first).
+pub const STALLED_LIMIT: u32 = 50;
+
+/// A `processing` job whose heartbeat is older than this is stalled: its
+/// worker is presumed dead. A worker heartbeats far more often than that.
+pub const STALLED_AFTER: Duration = Duration::from_secs(60);
+
+/// Resets a stalled job survives before `reset_stalled` fails it for good:
+/// a job that stalls its worker every time should not loop forever.
+pub const MAX_RESETS: i32 = 3;
 
 /// Something the console wants from the database.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +66,28 @@ pub enum Request {
     CancelBackfill,
     /// Verify the summary of the target; with `true`, repair what is found.
     Verify(Target, bool),
+    /// The queue as the Queue screen shows it: per-user counts, the next
+    /// [`NEXT_IN_LINE`] jobs in fair order, and the jobs stalled longer than this.
+    Queue {
+        /// How old a heartbeat makes a `processing` job stalled.
+        stalled_after: Duration,
+    },
+    /// Return stalled jobs to the queue ([`MAX_RESETS`] resets, then failed).
+    ResetStalled {
+        /// How old a heartbeat makes a `processing` job stalled.
+        stalled_after: Duration,
+    },
+}
+
+/// The queue at one refresh of the Queue screen.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueSnapshot {
+    /// Per user with jobs queued, errored, processing or failed.
+    pub users: Vec<UserQueueStats>,
+    /// The next jobs in fair order, with their places.
+    pub next: Vec<InLine>,
+    /// `processing` jobs without a recent heartbeat, stalest first.
+    pub stalled: Vec<Job>,
 }
 
 /// A timed answer.
@@ -180,6 +221,10 @@ pub enum Response {
     BackfillDone(Result<BackfillReport, Failure>),
     /// What verify found, and how many rows a repair fixed.
     Verified(Result<(VerifyReport, Option<u64>), Failure>),
+    /// The queue at this refresh.
+    Queue(Result<QueueSnapshot, Failure>),
+    /// What a reset of stalled jobs did.
+    ResetStalled(Result<ResetReport, Failure>),
     /// Nothing to show (a cancel was passed on).
     Nothing,
 }
@@ -196,6 +241,8 @@ impl Response {
             Response::Compare { result, .. } => result.as_ref().err(),
             Response::BackfillDone(result) => result.as_ref().err(),
             Response::Verified(result) => result.as_ref().err(),
+            Response::Queue(result) => result.as_ref().err(),
+            Response::ResetStalled(result) => result.as_ref().err(),
             Response::BackfillProgress(_) | Response::Nothing => None,
         }
     }
@@ -427,6 +474,23 @@ impl Database {
                 .map_err(|e| Failure::from(&e));
                 Response::Verified(result)
             }
+            Request::Queue { stalled_after } => {
+                let result = async {
+                    Ok::<_, Error>(QueueSnapshot {
+                        users: queue_stats(conn).await?,
+                        next: next_in_line(conn, NEXT_IN_LINE).await?,
+                        stalled: stalled_jobs(conn, stalled_after, STALLED_LIMIT).await?,
+                    })
+                }
+                .await
+                .map_err(|e| Failure::from(&e));
+                Response::Queue(result)
+            }
+            Request::ResetStalled { stalled_after } => Response::ResetStalled(
+                reset_stalled(conn, stalled_after, MAX_RESETS)
+                    .await
+                    .map_err(|e| Failure::from(&e)),
+            ),
             Request::CancelBackfill => unreachable!("answered above"),
         }
     }

@@ -91,11 +91,17 @@ impl BackfillState {
 /// The footer's keys.
 pub fn keys(state: &BackfillState) -> &'static [(&'static str, &'static str)] {
     if state.running {
-        &[("?", "help"), ("q", "quit"), ("Esc", "cancel")]
+        &[
+            ("?", "help"),
+            ("q", "quit"),
+            ("4", "queue"),
+            ("Esc", "cancel"),
+        ]
     } else {
         &[
             ("?", "help"),
             ("q", "quit"),
+            ("4", "queue"),
             ("b", "backfill"),
             ("v", "verify"),
             ("x", "repair"),

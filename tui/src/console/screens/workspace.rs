@@ -105,6 +105,7 @@ pub fn keys() -> &'static [(&'static str, &'static str)] {
     &[
         ("?", "help"),
         ("q", "quit"),
+        ("4", "queue"),
         ("↑↓", "scope"),
         ("h", "vs history"),
         ("Esc", "back"),

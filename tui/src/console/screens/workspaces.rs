@@ -130,6 +130,7 @@ pub fn keys(state: &WorkspacesState) -> &'static [(&'static str, &'static str)] 
         &[
             ("?", "help"),
             ("q", "quit"),
+            ("4", "queue"),
             ("↑↓", "select"),
             ("⏎", "open"),
             ("/", "filter"),

@@ -1,0 +1,411 @@
+//! Queue: the fair execution queue as an operator watches it, refreshed
+//! every second: per-user counts, the next jobs in fair order with their
+//! places, and the `processing` jobs whose worker stopped heartbeating,
+//! which `x` returns to the queue (or fails, after too many resets).
+
+use std::time::Duration;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
+use recents_service::JobId;
+use recents_service::queue::{InLine, Job, ResetReport, UserQueueStats};
+
+use super::super::format::{count, short_time, time};
+use super::super::worker::{MAX_RESETS, QueueSnapshot, Request, STALLED_AFTER};
+
+/// The Queue screen's state.
+#[derive(Debug)]
+pub struct QueueState {
+    /// How old a heartbeat makes a `processing` job stalled.
+    pub stalled_after: Duration,
+    /// The queue at the last refresh.
+    pub snapshot: Option<QueueSnapshot>,
+    /// Why the last refresh failed, until one succeeds.
+    pub error: Option<String>,
+    /// Whether a refresh is under way (the next tick waits for it).
+    pub loading: bool,
+    /// Whether a reset of stalled jobs is under way.
+    pub resetting: bool,
+    /// What the last reset did.
+    pub last_reset: Option<Result<ResetReport, String>>,
+}
+
+impl Default for QueueState {
+    fn default() -> Self {
+        Self {
+            stalled_after: STALLED_AFTER,
+            snapshot: None,
+            error: None,
+            loading: false,
+            resetting: false,
+            last_reset: None,
+        }
+    }
+}
+
+impl QueueState {
+    /// The request for a refresh.
+    pub fn request(&self) -> Request {
+        Request::Queue {
+            stalled_after: self.stalled_after,
+        }
+    }
+
+    /// The request for a reset of the stalled jobs.
+    pub fn reset_request(&self) -> Request {
+        Request::ResetStalled {
+            stalled_after: self.stalled_after,
+        }
+    }
+
+    /// A refresh arrived.
+    pub fn show(&mut self, result: Result<QueueSnapshot, String>) {
+        self.loading = false;
+        match result {
+            Ok(snapshot) => {
+                self.snapshot = Some(snapshot);
+                self.error = None;
+            }
+            Err(message) => self.error = Some(message),
+        }
+    }
+}
+
+/// The keys of this screen, for the footer.
+pub fn keys() -> &'static [(&'static str, &'static str)] {
+    &[
+        ("?", "help"),
+        ("q", "quit"),
+        ("x", "reset stalled"),
+        ("r", "refresh"),
+    ]
+}
+
+/// Rows a table block needs for `rows` rows: borders, header, at least one line.
+fn needed(rows: usize) -> u16 {
+    rows.max(1).min(u16::MAX as usize - 3) as u16 + 3
+}
+
+/// Draws the screen into `area`.
+pub fn render(state: &QueueState, frame: &mut Frame, area: Rect) {
+    let notice = notice_line(state);
+    let [head, notice_area, body] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(u16::from(notice.is_some())),
+        Constraint::Min(0),
+    ])
+    .areas(area);
+    if let Some(notice) = notice {
+        frame.render_widget(Paragraph::new(notice), notice_area);
+    }
+    let Some(snapshot) = &state.snapshot else {
+        let text = match (&state.error, state.loading) {
+            (Some(error), _) => format!("The queue could not be read: {error}"),
+            (None, true) => "Loading the queue…".to_owned(),
+            (None, false) => "Waiting for the database…".to_owned(),
+        };
+        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), head);
+        return;
+    };
+    let wide = area.width >= 72;
+    frame.render_widget(Paragraph::new(head_line(state, snapshot, wide)), head);
+
+    // Next in line takes what the counts and the stalled jobs leave; on a
+    // short terminal the stalled jobs go first (the head line counts them).
+    let users_rows = needed(snapshot.users.len()).min(10);
+    let stalled_rows = needed(snapshot.stalled.len()).min(8);
+    let height = body.height;
+    let (users_rows, stalled_rows) = if users_rows + 4 + stalled_rows <= height {
+        (users_rows, stalled_rows)
+    } else if users_rows.min(6) + 4 + stalled_rows.min(5) <= height {
+        (users_rows.min(6), stalled_rows.min(5))
+    } else {
+        (users_rows.min(height / 2), 0)
+    };
+    let [users_area, next_area, stalled_area] = Layout::vertical([
+        Constraint::Length(users_rows),
+        Constraint::Min(0),
+        Constraint::Length(stalled_rows),
+    ])
+    .areas(body);
+    render_users(&snapshot.users, wide, frame, users_area);
+    render_next(&snapshot.next, wide, frame, next_area);
+    if stalled_rows > 0 {
+        render_stalled(state, &snapshot.stalled, wide, frame, stalled_area);
+    }
+}
+
+fn head_line(state: &QueueState, snapshot: &QueueSnapshot, wide: bool) -> Line<'static> {
+    let sum = |f: fn(&UserQueueStats) -> u64| snapshot.users.iter().map(f).sum::<u64>();
+    let stalled = snapshot.stalled.len();
+    let stalled_span = if stalled > 0 {
+        Span::from(format!("{stalled} stalled")).red().bold()
+    } else {
+        Span::from("0 stalled")
+    };
+    if !wide {
+        // What needs the operator first, while the line is cut.
+        return Line::from(vec![
+            Span::from(format!("{} queued · ", count(sum(|u| u.queued)))),
+            stalled_span,
+            Span::from(format!(
+                " · {} proc · {} err · {} fail",
+                count(sum(|u| u.processing)),
+                count(sum(|u| u.errored)),
+                count(sum(|u| u.failed))
+            )),
+        ]);
+    }
+    let mut spans = vec![
+        Span::from(format!("{} queued", count(sum(|u| u.queued)))).bold(),
+        Span::from(format!(
+            " · {} errored · {} processing · ",
+            count(sum(|u| u.errored)),
+            count(sum(|u| u.processing))
+        )),
+        stalled_span,
+        Span::from(format!(
+            " · {} failed · {} users",
+            count(sum(|u| u.failed)),
+            snapshot.users.len()
+        )),
+    ];
+    if let Some(error) = &state.error {
+        // The last good refresh stays on screen; say that it is stale.
+        spans.push(Span::from(format!(" · refresh failed: {error}")).yellow());
+    }
+    Line::from(spans)
+}
+
+fn notice_line(state: &QueueState) -> Option<Line<'static>> {
+    if state.resetting {
+        return Some(Line::from("resetting stalled jobs…"));
+    }
+    Some(match state.last_reset.as_ref()? {
+        Ok(report) if report.requeued.is_empty() && report.failed.is_empty() => {
+            Line::from(format!(
+                "reset: no job was stalled for {} s",
+                state.stalled_after.as_secs()
+            ))
+            .green()
+        }
+        Ok(report) => Line::from(format!(
+            "reset: {} requeued{} · {} failed after {MAX_RESETS} resets{}",
+            report.requeued.len(),
+            job_list(&report.requeued),
+            report.failed.len(),
+            job_list(&report.failed),
+        ))
+        .yellow(),
+        Err(message) => Line::from(format!("reset failed: {message}")).red(),
+    })
+}
+
+/// ` (jobs 4, 7, 9)`, the first few only; empty for none.
+fn job_list(jobs: &[JobId]) -> String {
+    const SHOWN: usize = 5;
+    if jobs.is_empty() {
+        return String::new();
+    }
+    let mut ids: Vec<String> = jobs.iter().take(SHOWN).map(ToString::to_string).collect();
+    if jobs.len() > SHOWN {
+        ids.push("…".to_owned());
+    }
+    let noun = if jobs.len() == 1 { "job" } else { "jobs" };
+    format!(" ({noun} {})", ids.join(", "))
+}
+
+fn right(text: String) -> Cell<'static> {
+    Cell::from(Line::from(text).right_aligned())
+}
+
+fn header(titles: &[&'static str], right_aligned: &[usize]) -> Row<'static> {
+    Row::new(titles.iter().enumerate().map(|(i, title)| {
+        if right_aligned.contains(&i) {
+            Cell::from(Line::from(*title).right_aligned())
+        } else {
+            Cell::from(*title)
+        }
+    }))
+    .style(Style::new().add_modifier(Modifier::BOLD))
+}
+
+fn empty(text: &'static str, block: Block<'static>, frame: &mut Frame, area: Rect) {
+    frame.render_widget(Paragraph::new(text).dim().block(block), area);
+}
+
+fn render_users(users: &[UserQueueStats], wide: bool, frame: &mut Frame, area: Rect) {
+    let block = Block::bordered().title(" Users ");
+    if users.is_empty() {
+        return empty("No jobs queued, running or failed.", block, frame, area);
+    }
+    let dequeued = |u: &UserQueueStats| match (u.latest_dequeue, wide) {
+        (Some(at), true) => time(at),
+        (Some(at), false) => short_time(at),
+        (None, _) => "never".to_owned(),
+    };
+    let rows = users.iter().map(|u| {
+        Row::new(vec![
+            Cell::from(u.user_id.to_string()),
+            right(count(u.queued)),
+            right(count(u.errored)),
+            right(count(u.processing)),
+            right(count(u.failed)),
+            Cell::from(dequeued(u)),
+        ])
+    });
+    let (titles, widths) = if wide {
+        (
+            [
+                "User",
+                "Queued",
+                "Errored",
+                "Processing",
+                "Failed",
+                "Latest dequeue (UTC)",
+            ],
+            [
+                Constraint::Length(10),
+                Constraint::Length(8),
+                Constraint::Length(8),
+                Constraint::Length(10),
+                Constraint::Length(8),
+                Constraint::Min(20),
+            ],
+        )
+    } else {
+        (
+            ["User", "Queued", "Err", "Proc", "Fail", "Dequeued"],
+            [
+                Constraint::Min(4),
+                Constraint::Length(6),
+                Constraint::Length(4),
+                Constraint::Length(4),
+                Constraint::Length(4),
+                Constraint::Length(11),
+            ],
+        )
+    };
+    frame.render_widget(
+        Table::new(rows, widths)
+            .header(header(&titles, &[1, 2, 3, 4]))
+            .block(block),
+        area,
+    );
+}
+
+fn render_next(next: &[InLine], wide: bool, frame: &mut Frame, area: Rect) {
+    let block = Block::bordered().title(" Next in line · fair order ");
+    if next.is_empty() {
+        return empty("Nobody is waiting.", block, frame, area);
+    }
+    let rows = next.iter().map(|job| {
+        Row::new(vec![
+            right(job.place.place_in_global_queue.to_string()),
+            right(job.place.place_in_user_queue.to_string()),
+            right(job.job_id.to_string()),
+            Cell::from(job.user_id.to_string()),
+            Cell::from(if wide {
+                time(job.created_at)
+            } else {
+                short_time(job.created_at)
+            }),
+        ])
+    });
+    let (titles, widths) = if wide {
+        (
+            ["Place", "In user's", "Job", "User", "Created (UTC)"],
+            [
+                Constraint::Length(5),
+                Constraint::Length(9),
+                Constraint::Length(10),
+                Constraint::Length(10),
+                Constraint::Min(19),
+            ],
+        )
+    } else {
+        (
+            ["#", "User#", "Job", "User", "Created"],
+            [
+                Constraint::Length(3),
+                Constraint::Length(5),
+                Constraint::Length(6),
+                Constraint::Min(4),
+                Constraint::Length(11),
+            ],
+        )
+    };
+    frame.render_widget(
+        Table::new(rows, widths)
+            .header(header(&titles, &[0, 1, 2]))
+            .block(block),
+        area,
+    );
+}
+
+fn render_stalled(state: &QueueState, stalled: &[Job], wide: bool, frame: &mut Frame, area: Rect) {
+    let block = Block::bordered().title(format!(
+        " Stalled · no heartbeat for {} s · x resets ",
+        state.stalled_after.as_secs()
+    ));
+    if stalled.is_empty() {
+        return empty("No stalled jobs.", block, frame, area);
+    }
+    let at = |at: Option<chrono::DateTime<chrono::Utc>>| match (at, wide) {
+        (Some(at), true) => time(at),
+        (Some(at), false) => short_time(at),
+        (None, _) => "never".to_owned(),
+    };
+    let rows = stalled.iter().map(|job| {
+        let mut cells = vec![
+            right(job.id.to_string()),
+            Cell::from(job.user_id.to_string()),
+        ];
+        if wide {
+            cells.push(Cell::from(job.worker_hostname.clone().unwrap_or_default()));
+            cells.push(Cell::from(at(job.started_at)));
+        }
+        cells.push(Cell::from(at(job.last_heartbeat_at)));
+        cells.push(right(format!("{}/{MAX_RESETS}", job.num_resets)));
+        Row::new(cells)
+    });
+    let table = if wide {
+        Table::new(
+            rows,
+            [
+                Constraint::Length(8),
+                Constraint::Length(8),
+                Constraint::Min(8),
+                Constraint::Length(19),
+                Constraint::Length(19),
+                Constraint::Length(6),
+            ],
+        )
+        .header(header(
+            &[
+                "Job",
+                "User",
+                "Worker",
+                "Started (UTC)",
+                "Heartbeat (UTC)",
+                "Resets",
+            ],
+            &[0, 5],
+        ))
+    } else {
+        Table::new(
+            rows,
+            [
+                Constraint::Length(6),
+                Constraint::Min(4),
+                Constraint::Length(11),
+                Constraint::Length(6),
+            ],
+        )
+        .header(header(&["Job", "User", "Heartbeat", "Resets"], &[0, 3]))
+    };
+    frame.render_widget(table.block(block), area);
+}
