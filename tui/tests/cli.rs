@@ -203,6 +203,32 @@ async fn usage_errors_exit_2(db: &TestDb) {
     }
 }
 
+async fn verify_checks_latest_dequeues_too(db: &TestDb) {
+    // A latest dequeue for a user without any started job: extra.
+    let backend = db.conn.get_database_backend();
+    db.conn
+        .execute_raw(recents_service::sql::statement(
+            backend,
+            "INSERT INTO execution_last_dequeues (user_id, latest_dequeue) VALUES (?, ?)",
+            vec![999i64.into(), chrono::Utc::now().into()],
+        ))
+        .await
+        .unwrap();
+    let found = recents(&db.url, &["verify", "--json"]);
+    assert_eq!(found.status.code(), Some(1), "stderr: {}", stderr(&found));
+    let found: Value = serde_json::from_str(stdout(&found).trim()).unwrap();
+    assert_eq!(found["last_dequeues"]["extra"].as_u64(), Some(1), "{found}");
+    let repaired = json(&recents(&db.url, &["verify", "--repair", "--json"]));
+    assert_eq!(
+        repaired["last_dequeues"]["repaired"].as_u64(),
+        Some(1),
+        "{repaired}"
+    );
+    let clean = recents(&db.url, &["verify"]);
+    assert!(clean.status.success(), "stderr: {}", stderr(&clean));
+    assert!(stdout(&clean).contains("0 extra"), "{}", stdout(&clean));
+}
+
 async fn backfill_and_verify_find_and_repair_drift(db: &TestDb) {
     json(&recents(
         &db.url,
@@ -401,6 +427,7 @@ backend_tests!(
     queue_status_lists_users_and_the_fair_order,
     queue_status_refuses_a_bad_limit_with_one_line_and_exit_1,
     backfill_and_verify_find_and_repair_drift,
+    verify_checks_latest_dequeues_too,
     migrate_reports_and_applies_pending_migrations,
     migrate_refuses_a_schema_ahead,
     seed_demo_then_read_recent_workflows,

@@ -1,9 +1,11 @@
 //! `recents verify [--workspace ID] [--repair]`: compares every summary row
-//! with its history aggregate; exits non-zero on drift unless it repaired it.
+//! with its history aggregate (and, for the whole database, every latest
+//! dequeue with its jobs); exits non-zero on drift unless it repaired it.
 
 use anyhow::bail;
 use recents_service::{
-    Drift, VerifyOptions, VerifyReport, VerifyScope, WorkspaceId, repair, verify,
+    Drift, LastDequeueReport, VerifyOptions, VerifyReport, VerifyScope, WorkspaceId, repair,
+    repair_last_dequeues, verify, verify_last_dequeues,
 };
 use serde::Serialize;
 
@@ -19,7 +21,23 @@ struct Found {
     too_high: u64,
     extra: u64,
     repaired: Option<u64>,
+    /// `execution_last_dequeues` against the jobs (whole-database runs only).
+    last_dequeues: Option<LastDequeuesFound>,
 }
+
+#[derive(Serialize)]
+struct LastDequeuesFound {
+    jobs: u64,
+    rows: u64,
+    missing: u64,
+    stale: u64,
+    too_high: u64,
+    extra: u64,
+    repaired: Option<u64>,
+}
+
+/// Jobs per batch of the last-dequeue pass.
+const LAST_DEQUEUE_BATCH_JOBS: u32 = 100_000;
 
 /// Verifies (and with `repair`, repairs) the summary of everything or one workspace.
 ///
@@ -44,15 +62,35 @@ pub async fn run(
     } else {
         (verify(&conn, &scope, &options).await?, None)
     };
+    let last_dequeues = match (scope, fix) {
+        (VerifyScope::Workspace(_), _) => None,
+        (VerifyScope::All, true) => {
+            Some(repair_last_dequeues(&conn, LAST_DEQUEUE_BATCH_JOBS).await?)
+        }
+        (VerifyScope::All, false) => {
+            Some(verify_last_dequeues(&conn, LAST_DEQUEUE_BATCH_JOBS).await?)
+        }
+    };
     if json {
-        super::print_json(&found(&report, repaired))?;
+        let mut out = found(&report, repaired);
+        out.last_dequeues = last_dequeues.as_ref().map(|l| last_dequeues_found(l, fix));
+        super::print_json(&out)?;
     } else {
         print_report(&report, repaired);
+        if let Some(l) = &last_dequeues {
+            print_last_dequeues(l, fix);
+        }
     }
     if repaired.is_none() && !report.is_exact() {
         bail!(
             "drift in {} summary rows (run `recents verify --repair`)",
             report.drifted()
+        );
+    }
+    if let Some(l) = last_dequeues.filter(|l| !fix && !l.is_exact()) {
+        bail!(
+            "drift in {} latest dequeues (run `recents verify --repair`)",
+            l.drifted()
         );
     }
     Ok(())
@@ -67,6 +105,42 @@ fn found(report: &VerifyReport, repaired: Option<u64>) -> Found {
         too_high: report.too_high,
         extra: report.extra,
         repaired,
+        last_dequeues: None,
+    }
+}
+
+fn last_dequeues_found(l: &LastDequeueReport, fix: bool) -> LastDequeuesFound {
+    LastDequeuesFound {
+        jobs: l.jobs,
+        rows: l.rows,
+        missing: l.missing,
+        stale: l.stale,
+        too_high: l.too_high,
+        extra: l.extra,
+        repaired: fix.then_some(l.repaired),
+    }
+}
+
+fn print_last_dequeues(l: &LastDequeueReport, fix: bool) {
+    println!(
+        "{} jobs, {} latest dequeues: {} missing, {} stale, {} too high, {} extra",
+        l.jobs, l.rows, l.missing, l.stale, l.too_high, l.extra
+    );
+    let show = |at: Option<chrono::DateTime<chrono::Utc>>| match at {
+        Some(at) => timestamp(at),
+        None => "none".to_owned(),
+    };
+    for d in &l.samples {
+        println!(
+            "  {:?}: user {}: latest dequeue {}, jobs' latest start {}",
+            d.kind,
+            d.user_id.0,
+            show(d.summary),
+            show(d.history)
+        );
+    }
+    if fix {
+        println!("repaired {} latest dequeues", l.repaired);
     }
 }
 
