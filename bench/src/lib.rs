@@ -2,8 +2,10 @@
 //! one process on the same data beside its baseline.
 
 pub mod backfill;
+pub mod explain;
 pub mod figure;
 pub mod plot;
+pub mod queue;
 pub mod reads;
 pub mod saves;
 
@@ -22,37 +24,96 @@ pub struct Options {
     pub repetitions: usize,
     /// Saves per writer in the throughput figures.
     pub saves_per_writer: u64,
+    /// Which figures to measure (1 reads, 2 saves, 3 backfill/verify, 4 the
+    /// queue); figure 1 needs figure 3's backfill, which then runs unreported.
+    pub figures: Vec<u32>,
+    /// Jobs 8 workers dequeue and complete in figure 4's throughput.
+    pub drain_jobs: u64,
+    /// Capture EXPLAIN ANALYZE of our dequeue's claim (PostgreSQL only).
+    pub explain: bool,
 }
+
+impl Options {
+    fn wants(&self, figure: u32) -> bool {
+        self.figures.contains(&figure)
+    }
+}
+
+/// Every figure.
+pub const ALL_FIGURES: [u32; 4] = [1, 2, 3, 4];
 
 /// Everything one run measured.
 #[derive(Debug)]
 pub struct Report {
-    pub history: recents_seed::scale::History,
+    /// The history of figures 1–3, when one of them ran.
+    pub history: Option<recents_seed::scale::History>,
     pub figures: Vec<Figure>,
     pub reads: Vec<reads::ReadSample>,
+    /// Figure 4's points, for the plot.
+    pub dequeues: Vec<queue::DequeueSample>,
+    /// (what, plan) of our dequeue's claim statement, with `explain`.
+    pub plans: Vec<(String, String)>,
+    /// What each figure that ran measured, in words.
+    pub notes: Vec<&'static str>,
 }
 
-/// Rebuilds the schema on `conn`, generates the data and measures every figure.
+/// Rebuilds the schema on `conn`, generates the data and measures the
+/// figures asked for.
 pub async fn run(conn: &DatabaseConnection, options: &Options) -> Result<Report> {
     // `fresh` turns SQLite foreign keys off on one pooled connection and drops
     // tables over others; our own `down`s drop children first on any pool.
     Migrator::refresh(conn).await?;
-    let history = recents_seed::scale::generate(conn, options.scale).await?;
-    recents_seed::scale::analyze_all(conn).await?;
-    let mut figures = backfill::measure(conn).await?;
-    recents_seed::scale::analyze_all(conn).await?;
-    let (read_figures, reads) = reads::measure(conn, &history, options.repetitions).await?;
-    figures.extend(read_figures);
-    figures.extend(saves::measure(conn, &history, options.saves_per_writer).await?);
-    Ok(Report {
-        history,
-        figures,
-        reads,
-    })
+    let mut report = Report {
+        history: None,
+        figures: Vec::new(),
+        reads: Vec::new(),
+        dequeues: Vec::new(),
+        plans: Vec::new(),
+        notes: Vec::new(),
+    };
+    if [1, 2, 3].iter().any(|f| options.wants(*f)) {
+        let history = recents_seed::scale::generate(conn, options.scale).await?;
+        recents_seed::scale::analyze_all(conn).await?;
+        if options.wants(1) || options.wants(3) {
+            let figures = backfill::measure(conn).await?;
+            if options.wants(3) {
+                report.figures.extend(figures);
+            }
+            recents_seed::scale::analyze_all(conn).await?;
+        }
+        if options.wants(1) {
+            let (read_figures, reads) = reads::measure(conn, &history, options.repetitions).await?;
+            report.figures.extend(read_figures);
+            report.reads = reads;
+        }
+        if options.wants(2) {
+            report
+                .figures
+                .extend(saves::measure(conn, &history, options.saves_per_writer).await?);
+        }
+        report.history = Some(history);
+    }
+    if options.wants(4) {
+        let measured = queue::measure(
+            conn,
+            options.scale,
+            options.repetitions,
+            options.drain_jobs,
+            options.explain,
+        )
+        .await?;
+        report.figures.extend(measured.figures);
+        report.dequeues = measured.samples;
+        report.plans = measured.plans;
+        report.notes.push(queue::MEASURED);
+    }
+    Ok(report)
 }
 
-/// Writes the benchmark's plots into `dir`: `reads.svg`, the latency of both
-/// reads (p50) by the size of the workspace, in each scope.
+/// Writes the benchmark's plots into `dir`, for the figures that ran:
+/// `reads.svg`, the latency of both reads (p50) by the size of the
+/// workspace, in each scope; `dequeue.svg`, the latency of the three
+/// dequeues (p50) by the number of waiting jobs, for each user count.
 ///
 /// # Errors
 /// When `dir` cannot be created or written.
@@ -61,6 +122,21 @@ pub fn write_plots(
     dir: &std::path::Path,
 ) -> std::io::Result<Vec<std::path::PathBuf>> {
     std::fs::create_dir_all(dir)?;
+    let mut written = Vec::new();
+    if !report.reads.is_empty() {
+        let path = dir.join("reads.svg");
+        std::fs::write(&path, reads_plot(report))?;
+        written.push(path);
+    }
+    if !report.dequeues.is_empty() {
+        let path = dir.join("dequeue.svg");
+        std::fs::write(&path, dequeue_plot(report))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+fn reads_plot(report: &Report) -> String {
     let series = |scope: &str, slow: bool| -> Vec<(f64, f64)> {
         let mut points: Vec<(f64, f64)> = report
             .reads
@@ -74,7 +150,7 @@ pub fn write_plots(
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
         points
     };
-    let svg = plot::log_log(
+    plot::log_log(
         "Recent workflows: p50 latency by workspace size",
         "saved runs in the workspace",
         "ms",
@@ -100,8 +176,67 @@ pub fn write_plots(
                 points: series("member", false),
             },
         ],
-    );
-    let path = dir.join("reads.svg");
-    std::fs::write(&path, svg)?;
-    Ok(vec![path])
+    )
+}
+
+fn dequeue_plot(report: &Report) -> String {
+    let series = |users: u64, pick: fn(&queue::DequeueSample) -> std::time::Duration| {
+        let mut points: Vec<(f64, f64)> = report
+            .dequeues
+            .iter()
+            .filter(|d| d.users == users)
+            .map(|d| (d.waiting as f64, pick(d).as_secs_f64() * 1000.0))
+            .collect();
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        points
+    };
+    let [few, many] = queue::USERS;
+    let names: Vec<String> = [
+        ("seed before", few),
+        ("seed before", many),
+        ("seed after", few),
+        ("seed after", many),
+        ("recents", few),
+        ("recents", many),
+    ]
+    .iter()
+    .map(|(query, users)| format!("{query}, {users} users"))
+    .collect();
+    plot::log_log(
+        "Dequeue: p50 latency by waiting jobs",
+        "jobs waiting",
+        "ms",
+        &[
+            plot::Series {
+                name: &names[0],
+                colour: "#d62728",
+                points: series(few, |d| d.before_p50),
+            },
+            plot::Series {
+                name: &names[1],
+                colour: "#ff9896",
+                points: series(many, |d| d.before_p50),
+            },
+            plot::Series {
+                name: &names[2],
+                colour: "#ff7f0e",
+                points: series(few, |d| d.after_p50),
+            },
+            plot::Series {
+                name: &names[3],
+                colour: "#ffbb78",
+                points: series(many, |d| d.after_p50),
+            },
+            plot::Series {
+                name: &names[4],
+                colour: "#1f77b4",
+                points: series(few, |d| d.recents_p50),
+            },
+            plot::Series {
+                name: &names[5],
+                colour: "#aec7e8",
+                points: series(many, |d| d.recents_p50),
+            },
+        ],
+    )
 }

@@ -1,4 +1,4 @@
-//! `cargo run --release -p recents-bench -- [--backend postgres] [--scale 1]`
+//! `cargo run --release -p recents-bench -- [--backend postgres] [--scale 1] [--figures 4 --explain]`
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -34,6 +34,18 @@ struct Args {
     /// Saves per writer (8 writers) in the throughput figures.
     #[arg(long, default_value_t = 250)]
     saves_per_writer: u64,
+    /// Which figures to measure: 1 reads, 2 saves, 3 backfill/verify, 4 the
+    /// queue's dequeue.
+    #[arg(long, value_delimiter = ',', default_values_t = recents_bench::ALL_FIGURES)]
+    figures: Vec<u32>,
+    /// Jobs 8 workers dequeue and complete in figure 4's throughput (at
+    /// most the jobs waiting).
+    #[arg(long, default_value_t = 4_000)]
+    drain_jobs: u64,
+    /// Print EXPLAIN ANALYZE of the dequeue's claim statement at the seed's
+    /// queue size (PostgreSQL, through auto_explain).
+    #[arg(long)]
+    explain: bool,
     /// Also write the figures as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -74,20 +86,32 @@ async fn main() -> Result<()> {
             scale: args.scale,
             repetitions: args.repetitions,
             saves_per_writer: args.saves_per_writer,
+            figures: args.figures.clone(),
+            drain_jobs: args.drain_jobs,
+            explain: args.explain,
         },
     )
     .await?;
-    println!(
-        "recents-bench: {:?}, scale {}, {} saved runs loaded in {:.1} s, {} cores\n",
-        args.backend,
-        args.scale,
-        report.history.runs,
-        report.history.load_seconds,
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    );
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    match &report.history {
+        Some(history) => println!(
+            "recents-bench: {:?}, scale {}, {} saved runs loaded in {:.1} s, {cores} cores\n",
+            args.backend, args.scale, history.runs, history.load_seconds,
+        ),
+        None => println!(
+            "recents-bench: {:?}, scale {}, figures {:?}, {cores} cores\n",
+            args.backend, args.scale, args.figures
+        ),
+    }
     print!("{}", figure::markdown(&report.figures));
+    for note in &report.notes {
+        println!("\n{note}");
+    }
+    for (at, plan) in &report.plans {
+        println!("\nEXPLAIN ANALYZE of the dequeue's claim, {at}:\n{plan}");
+    }
     if let Some(path) = args.json {
         std::fs::write(&path, serde_json::to_string_pretty(&report.figures)?)
             .with_context(|| format!("cannot write {}", path.display()))?;

@@ -1,8 +1,8 @@
 //! The benchmark at scale 0.01 on every backend: it runs, its fast and slow
-//! answers agree (the run fails otherwise), and every figure is filled in.
-//! Timings are not checked.
+//! answers agree (the run fails otherwise: the reads' two answers, the three
+//! dequeue heads), and every figure is filled in. Timings are not checked.
 
-use recents_bench::{Options, run};
+use recents_bench::{ALL_FIGURES, Options, run};
 use recents_testkit::{TestDb, backend_tests};
 
 async fn the_benchmark_runs_at_one_hundredth_scale(db: &TestDb) {
@@ -12,26 +12,49 @@ async fn the_benchmark_runs_at_one_hundredth_scale(db: &TestDb) {
             scale: 0.01,
             repetitions: 3,
             saves_per_writer: 3,
+            figures: ALL_FIGURES.to_vec(),
+            drain_jobs: 100,
+            explain: true,
         },
     )
     .await
     .unwrap_or_else(|e| panic!("bench on {}: {e:#}", db.backend.name()));
-    assert_eq!(
-        report.history.heavy[0].1, 17_806,
-        "1,780,569 runs scaled by 0.01"
-    );
-    assert!(
-        report.history.runs >= 74_000,
-        "7.4M runs scaled: {}",
-        report.history.runs
-    );
-    // Backfill and verify, 5 heavy workspaces × 2 scopes × (p50, p99), then 4 save figures.
-    assert_eq!(report.figures.len(), 26);
+    let history = report.history.as_ref().unwrap();
+    assert_eq!(history.heavy[0].1, 17_806, "1,780,569 runs scaled by 0.01");
+    assert!(history.runs >= 74_000, "7.4M runs scaled: {}", history.runs);
+    // Backfill and verify, 5 heavy workspaces × 2 scopes × (p50, p99), 4 save
+    // figures, then per user count 2 baselines × (p50, p99) and a throughput.
+    assert_eq!(report.figures.len(), 26 + 2 * 5);
     assert_eq!(report.reads.len(), 10);
+    // 2 user counts × 4 queue sizes (10, 40, 120, 240 waiting), every head
+    // agreed on by the seed's queries, dequeue and next_in_line.
+    assert_eq!(report.dequeues.len(), 8);
+    assert_eq!(
+        report
+            .dequeues
+            .iter()
+            .map(|d| d.waiting)
+            .collect::<Vec<_>>(),
+        [10, 40, 120, 240, 10, 40, 120, 240]
+    );
+    assert!(report.dequeues.iter().all(|d| d.head > 0));
+    // The claim's plan is captured on PostgreSQL only.
+    let expected_plans = if db.backend.name() == "postgres" {
+        2
+    } else {
+        0
+    };
+    assert_eq!(report.plans.len(), expected_plans, "{:?}", report.plans);
+    for (_, plan) in &report.plans {
+        assert!(plan.contains("Update on execution_jobs"), "{plan}");
+    }
     for figure in &report.figures {
         assert!(figure.recents > 0.0, "{} measured nothing", figure.figure);
-        // Backfill and verify are recents' own work: they have no baseline.
-        let own_work = figure.figure.starts_with("backfill") || figure.figure.starts_with("verify");
+        // Backfill, verify and the queue's throughput are recents' own work:
+        // they have no baseline.
+        let own_work = figure.figure.starts_with("backfill")
+            || figure.figure.starts_with("verify")
+            || figure.figure.starts_with("dequeue+complete");
         assert!(
             own_work || figure.baseline.is_some_and(|b| b > 0.0),
             "{} has no baseline",
@@ -48,6 +71,9 @@ async fn the_benchmark_writes_its_plots(db: &TestDb) {
             scale: 0.002,
             repetitions: 2,
             saves_per_writer: 1,
+            figures: vec![1, 4],
+            drain_jobs: 10,
+            explain: false,
         },
     )
     .await
@@ -58,7 +84,8 @@ async fn the_benchmark_writes_its_plots(db: &TestDb) {
         db.backend.name()
     ));
     let written = recents_bench::write_plots(&report, &dir).unwrap();
-    let svg = std::fs::read_to_string(&written[0]).unwrap();
+    assert_eq!(written.len(), 2);
+    let svg = std::fs::read_to_string(dir.join("reads.svg")).unwrap();
     assert!(svg.starts_with("<svg"), "{svg}");
     assert_eq!(svg.matches("<polyline").count(), 4);
     assert_eq!(
@@ -66,6 +93,15 @@ async fn the_benchmark_writes_its_plots(db: &TestDb) {
         4 * 5,
         "5 heavy workspaces per series"
     );
+    let svg = std::fs::read_to_string(dir.join("dequeue.svg")).unwrap();
+    assert!(svg.starts_with("<svg"), "{svg}");
+    assert_eq!(
+        svg.matches("<polyline").count(),
+        6,
+        "3 queries × 2 user counts"
+    );
+    // At scale 0.002 the sizes are 2, 8, 24 and 48 waiting jobs.
+    assert_eq!(svg.matches("<circle").count(), 6 * 4, "4 queue sizes");
     let _ = std::fs::remove_dir_all(dir);
 }
 

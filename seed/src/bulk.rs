@@ -32,7 +32,7 @@ pub struct RunBatch {
 }
 
 // Digits 0..=9 as a derived table, spelled the same on every backend.
-const DIGITS: &str = "(SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 \
+pub(crate) const DIGITS: &str = "(SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 \
 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 \
 UNION ALL SELECT 8 UNION ALL SELECT 9)";
 

@@ -20,6 +20,7 @@ use sea_orm::{
 use recents_service::sql::statement;
 
 use crate::bulk::{self, RunBatch};
+use crate::queue::{self, JobShape};
 
 /// Runs in the heavy workspace by default.
 pub const DEFAULT_HEAVY_RUNS: u64 = 300_000;
@@ -57,7 +58,7 @@ pub struct DemoReport {
     pub runs: u64,
     /// `workspace_recent_workflows` rows written.
     pub summary_rows: u64,
-    /// Execution jobs queued: none until the queue lands (see [`seed_jobs`]).
+    /// Execution jobs made (see [`seed_jobs`]).
     pub jobs: u64,
 }
 
@@ -226,7 +227,7 @@ pub async fn seed_demo(
     .await?;
     bulk::fill_summary(&txn, heavy).await?;
 
-    report.jobs = seed_jobs(&txn).await?;
+    report.jobs = seed_jobs(&txn, now).await?;
     let summary = txn
         .query_one_raw(statement(
             txn.get_database_backend(),
@@ -243,11 +244,37 @@ pub async fn seed_demo(
     Ok(report)
 }
 
-/// Hook for the queue (issue 5): the demo's "thousands of jobs of dozens of
-/// users" are enqueued here through the queue's own API once it exists.
-/// Until then the demo has no jobs, and says so in its report.
-pub async fn seed_jobs<C: ConnectionTrait>(_conn: &C) -> Result<u64, Error> {
-    Ok(0)
+/// Jobs in the demo's queue.
+pub const DEMO_JOBS: u64 = 3_000;
+/// Users the demo's jobs belong to.
+pub const DEMO_JOB_USERS: u64 = 36;
+/// Demo jobs `processing`: half with a heartbeat as old as their start (a
+/// worker died: the console shows them stalled), half with one at `now`.
+pub const DEMO_PROCESSING: u64 = 24;
+/// Demo jobs waiting (queued, one in a hundred errored and due again).
+pub const DEMO_WAITING: u64 = 900;
+
+/// The demo's queue: [`DEMO_JOBS`] jobs of [`DEMO_JOB_USERS`] users made in
+/// the hour before `now`, the oldest finished (completed, one in twenty
+/// failed), then [`DEMO_PROCESSING`] processing, then [`DEMO_WAITING`]
+/// waiting, skewed towards a few heavy users; set-based (a few
+/// milliseconds on SQLite). Returns the number of jobs made.
+///
+/// # Errors
+/// [`Error::Database`].
+pub async fn seed_jobs<C: ConnectionTrait>(conn: &C, now: DateTime<Utc>) -> Result<u64, Error> {
+    let jobs = queue::insert_jobs(
+        conn,
+        &JobShape {
+            jobs: DEMO_JOBS,
+            processing: DEMO_PROCESSING,
+            waiting: DEMO_WAITING,
+            users: DEMO_JOB_USERS,
+            first_at: now - Duration::seconds(DEMO_JOBS as i64),
+        },
+    )
+    .await?;
+    Ok(jobs.inserted)
 }
 
 async fn insert_workspace<C: ConnectionTrait>(

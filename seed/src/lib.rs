@@ -4,7 +4,8 @@
 //! `recents --demo`). [`bulk`] holds the set-based generators it uses for its
 //! heavy workspace: one `INSERT … SELECT` per hundred thousand rows, made by
 //! the database. [`scale`] generates the benchmark's history, shaped like the
-//! production table of the first seed at a scale factor.
+//! production table of the first seed at a scale factor; [`queue`] the
+//! execution jobs, shaped like the second seed's queue (and the demo's).
 //!
 //! ```no_run
 //! # async fn example(db: &sea_orm::DatabaseConnection) -> Result<(), recents_service::Error> {
@@ -15,6 +16,10 @@
 
 pub mod bulk;
 pub mod demo;
+pub mod queue;
 pub mod scale;
 
-pub use demo::{DEFAULT_HEAVY_RUNS, DemoOptions, DemoReport, HEAVY_WORKSPACE, seed_demo};
+pub use demo::{
+    DEFAULT_HEAVY_RUNS, DEMO_JOB_USERS, DEMO_JOBS, DemoOptions, DemoReport, HEAVY_WORKSPACE,
+    seed_demo,
+};

@@ -26,7 +26,7 @@ async fn demo_summary_equals_its_history_in_every_scope(db: &TestDb) {
     .await
     .unwrap();
     assert_eq!(report.workspaces.len(), 7);
-    assert_eq!(report.jobs, 0);
+    assert_eq!(report.jobs, recents_seed::DEMO_JOBS);
     let page = list_workspaces(c, &WorkspaceListing::default())
         .await
         .unwrap();
