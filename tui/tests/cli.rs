@@ -99,7 +99,7 @@ async fn seed_demo_then_read_recent_workflows(db: &TestDb) {
         &["seed", "--demo", "--heavy-runs", "700", "--json"],
     ));
     assert_eq!(seeded["workspaces"], 7);
-    assert_eq!(seeded["jobs"], 0);
+    assert_eq!(seeded["jobs"], 3_000);
     let heavy = seeded["heavy_workspace"].as_i64().unwrap().to_string();
 
     let rows = json(&recents(

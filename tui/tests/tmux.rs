@@ -157,12 +157,15 @@ fn console_in_tmux_opens_a_workspace_backfills_it_opens_the_queue_and_restores_t
     tmux.keys(&["v"]);
     tmux.wait_for("exact: ");
 
-    // The Queue screen: the demo queues no jobs; a reset finds none stalled.
+    // The Queue screen: the demo's queue has waiting jobs and workers that
+    // died (their heartbeats stopped when the demo was seeded); a reset
+    // puts their jobs back in line.
     tmux.keys(&["4"]);
-    let screen = tmux.wait_for("Nobody is waiting.");
-    assert!(screen.contains("0 stalled"), "{screen}");
+    let screen = tmux.wait_for("Next in line");
+    assert!(screen.contains("12 stalled"), "{screen}");
     tmux.keys(&["x"]);
-    tmux.wait_for("reset: no job was stalled for 60 s");
+    let screen = tmux.wait_for("reset: 12 requeued");
+    assert!(screen.contains("0 stalled"), "{screen}");
 
     tmux.keys(&["q"]);
     let screen = tmux.wait_for("checks done");

@@ -57,7 +57,7 @@ pub async fn demo(target: &Target, heavy_runs: u64, json: bool) -> anyhow::Resul
         println!("  workspace {id:>4}  {name}");
     }
     println!(
-        "  jobs: {} (the demo seed does not enqueue any yet)",
+        "  jobs: {} in the queue's history (some waiting, some stalled)",
         report.jobs
     );
     Ok(())
