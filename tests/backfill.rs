@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use recents::entity::execution_job::{self, JobState};
 use recents::entity::prelude::*;
 use recents::migration::{Migrator, MigratorTrait};
 use recents::{
@@ -22,7 +21,7 @@ use recents::{
 };
 use recents_testkit::{Backend, TestDb, backend_tests};
 use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait, NotSet, TransactionTrait,
+    ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait, TransactionTrait,
 };
 use support::{
     History, actual_summary, at, expected_summary, history_shape, insert_random_runs,
@@ -521,37 +520,7 @@ fn timestamp_literal(db: &TestDb, t: DateTime<Utc>) -> String {
 
 async fn last_dequeues_are_backfilled_from_jobs_and_never_lowered(db: &TestDb) {
     let c = &db.conn;
-    let mut rng = StdRng::seed_from_u64(5);
-    let mut jobs = Vec::new();
-    for _ in 0..300 {
-        let started = rng.random_range(0..4) != 0;
-        jobs.push(execution_job::ActiveModel {
-            id: NotSet,
-            user_id: Set(rng.random_range(1..=12)),
-            state: Set(if started {
-                JobState::Completed
-            } else {
-                JobState::Queued
-            }),
-            payload: Set(serde_json::json!({})),
-            created_at: Set(at(0, 0)),
-            started_at: Set(
-                started.then(|| at(rng.random_range(0..1000), rng.random_range(0..1_000_000)))
-            ),
-            finished_at: Set(None),
-            process_after: Set(None),
-            num_resets: Set(0),
-            num_failures: Set(0),
-            failure_message: Set(None),
-            worker_hostname: Set(None),
-            last_heartbeat_at: Set(None),
-            cancel: Set(false),
-        });
-    }
-    ExecutionJob::insert_many(jobs)
-        .exec_without_returning(c)
-        .await
-        .unwrap();
+    support::random_jobs(c, 5, 300, 12).await;
     // User 1 dequeued later than any job left shows (its jobs were purged):
     // a backfill never lowers a row.
     let ahead = at(5000, 0);

@@ -5,8 +5,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::io::Write;
 use std::time::Duration;
 
 use recents::{
@@ -108,33 +107,15 @@ async fn a_writer_killed_mid_transaction_leaves_neither_run_nor_summary(db: &Tes
         .await
         .unwrap();
 
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "fault_child_writer",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_URL, &db.url)
-        .env(CHILD_SAVE, format!("{},{}", ws.0, v.0))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            // libtest prints "test fault_child_writer ... " without a newline first.
-            .find(|l| l.contains("saved "))
-    });
-    let saved = tokio::time::timeout(Duration::from_secs(60), line)
-        .await
-        .expect("the child saved within a minute")
-        .unwrap()
-        .expect("the child reports its save");
+    let (mut child, saved) = support::child_reporting(
+        "fault_child_writer",
+        &[
+            (CHILD_URL, db.url.clone()),
+            (CHILD_SAVE, format!("{},{}", ws.0, v.0)),
+        ],
+        "saved ",
+    )
+    .await;
     child.kill().unwrap(); // SIGKILL, mid-transaction
     child.wait().unwrap();
     assert!(saved.contains("saved "), "{saved}");

@@ -2,58 +2,17 @@
 //! `started_at`) on every backend: the queue migration fills it from the jobs
 //! already there, verify finds each kind of planted drift, repair removes it.
 
+mod support;
+
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, TimeZone, Utc};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-use recents::entity::execution_job::{self, JobState};
+use chrono::{DateTime, Utc};
 use recents::entity::prelude::*;
 use recents::migration::{Migrator, MigratorTrait};
 use recents::{DriftKind, UserId, repair_last_dequeues, verify_last_dequeues};
 use recents_testkit::{TestDb, backend_tests};
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, NotSet};
-
-fn at(seconds: i64, micros: i64) -> DateTime<Utc> {
-    Utc.timestamp_micros(1_767_225_600_000_000 + seconds * 1_000_000 + micros)
-        .unwrap()
-}
-
-/// `n` jobs of users 1..=`users`, three in four started at a random time.
-async fn random_jobs<C: ConnectionTrait>(conn: &C, seed: u64, n: usize, users: i64) {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let jobs: Vec<execution_job::ActiveModel> = (0..n)
-        .map(|_| {
-            let started = rng.random_range(0..4) != 0;
-            execution_job::ActiveModel {
-                id: NotSet,
-                user_id: Set(rng.random_range(1..=users)),
-                state: Set(if started {
-                    JobState::Completed
-                } else {
-                    JobState::Queued
-                }),
-                payload: Set(serde_json::json!({})),
-                created_at: Set(at(0, 0)),
-                started_at: Set(
-                    started.then(|| at(rng.random_range(0..1000), rng.random_range(0..1_000_000)))
-                ),
-                finished_at: Set(None),
-                process_after: Set(None),
-                num_resets: Set(0),
-                num_failures: Set(0),
-                failure_message: Set(None),
-                worker_hostname: Set(None),
-                last_heartbeat_at: Set(None),
-                cancel: Set(false),
-            }
-        })
-        .collect();
-    ExecutionJob::insert_many(jobs)
-        .exec_without_returning(conn)
-        .await
-        .unwrap();
-}
+use sea_orm::{ConnectionTrait, EntityTrait};
+use support::{at, random_jobs};
 
 async fn expected<C: ConnectionTrait>(conn: &C) -> BTreeMap<i64, DateTime<Utc>> {
     let mut latest: BTreeMap<i64, DateTime<Utc>> = BTreeMap::new();

@@ -3,8 +3,10 @@
 //! is dead, `reset_stalled` puts the job back at its place; killed again past
 //! `max_resets`, the job fails. Every other job is processed exactly once.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::io::Write;
+use std::process::Child;
 use std::time::Duration;
 
 use recents::entity::prelude::*;
@@ -40,31 +42,12 @@ async fn queue_fault_child_worker() {
 
 /// Starts the worker process; returns it and the job it dequeued.
 async fn start_worker(db: &TestDb) -> (Child, i64) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "queue_fault_child_worker",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_URL, &db.url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .find(|l| l.contains("dequeued "))
-    });
-    let line = tokio::time::timeout(Duration::from_secs(60), line)
-        .await
-        .expect("the worker dequeued within a minute")
-        .unwrap()
-        .expect("the worker reports its job");
+    let (child, line) = support::child_reporting(
+        "queue_fault_child_worker",
+        &[(CHILD_URL, db.url.clone())],
+        "dequeued ",
+    )
+    .await;
     let id = line.rsplit(' ').next().unwrap().trim().parse().unwrap();
     (child, id)
 }

@@ -20,10 +20,7 @@ use anyhow::{Result, bail};
 use recents::queue::{complete, dequeue, next_in_line};
 use recents::sql::statement;
 use recents_seed::queue::{self as jobs, JobShape};
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::explain;
 use crate::figure::{Figure, percentile};
@@ -245,16 +242,7 @@ async fn dequeue_rolled_back(conn: &DatabaseConnection) -> Result<Duration> {
 /// `dequeue` inside a transaction that is then rolled back: the job it
 /// claimed and how long the call took.
 async fn claim_rolled_back(conn: &DatabaseConnection) -> Result<(Option<i64>, Duration)> {
-    let txn = match conn.get_database_backend() {
-        DbBackend::Sqlite => {
-            conn.begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await?
-        }
-        _ => conn.begin().await?,
-    };
+    let txn = recents::sql::begin_write(conn).await?;
     let started = Instant::now();
     let job = dequeue(&txn, "bench-latency").await?;
     let took = started.elapsed();

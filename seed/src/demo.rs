@@ -12,10 +12,7 @@ use recents_entity::{published_run, published_run_version, workspace};
 use recents_service::{
     Error, PublishedRunId, RunSave, SaveOptions, VersionId, WorkspaceId, save_run,
 };
-use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, NotSet,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
-};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait, NotSet};
 
 use recents_service::sql::statement;
 
@@ -136,17 +133,7 @@ pub async fn seed_demo(
     conn: &DatabaseConnection,
     options: &DemoOptions,
 ) -> Result<DemoReport, Error> {
-    let txn = match conn.get_database_backend() {
-        // Take SQLite's write lock up front rather than failing to upgrade.
-        DbBackend::Sqlite => {
-            conn.begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await?
-        }
-        _ => conn.begin().await?,
-    };
+    let txn = recents_service::sql::begin_write(conn).await?;
     let existing = txn
         .query_one_raw(statement(
             txn.get_database_backend(),

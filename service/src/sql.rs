@@ -39,8 +39,9 @@ pub fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement
 
 /// Starts a transaction (a savepoint inside the caller's), taking SQLite's
 /// write lock up front: a deferred SQLite transaction that reads and then
-/// writes can fail with `SQLITE_BUSY` instead of waiting.
-pub(crate) async fn begin_write<C>(conn: &C) -> Result<C::Transaction, sea_orm::DbErr>
+/// writes can fail with `SQLITE_BUSY` instead of waiting. What a backend's
+/// run-save transaction should use on SQLite.
+pub async fn begin_write<C>(conn: &C) -> Result<C::Transaction, sea_orm::DbErr>
 where
     C: ConnectionTrait + TransactionTrait,
 {

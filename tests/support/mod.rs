@@ -188,3 +188,82 @@ pub async fn insert_random_runs<C: ConnectionTrait>(
         }
     }
 }
+
+/// `n` execution jobs of users 1..=`users`, three in four started at a
+/// random time (the rest queued), in one multi-row insert.
+pub async fn random_jobs<C: ConnectionTrait>(conn: &C, seed: u64, n: usize, users: i64) {
+    use rand::{Rng, SeedableRng};
+    use recents::entity::execution_job::{self, JobState};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let jobs: Vec<execution_job::ActiveModel> = (0..n)
+        .map(|_| {
+            let started = rng.random_range(0..4) != 0;
+            execution_job::ActiveModel {
+                id: NotSet,
+                user_id: Set(rng.random_range(1..=users)),
+                state: Set(if started {
+                    JobState::Completed
+                } else {
+                    JobState::Queued
+                }),
+                payload: Set(serde_json::json!({})),
+                created_at: Set(at(0, 0)),
+                started_at: Set(
+                    started.then(|| at(rng.random_range(0..1000), rng.random_range(0..1_000_000)))
+                ),
+                finished_at: Set(None),
+                process_after: Set(None),
+                num_resets: Set(0),
+                num_failures: Set(0),
+                failure_message: Set(None),
+                worker_hostname: Set(None),
+                last_heartbeat_at: Set(None),
+                cancel: Set(false),
+            }
+        })
+        .collect();
+    ExecutionJob::insert_many(jobs)
+        .exec_without_returning(conn)
+        .await
+        .unwrap();
+}
+
+/// Runs this test binary again as a child process that runs only the
+/// ignored test `name`, with `env` set, and waits up to a minute for the line
+/// of its output holding `needle` (libtest prints "test name ... " without a
+/// newline first, so the line may start with that).
+pub async fn child_reporting(
+    name: &str,
+    env: &[(&str, String)],
+    needle: &'static str,
+) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "--ignored",
+            "--exact",
+            name,
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| l.contains(needle))
+    });
+    let line = tokio::time::timeout(std::time::Duration::from_secs(60), line)
+        .await
+        .expect("the child reported within a minute")
+        .unwrap()
+        .expect("the child reports before it ends");
+    (child, line)
+}
