@@ -5,12 +5,13 @@
 //! equal the model's order, and `execution_last_dequeues` equals the greatest
 //! `started_at` ever written per user; on every backend.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use recents::entity::prelude::*;
 use recents::queue::{
     JobState, NewJob, QueueOptions, cancel, complete, dequeue, enqueue_many, fail, next_in_line,
@@ -342,26 +343,13 @@ async fn run_case(conn: &DatabaseConnection, ops: &[Op]) -> Result<(), String> {
 }
 
 async fn random_queues_dequeue_in_the_models_fair_order(db: &TestDb) {
-    let cases = std::env::var("RECENTS_PROPTEST_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(16);
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let handle = tokio::runtime::Handle::current();
-    let result = tokio::task::block_in_place(|| {
-        runner.run(&prop::collection::vec(op(), 1..40), |ops| {
-            handle
-                .block_on(run_case(&db.conn, &ops))
-                .map_err(TestCaseError::fail)
-        })
-    });
-    if let Err(failure) = result {
-        panic!("fair queue model on {}: {failure}", db.backend.name());
-    }
+    support::run_property(
+        db,
+        "fair queue model",
+        16,
+        prop::collection::vec(op(), 1..40),
+        |ops| async move { run_case(&db.conn, &ops).await },
+    );
 }
 
 backend_tests!(random_queues_dequeue_in_the_models_fair_order);

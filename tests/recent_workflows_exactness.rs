@@ -5,7 +5,6 @@
 mod support;
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use recents::{
     Error, PublishedRunId, RunSave, SaveOptions, SavedRunId, Scope, VersionId, WorkspaceId,
     delete_published_run, delete_saved_run, delete_version, recent_workflows,
@@ -253,26 +252,13 @@ async fn run_case(conn: &DatabaseConnection, ops: &[Op]) -> Result<(), String> {
 }
 
 async fn random_histories_read_exactly_as_the_history_query(db: &TestDb) {
-    let cases = std::env::var("RECENTS_PROPTEST_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(24);
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let handle = tokio::runtime::Handle::current();
-    let result = tokio::task::block_in_place(|| {
-        runner.run(&prop::collection::vec(op(), 1..30), |ops| {
-            handle
-                .block_on(run_case(&db.conn, &ops))
-                .map_err(TestCaseError::fail)
-        })
-    });
-    if let Err(failure) = result {
-        panic!("{} on {}: {failure}", "exactness", db.backend.name());
-    }
+    support::run_property(
+        db,
+        "exactness",
+        24,
+        prop::collection::vec(op(), 1..30),
+        |ops| async move { run_case(&db.conn, &ops).await },
+    );
 }
 
 backend_tests!(random_histories_read_exactly_as_the_history_query);

@@ -267,3 +267,38 @@ pub async fn child_reporting(
         .expect("the child reports before it ends");
     (child, line)
 }
+
+/// Runs a proptest over `strategy` on the test's database: `default_cases`
+/// cases, or `RECENTS_PROPTEST_CASES` (the fuzz run sets it high). Panics
+/// with the shrunk failing case.
+pub fn run_property<S, F, Fut>(
+    db: &recents_testkit::TestDb,
+    what: &str,
+    default_cases: u32,
+    strategy: S,
+    case: F,
+) where
+    S: proptest::strategy::Strategy,
+    F: Fn(S::Value) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    let cases = std::env::var("RECENTS_PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(default_cases);
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let handle = tokio::runtime::Handle::current();
+    let result = tokio::task::block_in_place(|| {
+        runner.run(&strategy, |value| {
+            handle.block_on(case(value)).map_err(TestCaseError::fail)
+        })
+    });
+    if let Err(failure) = result {
+        panic!("{what} on {}: {failure}", db.backend.name());
+    }
+}
