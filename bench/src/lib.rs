@@ -191,52 +191,33 @@ fn dequeue_plot(report: &Report) -> String {
         points
     };
     let [few, many] = queue::USERS;
-    let names: Vec<String> = [
-        ("seed before", few),
-        ("seed before", many),
-        ("seed after", few),
-        ("seed after", many),
-        ("recents", few),
-        ("recents", many),
-    ]
-    .iter()
-    .map(|(query, users)| format!("{query}, {users} users"))
-    .collect();
+    // Each query in one hue, darker for the fewer users.
+    type Pick = fn(&queue::DequeueSample) -> std::time::Duration;
+    let lines: [(&str, u64, &str, Pick); 6] = [
+        ("seed before", few, "#d62728", |d| d.before_p50),
+        ("seed before", many, "#ff9896", |d| d.before_p50),
+        ("seed after", few, "#ff7f0e", |d| d.after_p50),
+        ("seed after", many, "#ffbb78", |d| d.after_p50),
+        ("recents", few, "#1f77b4", |d| d.recents_p50),
+        ("recents", many, "#aec7e8", |d| d.recents_p50),
+    ];
+    let names: Vec<String> = lines
+        .iter()
+        .map(|(query, users, _, _)| format!("{query}, {users} users"))
+        .collect();
+    let all: Vec<plot::Series> = lines
+        .iter()
+        .zip(&names)
+        .map(|(&(_, users, colour, pick), name)| plot::Series {
+            name,
+            colour,
+            points: series(users, pick),
+        })
+        .collect();
     plot::log_log(
         "Dequeue: p50 latency by waiting jobs",
         "jobs waiting",
         "ms",
-        &[
-            plot::Series {
-                name: &names[0],
-                colour: "#d62728",
-                points: series(few, |d| d.before_p50),
-            },
-            plot::Series {
-                name: &names[1],
-                colour: "#ff9896",
-                points: series(many, |d| d.before_p50),
-            },
-            plot::Series {
-                name: &names[2],
-                colour: "#ff7f0e",
-                points: series(few, |d| d.after_p50),
-            },
-            plot::Series {
-                name: &names[3],
-                colour: "#ffbb78",
-                points: series(many, |d| d.after_p50),
-            },
-            plot::Series {
-                name: &names[4],
-                colour: "#1f77b4",
-                points: series(few, |d| d.recents_p50),
-            },
-            plot::Series {
-                name: &names[5],
-                colour: "#aec7e8",
-                points: series(many, |d| d.recents_p50),
-            },
-        ],
+        &all,
     )
 }
