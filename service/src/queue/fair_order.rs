@@ -122,6 +122,14 @@ fn set_processing(backend: DbBackend) -> &'static str {
 
 /// The heads of the fair order's first round `j` with their users' latest
 /// dequeues `l`, in the fair order; takes [`candidate_values`] then now.
+///
+/// Expected plan on PostgreSQL (EXPLAIN ANALYZE, 351k jobs, 24k queued, 20
+/// users: 1.1 ms): a Recursive Union of one Index Only Scan of
+/// `idx_execution_jobs_queue` per waiting user (the skip scan), per user a
+/// Limit over an Index Scan of the same index (`user_id = …`, the head) and a
+/// primary-key probe of the head's row, a Sort of one row per user, LockRows,
+/// then the Update by primary key. No step reads every queued job; a Hash
+/// Join over the eligible jobs means the nested-loop settings were lost.
 fn claimable(backend: DbBackend) -> String {
     format!(
         "SELECT j.id FROM ({candidates}) u \
