@@ -16,10 +16,10 @@ use std::time::Duration;
 use recents::migration::{Migrator, MigratorTrait};
 use recents::queue::{NewJob, complete, dequeue, enqueue_many};
 use recents::{
-    JobId, RunSave, SaveOptions, Scope, UserId, VerifyOptions, VerifyScope, recent_workflows,
-    save_run, verify, verify_last_dequeues,
+    JobId, RunSave, Scope, UserId, VerifyOptions, VerifyScope, recent_workflows, verify,
+    verify_last_dequeues,
 };
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, TransactionTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 use support::{at, published_run, version, workspace};
 
 /// A PostgreSQL cluster in a temporary folder, stopped and removed on drop.
@@ -215,13 +215,7 @@ async fn the_database_restarted_under_load_loses_no_committed_write() {
                     run_status: "running".into(),
                     updated_at: at(n, 0),
                 };
-                let result = async {
-                    let txn = conn.begin().await?;
-                    let saved = save_run(&txn, &save, &SaveOptions::exact()).await?;
-                    txn.commit().await?;
-                    Ok::<_, recents::Error>(saved.id)
-                }
-                .await;
+                let result = support::save_committed(&conn, &save).await;
                 match result {
                     Ok(id) => committed.lock().unwrap().push(id),
                     Err(e) => {

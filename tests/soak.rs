@@ -16,12 +16,12 @@ use recents::queue::{
     JobState, NewJob, complete, dequeue, enqueue_many, next_in_line, queue_stats,
 };
 use recents::{
-    BackfillOptions, BackfillScope, JobId, RunSave, SaveOptions, Scope, UserId, VerifyOptions,
-    VerifyScope, VersionId, WorkspaceId, WorkspaceListing, backfill, list_workspaces,
-    recent_workflows, save_run, verify, verify_last_dequeues, workspace_overview,
+    BackfillOptions, BackfillScope, JobId, RunSave, Scope, UserId, VerifyOptions, VerifyScope,
+    VersionId, WorkspaceId, WorkspaceListing, backfill, list_workspaces, recent_workflows, verify,
+    verify_last_dequeues, workspace_overview,
 };
 use recents_testkit::TestDb;
-use sea_orm::{ConnectOptions, Database, EntityTrait, TransactionTrait};
+use sea_orm::{ConnectOptions, Database, EntityTrait};
 use support::{at, published_run, version, workspace};
 
 const WRITERS: usize = 32;
@@ -108,13 +108,7 @@ async fn soak_writers_workers_backfill_and_reads_end_exact(db: &TestDb) {
                     updated_at: at(n * 10 + w as i64, rng.random_range(0..1_000_000)),
                 };
                 let started = Instant::now();
-                let result = async {
-                    let txn = conn.begin().await?;
-                    let saved = save_run(&txn, &save, &SaveOptions::exact()).await?;
-                    txn.commit().await?;
-                    Ok::<_, recents::Error>(saved.id)
-                }
-                .await;
+                let result = support::save_committed(&conn, &save).await;
                 match result {
                     Ok(saved) => {
                         latencies.lock().unwrap().add("save_run", started.elapsed());

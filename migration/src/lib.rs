@@ -12,6 +12,7 @@ mod m20261123_000002_workspace_recent_workflows;
 mod m20261123_000003_execution_last_dequeues;
 mod m20261123_000004_backfill_checkpoints;
 mod m20261123_000005_fair_queue;
+mod placeholders;
 
 /// Every migration of `recents`, oldest first.
 pub struct Migrator;

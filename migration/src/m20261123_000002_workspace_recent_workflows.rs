@@ -9,6 +9,7 @@ use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement, Transact
 
 use crate::columns::{timestamp, uid};
 use crate::m20261123_000001_history::{PublishedRuns, Workspaces};
+use crate::placeholders::numbered;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -215,10 +216,7 @@ async fn fill(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
         DbBackend::MySql => format!("{FILL_STANDARD_SELECT}{FILL_MYSQL_CONFLICT}"),
         _ => format!("{FILL_STANDARD_SELECT}{FILL_SQLITE_CONFLICT}"),
     };
-    let probe = match backend {
-        DbBackend::Postgres => FILL_PROBE.replacen('?', "$1", 1).replacen('?', "$2", 1),
-        _ => FILL_PROBE.to_owned(),
-    };
+    let probe = numbered(backend, FILL_PROBE);
     let extent = conn
         .query_one_raw(Statement::from_string(
             backend,

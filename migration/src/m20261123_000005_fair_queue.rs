@@ -8,6 +8,8 @@ use std::time::Instant;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};
 
+use crate::placeholders::numbered;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -250,23 +252,6 @@ fn down_statements(backend: DbBackend) -> Vec<&'static str> {
     }
 }
 
-fn placeholders(backend: DbBackend, sql: &str) -> String {
-    if backend != DbBackend::Postgres {
-        return sql.to_owned();
-    }
-    let mut n = 0;
-    sql.chars()
-        .map(|c| {
-            if c == '?' {
-                n += 1;
-                format!("${n}")
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
 /// One batch of users: their greatest `started_at`, never lowering a row.
 fn fill_batch(backend: DbBackend) -> &'static str {
     match backend {
@@ -318,7 +303,7 @@ async fn fill(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
         let next = db
             .query_one_raw(Statement::from_sql_and_values(
                 backend,
-                placeholders(
+                numbered(
                     backend,
                     "SELECT user_id FROM execution_jobs WHERE user_id >= ? ORDER BY user_id LIMIT 1 OFFSET ?",
                 ),

@@ -1,6 +1,7 @@
 //! Raw statements with one placeholder style for all backends: what the
 //! service's own SQL uses, public for backends (and the seed) writing theirs.
 
+use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
     ConnectionTrait, DbBackend, SqliteTransactionMode, Statement, TransactionOptions,
     TransactionTrait, Value,
@@ -35,6 +36,20 @@ pub fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement
         _ => sql.to_owned(),
     };
     Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// Now, as every backend stores a timestamp (microseconds).
+pub(crate) fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// ` FOR UPDATE` where the backend has row locks; SQLite's writers are
+/// serialized by its write lock instead.
+pub(crate) fn for_update(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Sqlite => "",
+        _ => " FOR UPDATE",
+    }
 }
 
 /// Starts a transaction (a savepoint inside the caller's), taking SQLite's

@@ -302,3 +302,16 @@ pub fn run_property<S, F, Fut>(
         panic!("{what} on {}: {failure}", db.backend.name());
     }
 }
+
+/// Saves a run in a transaction of its own, as a backend's run-save
+/// endpoint does; the saved run's id once committed.
+pub async fn save_committed(
+    conn: &sea_orm::DatabaseConnection,
+    save: &recents::RunSave,
+) -> Result<i64, recents::Error> {
+    use sea_orm::TransactionTrait;
+    let txn = conn.begin().await?;
+    let saved = recents::save_run(&txn, save, &recents::SaveOptions::exact()).await?;
+    txn.commit().await?;
+    Ok(saved.id)
+}

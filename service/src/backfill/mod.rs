@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use sea_orm::{
     ConnectionTrait, DbBackend, IsolationLevel, QueryResult, SqlErr, TransactionSession,
     TransactionTrait, Value,
@@ -24,7 +24,7 @@ use sea_orm::{
 
 use crate::error::{Error, Result};
 use crate::ids::WorkspaceId;
-use crate::sql::{begin_write, statement};
+use crate::sql::{begin_write, now, statement};
 
 /// Which summary a backfill builds, from which history.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -494,9 +494,4 @@ fn scope_values(scope: &BackfillScope) -> Vec<Value> {
         BackfillScope::RecentWorkflowsOf(id) => vec![id.0.into()],
         _ => vec![],
     }
-}
-
-/// Now, as every backend stores a timestamp (microseconds).
-fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
 }

@@ -88,15 +88,21 @@ fn merge_last_dequeues(backend: DbBackend) -> String {
                   SELECT s.user_id, MAX(s.started_at) FROM execution_jobs s \
                   WHERE s.id >= ? AND s.id <= ? AND s.started_at IS NOT NULL \
                   GROUP BY s.user_id";
+    format!("{insert}{}", keep_greater_latest_dequeue(backend))
+}
+
+/// The conflict clause of an insert into `execution_last_dequeues` that
+/// never lowers a row (a dequeue's trigger may have written a later time).
+pub(crate) fn keep_greater_latest_dequeue(backend: DbBackend) -> &'static str {
     match backend {
-        DbBackend::MySql => format!(
-            "{insert} ON DUPLICATE KEY UPDATE latest_dequeue = \
+        DbBackend::MySql => {
+            " ON DUPLICATE KEY UPDATE latest_dequeue = \
              GREATEST(execution_last_dequeues.latest_dequeue, VALUES(latest_dequeue))"
-        ),
-        _ => format!(
-            "{insert} ON CONFLICT (user_id) DO UPDATE SET latest_dequeue = excluded.latest_dequeue \
+        }
+        _ => {
+            " ON CONFLICT (user_id) DO UPDATE SET latest_dequeue = excluded.latest_dequeue \
              WHERE excluded.latest_dequeue > execution_last_dequeues.latest_dequeue"
-        ),
+        }
     }
 }
 

@@ -6,12 +6,12 @@ use recents_entity::execution_job::{self, JobState};
 use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, TransactionSession, TransactionTrait};
 
 use super::sql::{
-    JOB_COLUMNS, candidate_values, candidates, due, eligible, now, owner, round, user_order,
+    JOB_COLUMNS, candidate_values, candidates, due, eligible, owner, round, user_order,
 };
 use super::{InLine, Job, Place};
 use crate::error::{Error, Result};
 use crate::ids::{JobId, UserId};
-use crate::sql::{begin_write, statement};
+use crate::sql::{begin_write, now, statement};
 use crate::validate;
 
 /// How many times [`dequeue`] looks again when every head of the fair order

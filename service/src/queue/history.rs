@@ -8,11 +8,10 @@
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 
-use super::sql::now;
 use super::{InLine, Place};
 use crate::error::Result;
 use crate::ids::{JobId, UserId};
-use crate::sql::statement;
+use crate::sql::{now, statement};
 use crate::validate;
 
 // Every eligible job ranked with window functions, each user's latest dequeue

@@ -6,15 +6,16 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use recents_entity::execution_job::JobState;
 use sea_orm::{
-    ConnectionTrait, DbBackend, QueryResult, TransactionSession, TransactionTrait, Value,
+    ActiveEnum, ConnectionTrait, DbBackend, QueryResult, TransactionSession, TransactionTrait,
+    Value,
 };
 
 use super::fair_order::worker_name;
-use super::sql::{for_update, list, now};
+use super::sql::list;
 use super::{Heartbeat, NewJob, QueueOptions, ResetReport};
 use crate::error::{Error, Result};
 use crate::ids::JobId;
-use crate::sql::{begin_write, statement};
+use crate::sql::{begin_write, for_update, now, statement};
 use crate::validate;
 
 /// Rows per multi-row INSERT: 4 values each, well under every backend's
@@ -218,19 +219,7 @@ async fn lock_job<C: ConnectionTrait>(conn: &C, job: JobId) -> Result<(JobState,
 
 fn state_of(row: &QueryResult) -> Result<JobState> {
     let state: String = row.try_get("", "state")?;
-    Ok(match state.as_str() {
-        "queued" => JobState::Queued,
-        "processing" => JobState::Processing,
-        "completed" => JobState::Completed,
-        "errored" => JobState::Errored,
-        "failed" => JobState::Failed,
-        "canceled" => JobState::Canceled,
-        other => {
-            return Err(Error::Database(sea_orm::DbErr::Type(format!(
-                "unknown job state {other:?}"
-            ))));
-        }
-    })
+    Ok(JobState::try_from_value(&state)?)
 }
 
 /// Marks a `processing` job `completed`.
@@ -301,7 +290,7 @@ where
         "UPDATE execution_jobs SET state = ?, num_failures = num_failures + 1, \
          failure_message = ?, finished_at = ?, process_after = ? WHERE id = ?",
         vec![
-            state_name(next).into(),
+            next.to_value().into(),
             message.into(),
             now.into(),
             process_after.into(),
@@ -435,17 +424,6 @@ where
     Ok(report)
 }
 
-pub(super) fn state_name(state: JobState) -> &'static str {
-    match state {
-        JobState::Queued => "queued",
-        JobState::Processing => "processing",
-        JobState::Completed => "completed",
-        JobState::Errored => "errored",
-        JobState::Failed => "failed",
-        JobState::Canceled => "canceled",
-    }
-}
-
 fn span(d: Duration, what: &'static str) -> Result<chrono::Duration> {
     chrono::Duration::from_std(d).map_err(|_| Error::InvalidArgument {
         what,
@@ -481,20 +459,5 @@ mod tests {
         assert!(after(now, Duration::from_secs(u64::MAX), "backoff").is_err());
         assert!(before(now, Duration::from_secs(1 << 40), "max_age").is_err());
         assert!(before(now, Duration::from_secs(60), "max_age").is_ok());
-    }
-
-    #[test]
-    fn state_names_match_the_entity() {
-        use sea_orm::ActiveEnum;
-        for state in [
-            JobState::Queued,
-            JobState::Processing,
-            JobState::Completed,
-            JobState::Errored,
-            JobState::Failed,
-            JobState::Canceled,
-        ] {
-            assert_eq!(state_name(state), state.to_value());
-        }
     }
 }

@@ -2,7 +2,7 @@
 //! eligible job is recognised (so that the queue index serves the query), how
 //! the waiting users are enumerated, and row locking.
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use sea_orm::{DbBackend, Value};
 
 /// The columns of a job, in the entity's order, for `RETURNING` and reads.
@@ -143,20 +143,6 @@ pub(super) fn candidate_values(now: DateTime<Utc>, r: u64) -> Vec<Value> {
 /// accept it).
 pub(super) fn user_order(head: &str) -> String {
     format!("l.latest_dequeue IS NOT NULL, l.latest_dequeue, {head}.created_at, {head}.id")
-}
-
-/// ` FOR UPDATE` where the backend has row locks; SQLite's writers are
-/// serialized by its write lock instead.
-pub(super) fn for_update(backend: DbBackend) -> &'static str {
-    match backend {
-        DbBackend::Sqlite => "",
-        _ => " FOR UPDATE",
-    }
-}
-
-/// Now, as every backend stores a timestamp (microseconds).
-pub(super) fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
 }
 
 /// `?, ?, …` for `n` values.

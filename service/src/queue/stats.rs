@@ -6,11 +6,11 @@ use recents_entity::execution_job;
 use sea_orm::{ConnectionTrait, EntityTrait};
 
 use super::lifecycle::before;
-use super::sql::{JOB_COLUMNS, now};
+use super::sql::JOB_COLUMNS;
 use super::{Job, UserQueueStats};
 use crate::error::Result;
 use crate::ids::UserId;
-use crate::sql::statement;
+use crate::sql::{now, statement};
 use crate::validate;
 
 // Through idx_execution_jobs_state: the finished states are never read but

@@ -15,7 +15,7 @@ use sea_orm::{ConnectionTrait, DbBackend, Value};
 
 use crate::error::Result;
 use crate::ids::{PublishedRunId, SavedRunId, VersionId, WorkspaceId};
-use crate::sql::statement;
+use crate::sql::{for_update, statement};
 
 /// The history row a summary row is derived from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -213,10 +213,7 @@ fn key_values(key: &Key) -> Vec<Value> {
 async fn lock_row<C: ConnectionTrait>(conn: &C, key: &Key) -> Result<Option<SavedRunId>> {
     let backend = conn.get_database_backend();
     hold_lowering_lock(conn).await?;
-    let lock = match backend {
-        DbBackend::Sqlite => "",
-        _ => " FOR UPDATE",
-    };
+    let lock = for_update(backend);
     Ok(conn
         .query_one_raw(statement(
             backend,

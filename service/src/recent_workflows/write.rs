@@ -10,7 +10,7 @@ use sea_orm::{ConnectionTrait, DbBackend, SqlErr, TransactionSession, Transactio
 use super::summary::{self, Key, Use};
 use crate::error::{Error, Result};
 use crate::ids::{PublishedRunId, SavedRunId, VersionId, WorkspaceId};
-use crate::sql::{begin_write, statement};
+use crate::sql::{begin_write, for_update, statement};
 use crate::validate;
 
 /// How saves maintain the summary.
@@ -537,10 +537,7 @@ async fn lock_run<C: ConnectionTrait>(
     id: SavedRunId,
 ) -> Result<Option<saved_run::Model>> {
     let backend = conn.get_database_backend();
-    let lock = match backend {
-        DbBackend::Sqlite => "",
-        _ => " FOR UPDATE",
-    };
+    let lock = for_update(backend);
     let row = conn
         .query_one_raw(statement(
             backend,

@@ -9,12 +9,13 @@
 //! aggregate exactly, lowering it if need be.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbBackend, TransactionSession, TransactionTrait};
+use sea_orm::{ConnectionTrait, TransactionSession, TransactionTrait};
 
 use super::{DriftKind, SAMPLES_PER_KIND};
+use crate::backfill::statements::keep_greater_latest_dequeue;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
-use crate::sql::{begin_write, statement};
+use crate::sql::{begin_write, for_update, statement};
 
 // One batch of users [?, ?): users whose greatest start differs from their
 // row (or who have no row), then rows of users without a started job.
@@ -206,10 +207,7 @@ where
     C: ConnectionTrait + TransactionTrait,
 {
     let backend = conn.get_database_backend();
-    let lock = match backend {
-        DbBackend::Sqlite => "",
-        _ => " FOR UPDATE",
-    };
+    let lock = for_update(backend);
     let txn = begin_write(conn).await?;
     let exists = txn
         .query_one_raw(statement(
@@ -249,20 +247,13 @@ where
         // No row to lock: a dequeue may insert one meanwhile, so never
         // lower what is there.
         (false, Some(latest)) => {
-            let upsert = match backend {
-                DbBackend::MySql => {
-                    "INSERT INTO execution_last_dequeues (user_id, latest_dequeue) VALUES (?, ?) \
-                     ON DUPLICATE KEY UPDATE latest_dequeue = GREATEST(latest_dequeue, VALUES(latest_dequeue))"
-                }
-                _ => {
-                    "INSERT INTO execution_last_dequeues (user_id, latest_dequeue) VALUES (?, ?) \
-                     ON CONFLICT (user_id) DO UPDATE SET latest_dequeue = excluded.latest_dequeue \
-                     WHERE excluded.latest_dequeue > execution_last_dequeues.latest_dequeue"
-                }
-            };
+            let upsert = format!(
+                "INSERT INTO execution_last_dequeues (user_id, latest_dequeue) VALUES (?, ?){}",
+                keep_greater_latest_dequeue(backend)
+            );
             txn.execute_raw(statement(
                 backend,
-                upsert,
+                &upsert,
                 vec![user.0.into(), latest.into()],
             ))
             .await?;
