@@ -69,6 +69,13 @@ async fn every_entry_point_refuses_bad_input_and_changes_nothing(db: &TestDb) {
     let job = queue::enqueue(c, &NewJob::now(UserId(1), serde_json::json!({})))
         .await
         .unwrap();
+    // The job as a worker would hold it: results are reported with the claim.
+    let queued = ExecutionJob::find_by_id(job.0).one(c).await.unwrap().unwrap();
+    let claim_of = |id: JobId| queue::Job {
+        id: id.0,
+        worker_hostname: Some("w".into()),
+        ..queued.clone()
+    };
     let before = everything(c).await;
 
     let unknown_ws = WorkspaceId(987_654);
@@ -292,12 +299,12 @@ async fn every_entry_point_refuses_bad_input_and_changes_nothing(db: &TestDb) {
     for id in [JobId(-1), JobId(0), JobId(i64::MAX)] {
         case!(
             format!("complete {id}"),
-            queue::complete(c, id),
+            queue::complete(c, &claim_of(id)),
             Error::JobNotFound(_)
         );
         case!(
             format!("fail {id}"),
-            queue::fail(c, id, "x", &QueueOptions::default()),
+            queue::fail(c, &claim_of(id), "x", &QueueOptions::default()),
             Error::JobNotFound(_)
         );
         case!(
@@ -313,17 +320,17 @@ async fn every_entry_point_refuses_bad_input_and_changes_nothing(db: &TestDb) {
     }
     case!(
         "complete a queued job",
-        queue::complete(c, job),
+        queue::complete(c, &queued),
         Error::JobNotProcessing { .. }
     );
     case!(
         "fail with a NUL message",
-        queue::fail(c, job, "bad\0message", &QueueOptions::default()),
+        queue::fail(c, &queued, "bad\0message", &QueueOptions::default()),
         Error::InvalidArgument { .. }
     );
     case!(
         "fail with a 1 MB message",
-        queue::fail(c, job, &"m".repeat(1 << 20), &QueueOptions::default()),
+        queue::fail(c, &queued, &"m".repeat(1 << 20), &QueueOptions::default()),
         Error::InvalidArgument { .. }
     );
     case!(

@@ -9,12 +9,12 @@ use chrono::{DateTime, Utc};
 use recents::entity::execution_job;
 use recents::entity::prelude::*;
 use recents::queue::{
-    self, JobState, NewJob, QueueOptions, cancel, complete, dequeue, enqueue, fail,
+    self, Job, JobState, NewJob, QueueOptions, cancel, complete, dequeue, enqueue, fail,
     fair_order_from_history, heartbeat, next_in_line, place_in_queue, reset_stalled,
 };
 use recents::{Error, JobId, UserId};
 use recents_testkit::{TestDb, backend_tests};
-use sea_orm::{ConnectionTrait, EntityTrait, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, TransactionTrait};
 
 async fn jobs<C>(conn: &C, user: i64, n: usize) -> Vec<JobId>
 where
@@ -83,7 +83,7 @@ where
         assert_eq!(job.worker_hostname.as_deref(), Some("worker-1"));
         let (table, jobs) = latest_dequeues(conn).await;
         assert_eq!(table, jobs, "latest_dequeue after dequeuing {}", job.id);
-        complete(conn, JobId(job.id)).await.unwrap();
+        complete(conn, &job).await.unwrap();
         order.push(JobId(job.id));
     }
     order
@@ -96,7 +96,7 @@ where
     let mut taken = Vec::new();
     for _ in 0..n {
         let job = dequeue(conn, "worker-1").await.unwrap().unwrap();
-        complete(conn, JobId(job.id)).await.unwrap();
+        complete(conn, &job).await.unwrap();
         taken.push(JobId(job.id));
     }
     taken
@@ -221,7 +221,7 @@ async fn errored_jobs_are_retried_in_order_until_they_fail(db: &TestDb) {
     let first = dequeue(c, "w").await.unwrap().unwrap();
     assert_eq!(JobId(first.id), a[0]);
     assert_eq!(
-        fail(c, a[0], "boom", &retry_at_once).await.unwrap(),
+        fail(c, &first, "boom", &retry_at_once).await.unwrap(),
         JobState::Errored
     );
     // a[0] keeps its place at the head of user 1's queue; user 1 was just
@@ -233,13 +233,13 @@ async fn errored_jobs_are_retried_in_order_until_they_fail(db: &TestDb) {
     let job = dequeue(c, "w").await.unwrap().unwrap();
     assert_eq!(JobId(job.id), a[1]);
     assert_eq!(
-        fail(c, a[1], "boom", &retry_at_once).await.unwrap(),
+        fail(c, &job, "boom", &retry_at_once).await.unwrap(),
         JobState::Errored
     );
     let job = dequeue(c, "w").await.unwrap().unwrap();
     assert_eq!(JobId(job.id), a[1]);
     assert_eq!(
-        fail(c, a[1], "boom again", &retry_at_once).await.unwrap(),
+        fail(c, &job, "boom again", &retry_at_once).await.unwrap(),
         JobState::Failed
     );
     assert!(dequeue(c, "w").await.unwrap().is_none());
@@ -265,7 +265,7 @@ async fn a_canceled_job_is_never_dequeued(db: &TestDb) {
     let beat = heartbeat(c, "w", &[JobId(running.id)]).await.unwrap();
     assert_eq!(beat.alive, vec![a[0]]);
     assert_eq!(beat.canceled, vec![a[0]]);
-    complete(c, a[0]).await.unwrap();
+    complete(c, &running).await.unwrap();
     assert_eq!(drain(c).await, vec![a[2]]);
     assert!(matches!(
         cancel(c, a[1]).await,
@@ -376,24 +376,24 @@ async fn bad_queue_input_is_a_typed_error_and_changes_nothing(db: &TestDb) {
         Err(Error::InvalidArgument { what: "worker", .. })
     ));
     assert!(matches!(
-        complete(c, JobId(987_654)).await,
+        complete(c, &Job { id: 987_654, ..row(c, a[0]).await }).await,
         Err(Error::JobNotFound(JobId(987_654)))
     ));
     assert!(matches!(
-        complete(c, a[0]).await,
+        complete(c, &row(c, a[0]).await).await,
         Err(Error::JobNotProcessing {
             state: JobState::Queued,
             ..
         })
     ));
     assert!(matches!(
-        fail(c, a[0], "x", &QueueOptions::default()).await,
+        fail(c, &row(c, a[0]).await, "x", &QueueOptions::default()).await,
         Err(Error::JobNotProcessing { .. })
     ));
     assert!(matches!(
         fail(
             c,
-            a[0],
+            &row(c, a[0]).await,
             "x",
             &QueueOptions {
                 max_failures: 0,
@@ -503,3 +503,8 @@ backend_tests!(
     bad_queue_input_is_a_typed_error_and_changes_nothing,
     enqueue_many_returns_the_ids_in_order,
 );
+
+/// A job's row, as `complete` and `fail` take it.
+async fn row(c: &DatabaseConnection, id: JobId) -> Job {
+    ExecutionJob::find_by_id(id.0).one(c).await.unwrap().unwrap()
+}

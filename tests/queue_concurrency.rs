@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use recents::entity::prelude::*;
 use recents::queue::{JobState, NewJob, complete, dequeue, enqueue_many};
-use recents::{JobId, UserId};
+use recents::UserId;
 use recents_testkit::{TestDb, backend_tests};
 use sea_orm::{ConnectOptions, Database, EntityTrait};
 
@@ -85,7 +85,7 @@ async fn eight_workers_drain_the_queue_fairly_and_exactly_once(db: &TestDb) {
                     returned,
                 });
                 loop {
-                    match complete(&pool, JobId(job.id)).await {
+                    match complete(&pool, &job).await {
                         Ok(()) => break,
                         Err(e) if e.is_retryable() => *retries.lock().unwrap() += 1,
                         Err(e) => panic!("{name}: complete {}: {e}", job.id),

@@ -71,7 +71,7 @@ async fn a_worker_killed_while_processing_is_reset_then_failed(db: &TestDb) {
     let other = dequeue(c, "parent").await.unwrap().unwrap();
     assert_ne!(other.id, held);
     assert_eq!(other.user_id, 2, "user 1's head is taken: user 2 next");
-    complete(c, JobId(other.id)).await.unwrap();
+    complete(c, &other).await.unwrap();
 
     worker.kill().unwrap(); // SIGKILL while processing
     worker.wait().unwrap();
@@ -101,7 +101,7 @@ async fn a_worker_killed_while_processing_is_reset_then_failed(db: &TestDb) {
     // Nothing lost: every other job is handed out once.
     let mut drained = vec![other.id];
     while let Some(job) = dequeue(c, "parent").await.unwrap() {
-        complete(c, JobId(job.id)).await.unwrap();
+        complete(c, &job).await.unwrap();
         drained.push(job.id);
     }
     drained.sort();

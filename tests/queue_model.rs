@@ -193,7 +193,8 @@ async fn apply(conn: &DatabaseConnection, model: &mut Model, op: &Op) -> Result<
                 return Ok(());
             }
             let i = processing[pick % processing.len()];
-            complete(conn, JobId(model.jobs[i].id)).await.map_err(e)?;
+            let claim = claim_of(conn, model.jobs[i].id).await?;
+            complete(conn, &claim).await.map_err(e)?;
             model.jobs[i].life = Life::Finished;
         }
         Op::Fail { pick } => {
@@ -202,7 +203,8 @@ async fn apply(conn: &DatabaseConnection, model: &mut Model, op: &Op) -> Result<
                 return Ok(());
             }
             let i = processing[pick % processing.len()];
-            let state = fail(conn, JobId(model.jobs[i].id), "model failure", &RETRY)
+            let claim = claim_of(conn, model.jobs[i].id).await?;
+            let state = fail(conn, &claim, "model failure", &RETRY)
                 .await
                 .map_err(e)?;
             let job = &mut model.jobs[i];
@@ -353,3 +355,12 @@ async fn random_queues_dequeue_in_the_models_fair_order(db: &TestDb) {
 }
 
 backend_tests!(random_queues_dequeue_in_the_models_fair_order);
+
+/// The job as its worker holds it (the model worker's current claim).
+async fn claim_of(conn: &DatabaseConnection, id: i64) -> Result<recents::queue::Job, String> {
+    ExecutionJob::find_by_id(id)
+        .one(conn)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("job {id} missing"))
+}

@@ -16,7 +16,7 @@ use std::time::Duration;
 use recents::migration::{Migrator, MigratorTrait};
 use recents::queue::{NewJob, complete, dequeue, enqueue_many};
 use recents::{
-    JobId, RunSave, Scope, UserId, VerifyOptions, VerifyScope, recent_workflows, verify,
+    RunSave, Scope, UserId, VerifyOptions, VerifyScope, recent_workflows, verify,
     verify_last_dequeues,
 };
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
@@ -237,7 +237,7 @@ async fn the_database_restarted_under_load_loses_no_committed_write() {
             while !stop.load(Ordering::Relaxed) {
                 let result = async {
                     if let Some(job) = dequeue(&conn, "restart-worker").await? {
-                        complete(&conn, JobId(job.id)).await?;
+                        complete(&conn, &job).await?;
                         return Ok(Some(job.id));
                     }
                     Ok::<_, recents::Error>(None)

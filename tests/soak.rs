@@ -16,7 +16,7 @@ use recents::queue::{
     JobState, NewJob, complete, dequeue, enqueue_many, next_in_line, queue_stats,
 };
 use recents::{
-    BackfillOptions, BackfillScope, JobId, RunSave, Scope, UserId, VerifyOptions, VerifyScope,
+    BackfillOptions, BackfillScope, RunSave, Scope, UserId, VerifyOptions, VerifyScope,
     VersionId, WorkspaceId, WorkspaceListing, backfill, list_workspaces, recent_workflows, verify,
     verify_last_dequeues, workspace_overview,
 };
@@ -139,7 +139,7 @@ async fn soak_writers_workers_backfill_and_reads_end_exact(db: &TestDb) {
                         latencies.lock().unwrap().add("dequeue", started.elapsed());
                         served.lock().unwrap().push(job.id);
                         loop {
-                            match complete(&conn, JobId(job.id)).await {
+                            match complete(&conn, &job).await {
                                 Ok(()) => break,
                                 Err(e) if e.is_retryable() => *retries.lock().unwrap() += 1,
                                 Err(e) => panic!("{name}: {e}"),
@@ -236,7 +236,7 @@ async fn soak_writers_workers_backfill_and_reads_end_exact(db: &TestDb) {
 
     // Drain what is left, then: every job served exactly once, all completed.
     while let Some(job) = dequeue(&conn, "drain").await.unwrap() {
-        complete(&conn, JobId(job.id)).await.unwrap();
+        complete(&conn, &job).await.unwrap();
         served.lock().unwrap().push(job.id);
     }
     let mut served = served.lock().unwrap().clone();

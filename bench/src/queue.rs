@@ -286,7 +286,7 @@ async fn throughput(conn: &DatabaseConnection, jobs: u64) -> Result<f64> {
                     }
                 };
                 loop {
-                    match complete(&conn, recents::JobId(job.id)).await {
+                    match complete(&conn, &job).await {
                         Ok(()) => break,
                         Err(e) if e.is_retryable() => continue,
                         Err(e) => return Err(e.into()),

@@ -12,6 +12,7 @@ mod m20261123_000002_workspace_recent_workflows;
 mod m20261123_000003_execution_last_dequeues;
 mod m20261123_000004_backfill_checkpoints;
 mod m20261123_000005_fair_queue;
+mod m20261201_000006_exact_edges;
 mod placeholders;
 
 /// Every migration of `recents`, oldest first.
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_execution_last_dequeues::Migration),
             Box::new(m20261123_000004_backfill_checkpoints::Migration),
             Box::new(m20261123_000005_fair_queue::Migration),
+            Box::new(m20261201_000006_exact_edges::Migration),
         ]
     }
 }

@@ -129,7 +129,8 @@ async fn create(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
 // The fill's SQL, frozen here as this migration shipped it (the service's
 // backfill may change; a migration must not). Batches of saved-run ids are
 // walked from the newest down, each aggregated to its member rows and, from
-// those, its workspace rows (uid ''), and merged with a monotonic upsert: a
+// those, its workspace rows (uid ''; a run whose own uid is '' counts for its
+// workspace only, as in the service), and merged with a monotonic upsert: a
 // row only ever moves to a greater (last_used_at, last_saved_run_id). Newest
 // first, most rows reach their final value in the first batches and the
 // rest only compare.
@@ -148,7 +149,7 @@ WITH m AS (\
     WHERE s.id >= $1 AND s.id <= $2 \
     ORDER BY s.workspace_id, s.uid COLLATE \"C\", v.published_run_id, s.updated_at DESC, s.id DESC\
 ), h AS (\
-    SELECT * FROM m UNION ALL (\
+    SELECT * FROM m WHERE m.uid <> '' UNION ALL (\
         SELECT DISTINCT ON (workspace_id, published_run_id) \
             workspace_id, '', published_run_id, last_saved_run_id, last_used_at \
         FROM m ORDER BY workspace_id, published_run_id, last_used_at DESC, last_saved_run_id DESC)\
@@ -183,7 +184,7 @@ FROM (\
         WHERE s.id >= ? AND s.id <= ?\
     ) r WHERE r.nth = 1\
 ) m CROSS JOIN (SELECT 0 AS wide UNION ALL SELECT 1) k \
-WHERE k.wide = 0 OR m.nth_in_workspace = 1 ";
+WHERE (k.wide = 0 AND m.uid <> '') OR (k.wide = 1 AND m.nth_in_workspace = 1) ";
 
 const FILL_SQLITE_CONFLICT: &str = "\
 ON CONFLICT (workspace_id, uid, published_run_id) DO UPDATE \
@@ -237,7 +238,9 @@ async fn fill(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     let started = Instant::now();
     let mut logged = started;
     let mut done: i64 = 0;
-    while high > 0 {
+    // Down the whole id range, i64::MIN included: a backend may number its
+    // runs anywhere in it.
+    loop {
         let row = conn
             .query_one_raw(Statement::from_sql_and_values(
                 backend,
@@ -269,6 +272,9 @@ async fn fill(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
         .await?;
         txn.commit().await?;
         done += n;
+        if n < FILL_BATCH_ROWS || low == i64::MIN {
+            break;
+        }
         high = low - 1;
         if logged.elapsed().as_secs() >= 2 {
             logged = Instant::now();
@@ -279,9 +285,6 @@ async fn fill(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
                 100.0 * done as f64 / total as f64,
                 done as f64 / seconds
             );
-        }
-        if n < FILL_BATCH_ROWS {
-            break;
         }
     }
     tracing::info!(

@@ -258,20 +258,20 @@ fn fill_batch(backend: DbBackend) -> &'static str {
         DbBackend::Postgres => {
             "INSERT INTO execution_last_dequeues (user_id, latest_dequeue) \
              SELECT user_id, MAX(started_at) FROM execution_jobs \
-             WHERE user_id >= $1 AND user_id < $2 AND started_at IS NOT NULL GROUP BY user_id \
+             WHERE user_id >= $1 AND user_id <= $2 AND started_at IS NOT NULL GROUP BY user_id \
              ON CONFLICT (user_id) DO UPDATE SET latest_dequeue = EXCLUDED.latest_dequeue \
              WHERE execution_last_dequeues.latest_dequeue < EXCLUDED.latest_dequeue"
         }
         DbBackend::MySql => {
             "INSERT INTO execution_last_dequeues (user_id, latest_dequeue) \
              SELECT user_id, MAX(started_at) FROM execution_jobs \
-             WHERE user_id >= ? AND user_id < ? AND started_at IS NOT NULL GROUP BY user_id \
+             WHERE user_id >= ? AND user_id <= ? AND started_at IS NOT NULL GROUP BY user_id \
              ON DUPLICATE KEY UPDATE latest_dequeue = GREATEST(latest_dequeue, VALUES(latest_dequeue))"
         }
         _ => {
             "INSERT INTO execution_last_dequeues (user_id, latest_dequeue) \
              SELECT user_id, MAX(started_at) FROM execution_jobs \
-             WHERE user_id >= ? AND user_id < ? AND started_at IS NOT NULL GROUP BY user_id \
+             WHERE user_id >= ? AND user_id <= ? AND started_at IS NOT NULL GROUP BY user_id \
              ON CONFLICT (user_id) DO UPDATE SET latest_dequeue = excluded.latest_dequeue \
              WHERE excluded.latest_dequeue > execution_last_dequeues.latest_dequeue"
         }
@@ -296,10 +296,13 @@ async fn fill(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     };
     let started = Instant::now();
     tracing::info!(target: LOG, "execution_last_dequeues: filling users {lo}..={hi}");
+    // Inclusive ranges of users, up to `hi` itself: user i64::MAX included,
+    // and no step past it.
     let mut from = lo;
-    while from <= hi {
-        // The user id FILL_BATCH_JOBS jobs further on ends the batch; one
-        // user with more jobs than that makes a batch of its own.
+    loop {
+        // The user FILL_BATCH_JOBS jobs further on ends the batch, all of its
+        // jobs included; one user with more jobs than that makes a batch of
+        // its own.
         let next = db
             .query_one_raw(Statement::from_sql_and_values(
                 backend,
@@ -307,12 +310,12 @@ async fn fill(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
                     backend,
                     "SELECT user_id FROM execution_jobs WHERE user_id >= ? ORDER BY user_id LIMIT 1 OFFSET ?",
                 ),
-                [from.into(), FILL_BATCH_JOBS.into()],
+                [from.into(), (FILL_BATCH_JOBS - 1).into()],
             ))
             .await?;
         let to = match next {
-            Some(row) => Ord::max(row.try_get::<i64>("", "user_id")?, from + 1),
-            None => hi.saturating_add(1),
+            Some(row) => row.try_get::<i64>("", "user_id")?,
+            None => hi,
         };
         db.execute_raw(Statement::from_sql_and_values(
             backend,
@@ -322,10 +325,13 @@ async fn fill(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
         .await?;
         tracing::info!(
             target: LOG,
-            "execution_last_dequeues: users below {to} done ({:.1?})",
+            "execution_last_dequeues: users up to {to} done ({:.1?})",
             started.elapsed()
         );
-        from = to;
+        if to >= hi {
+            break;
+        }
+        from = to + 1;
     }
     Ok(())
 }

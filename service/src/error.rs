@@ -37,6 +37,16 @@ pub enum Error {
         /// The state it is in.
         state: JobState,
     },
+    /// The job is `processing`, but not by this claim of it: it was reset
+    /// and handed out again (to another worker, or to one of the same name
+    /// as a new attempt). The claim's result is refused; nothing changes.
+    #[error("job {job} is no longer held by worker {worker:?}: it was reset and handed out again")]
+    JobNotHeld {
+        /// The job.
+        job: JobId,
+        /// The worker whose claim it was.
+        worker: String,
+    },
     /// The job already completed, failed or was canceled.
     #[error("job {job} is already finished ({state:?})")]
     JobFinished {
@@ -76,6 +86,12 @@ pub enum Error {
     /// The database has migrations this version does not know.
     #[error("database schema is ahead of this version: unknown migrations {0:?}")]
     MigrationsAhead(Vec<String>),
+    /// The database rolled the whole transaction back after this error
+    /// (MySQL/MariaDB do on deadlocks, lock contention and snapshot
+    /// conflicts): nothing of it remains, the caller's work before the call
+    /// included. Run the whole transaction again ([`Error::is_retryable`]).
+    #[error("the database rolled the transaction back: {0}")]
+    TransactionRolledBack(#[source] sea_orm::DbErr),
     /// Any other database error.
     #[error("database error: {0}")]
     Database(#[from] sea_orm::DbErr),
@@ -121,13 +137,16 @@ impl Error {
     }
 
     /// Whether the caller's transaction lost a race the database resolved by
-    /// aborting it (deadlock, serialization failure, SQLite busy): run
-    /// the whole transaction again. MySQL/MariaDB reports deadlocks between
+    /// aborting it (deadlock, serialization failure, SQLite busy, or any error
+    /// after which the database rolled the transaction back:
+    /// [`Error::TransactionRolledBack`]): run the whole transaction again. MySQL/MariaDB reports deadlocks between
     /// concurrent first inserts of neighbouring keys; PostgreSQL between
     /// transactions that move runs across each other's groups.
     pub fn is_retryable(&self) -> bool {
-        let Error::Database(err) = self else {
-            return false;
+        let err = match self {
+            Error::TransactionRolledBack(_) => return true,
+            Error::Database(err) => err,
+            _ => return false,
         };
         let runtime = match err {
             sea_orm::DbErr::Exec(e) | sea_orm::DbErr::Query(e) => e,

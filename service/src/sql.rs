@@ -4,11 +4,18 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
     ConnectionTrait, DbBackend, SqliteTransactionMode, Statement, TransactionOptions,
-    TransactionTrait, Value,
+    TransactionSession, TransactionTrait, Value,
 };
+
+use crate::error::{Error, Result};
 
 /// Builds a statement from SQL written with `?` placeholders, numbering them
 /// `$1, $2, …` for PostgreSQL. The SQL must not hold a `?` elsewhere.
+///
+/// On MySQL/MariaDB every UTC time is bound as a `DATETIME`: sqlx binds a
+/// `DateTime<Utc>` as a `TIMESTAMP`, which the server turns into NULL outside
+/// 1970-01-01 00:00:01 ..= 2038-01-19 03:14:07, while the columns (and the
+/// documented range) run from year 1000 to 9999.
 ///
 /// ```
 /// use recents_service::sql::statement;
@@ -35,7 +42,23 @@ pub fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement
         }
         _ => sql.to_owned(),
     };
+    let values = match backend {
+        DbBackend::MySql => values.into_iter().map(as_datetime).collect(),
+        _ => values,
+    };
     Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// A UTC time as a zone-less `DATETIME` value (the columns hold UTC).
+fn as_datetime(value: Value) -> Value {
+    match value {
+        Value::ChronoDateTimeUtc(at) => Value::ChronoDateTime(at.map(|at| at.naive_utc())),
+        Value::ChronoDateTimeWithTimeZone(at) => {
+            Value::ChronoDateTime(at.map(|at| at.naive_utc()))
+        }
+        Value::ChronoDateTimeLocal(at) => Value::ChronoDateTime(at.map(|at| at.naive_utc())),
+        other => other,
+    }
 }
 
 /// Now, as every backend stores a timestamp (microseconds).
@@ -69,5 +92,52 @@ where
             .await
         }
         _ => conn.begin().await,
+    }
+}
+
+/// Ends a write begun with [`begin_write`]: commits `done` if it succeeded,
+/// rolls it back if it failed.
+///
+/// A failure is classified by what the database did to the transaction, not
+/// by its code: MySQL/MariaDB roll the whole transaction back on some errors
+/// (a deadlock, an auto-increment value that could not be read under lock
+/// contention, a snapshot conflict, …), savepoint and the caller's work
+/// included. Such a failure comes back as [`Error::TransactionRolledBack`],
+/// which is retryable: the caller must run its whole transaction again.
+pub(crate) async fn finish<T, Txn>(txn: Txn, done: Result<T>) -> Result<T>
+where
+    Txn: ConnectionTrait + TransactionSession,
+{
+    let err = match done {
+        Ok(value) => {
+            txn.commit().await?;
+            return Ok(value);
+        }
+        Err(err) => err,
+    };
+    let mysql = txn.get_database_backend() == DbBackend::MySql;
+    let mut rolled_back = false;
+    if mysql && matches!(err, Error::Database(_)) && !err.is_unavailable() {
+        // MariaDB says whether a transaction is open; MySQL, which lacks
+        // the variable, fails the query and is judged by the rollback below.
+        if let Ok(Some(row)) = txn
+            .query_one_raw(Statement::from_string(
+                DbBackend::MySql,
+                "SELECT @@in_transaction AS open",
+            ))
+            .await
+        {
+            rolled_back = matches!(row.try_get::<i64>("", "open"), Ok(0));
+        }
+    }
+    // Rolling a savepoint back fails when the server already rolled back
+    // the transaction that held it.
+    let savepoint_gone = txn.rollback().await.is_err();
+    let unavailable = err.is_unavailable();
+    match err {
+        Error::Database(db) if mysql && !unavailable && (rolled_back || savepoint_gone) => {
+            Err(Error::TransactionRolledBack(db))
+        }
+        err => Err(err),
     }
 }

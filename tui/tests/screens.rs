@@ -630,6 +630,7 @@ async fn queue_shows_counts_the_fair_order_and_stalled_jobs_and_resets_them() {
         &ResetReport {
             requeued: vec![JobId(stalled)],
             failed: vec![JobId(worn_out)],
+            canceled: vec![],
         }
     );
     insta::assert_snapshot!("queue_after_reset", console.screen(100, 32));

@@ -362,7 +362,7 @@ where
         started_at: now,
         updated_at: now,
         // Nothing to merge: the pass is done as it starts.
-        finished_at: (max_id == 0).then_some(now),
+        finished_at: (rows_total == 0).then_some(now),
     };
     let sql = match existing {
         Some(_) => statements::RESTART_CHECKPOINT,
@@ -441,9 +441,11 @@ where
         ))
         .await?;
     }
-    // A short batch reached the lowest id: nothing is left below it.
-    let finished = rows < u64::from(batch_rows);
-    checkpoint.resume_at_id = if finished { 0 } else { low.unwrap_or(1) - 1 };
+    // A short batch reached the lowest id, or the batch reached i64::MIN:
+    // nothing is left below it.
+    let next = low.filter(|_| rows >= u64::from(batch_rows)).and_then(|low| low.checked_sub(1));
+    let finished = next.is_none();
+    checkpoint.resume_at_id = next.unwrap_or(0);
     checkpoint.rows_scanned += rows;
     checkpoint.updated_at = now;
     checkpoint.finished_at = finished.then_some(now);

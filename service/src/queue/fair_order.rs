@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use recents_entity::execution_job::{self, JobState};
-use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, TransactionSession, TransactionTrait};
+use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, TransactionTrait};
 
 use super::sql::{
     JOB_COLUMNS, candidate_values, candidates, due, eligible, owner, round, user_order,
@@ -11,7 +11,7 @@ use super::sql::{
 use super::{InLine, Job, Place};
 use crate::error::{Error, Result};
 use crate::ids::{JobId, UserId};
-use crate::sql::{begin_write, now, statement};
+use crate::sql::{begin_write, finish, now, statement};
 use crate::validate;
 
 /// How many times [`dequeue`] looks again when every head of the fair order
@@ -43,10 +43,9 @@ where
     let worker = worker_name(worker)?;
     let backend = conn.get_database_backend();
     for look in 0..MAX_LOOKS {
-        let now = now();
         let claimed = match backend {
-            DbBackend::MySql => claim_one_by_one(conn, worker, now).await?,
-            _ => claim_in_one_statement(conn, backend, worker, now).await?,
+            DbBackend::MySql => claim_one_by_one(conn, worker).await?,
+            _ => claim_in_one_statement(conn, backend, worker).await?,
         };
         if claimed.is_some() {
             return Ok(claimed);
@@ -55,7 +54,7 @@ where
         // locked by a worker claiming it. Then look again once those claims
         // committed, at a fresh snapshot: taking a user's second job instead
         // would serve it twice in one round.
-        if backend == DbBackend::Sqlite || !any_eligible(conn, now).await? {
+        if backend == DbBackend::Sqlite || !any_eligible(conn, now()).await? {
             return Ok(None);
         }
         tokio::time::sleep(std::time::Duration::from_micros(200 << look.min(5))).await;
@@ -96,9 +95,12 @@ async fn latest_dequeue<C: ConnectionTrait>(conn: &C) -> Result<Option<DateTime<
     })
 }
 
+/// Never past the latest time every backend stores: there the start times
+/// of later dequeues tie, and users are told apart by their oldest job.
 fn after_latest(latest: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
     match latest {
-        Some(latest) if latest >= now => latest + chrono::Duration::microseconds(1),
+        Some(latest) if latest >= now => (latest + chrono::Duration::microseconds(1))
+            .min(validate::latest()),
         _ => now,
     }
 }
@@ -109,8 +111,9 @@ fn set_processing(backend: DbBackend) -> &'static str {
     match backend {
         DbBackend::Postgres => {
             "UPDATE execution_jobs SET state = 'processing', \
-             started_at = GREATEST(clock_timestamp(), \
+             started_at = LEAST(GREATEST(clock_timestamp(), \
                  (SELECT MAX(latest_dequeue) FROM execution_last_dequeues) + INTERVAL '1 microsecond'), \
+                 TIMESTAMPTZ '9999-12-31 23:59:59.999999+00'), \
              last_heartbeat_at = clock_timestamp(), worker_hostname = ?"
         }
         _ => {
@@ -176,89 +179,96 @@ async fn claim_in_one_statement<C>(
     conn: &C,
     backend: DbBackend,
     worker: &str,
-    now: DateTime<Utc>,
 ) -> Result<Option<Job>>
 where
     C: ConnectionTrait + TransactionTrait,
 {
     let txn = begin_write(conn).await?;
-    serialize_claims(&txn).await?;
-    let (lock, mut values) = match backend {
-        DbBackend::Postgres => (" FOR UPDATE OF j SKIP LOCKED", vec![]),
-        _ => {
-            let started_at = after_latest(latest_dequeue(&txn).await?, now);
-            ("", vec![started_at.into(), now.into()])
-        }
-    };
-    let sql = format!(
-        "{set} WHERE id = ({claimable} LIMIT 1{lock}) RETURNING {JOB_COLUMNS}",
-        set = set_processing(backend),
-        claimable = claimable(backend),
-    );
-    values.push(worker.into());
-    values.extend(candidate_values(now, 1));
-    values.push(now.into());
-    let job = execution_job::Entity::find()
-        .from_raw_sql(statement(backend, &sql, values))
-        .one(&txn)
-        .await?;
-    txn.commit().await?;
-    Ok(job)
+    let done: Result<Option<Job>> = async {
+        serialize_claims(&txn).await?;
+        // "Due" is judged now, once the claim's turn came, not when it
+        // began to wait for it.
+        let now = now();
+        let (lock, mut values) = match backend {
+            DbBackend::Postgres => (" FOR UPDATE OF j SKIP LOCKED", vec![]),
+            _ => {
+                let started_at = after_latest(latest_dequeue(&txn).await?, now);
+                ("", vec![started_at.into(), now.into()])
+            }
+        };
+        let sql = format!(
+            "{set} WHERE id = ({claimable} LIMIT 1{lock}) RETURNING {JOB_COLUMNS}",
+            set = set_processing(backend),
+            claimable = claimable(backend),
+        );
+        values.push(worker.into());
+        values.extend(candidate_values(now, 1));
+        values.push(now.into());
+        Ok(execution_job::Entity::find()
+            .from_raw_sql(statement(backend, &sql, values))
+            .one(&txn)
+            .await?)
+    }
+    .await;
+    finish(txn, done).await
 }
 
 // MySQL/MariaDB cannot UPDATE a table while selecting from it in a subquery,
 // and sorting locked candidates would lock all of them: read the round's
 // candidates in order, then lock them one at a time, skipping locked ones.
-async fn claim_one_by_one<C>(conn: &C, worker: &str, now: DateTime<Utc>) -> Result<Option<Job>>
+async fn claim_one_by_one<C>(conn: &C, worker: &str) -> Result<Option<Job>>
 where
     C: ConnectionTrait + TransactionTrait,
 {
     let backend = DbBackend::MySql;
     let txn = begin_write(conn).await?;
-    serialize_claims(&txn).await?;
-    // A consistent read, not a locking one: it must not lock the
-    // last-dequeue rows that other claims' triggers write.
-    let latest = latest_dequeue(&txn).await?;
-    let mut values = candidate_values(now, 1);
-    values.push(now.into());
-    let rows = txn
-        .query_all_raw(statement(backend, &claimable(backend), values))
-        .await?;
-    // The start time is the lock's: a time taken later would let this claim
-    // stamp a later time than a claim that locked after it.
-    let lock = format!(
-        "SELECT j.id, UTC_TIMESTAMP(6) AS locked_at FROM execution_jobs j \
-         WHERE j.id = ? AND {e} AND {d} FOR UPDATE SKIP LOCKED",
-        e = eligible(backend, "j"),
-        d = due("j"),
-    );
-    for row in rows {
-        let id: i64 = row.try_get("", "id")?;
-        let locked = txn
-            .query_one_raw(statement(backend, &lock, vec![id.into(), now.into()]))
+    let done: Result<Option<Job>> = async {
+        serialize_claims(&txn).await?;
+        // "Due" is judged once the claim's turn came.
+        let now = now();
+        // A consistent read, not a locking one: it must not lock the
+        // last-dequeue rows that other claims' triggers write.
+        let latest = latest_dequeue(&txn).await?;
+        let mut values = candidate_values(now, 1);
+        values.push(now.into());
+        let rows = txn
+            .query_all_raw(statement(backend, &claimable(backend), values))
             .await?;
-        let Some(locked) = locked else {
-            continue;
-        };
-        let locked_at: DateTime<Utc> = locked.try_get("", "locked_at")?;
-        let started_at = after_latest(latest, locked_at);
-        txn.execute_raw(statement(
-            backend,
-            &format!("{} WHERE id = ?", set_processing(backend)),
-            vec![
-                started_at.into(),
-                locked_at.into(),
-                worker.into(),
-                id.into(),
-            ],
-        ))
-        .await?;
-        let job = execution_job::Entity::find_by_id(id).one(&txn).await?;
-        txn.commit().await?;
-        return Ok(job);
+        // The start time is the lock's: a time taken later would let this claim
+        // stamp a later time than a claim that locked after it.
+        let lock = format!(
+            "SELECT j.id, UTC_TIMESTAMP(6) AS locked_at FROM execution_jobs j \
+             WHERE j.id = ? AND {e} AND {d} FOR UPDATE SKIP LOCKED",
+            e = eligible(backend, "j"),
+            d = due("j"),
+        );
+        for row in rows {
+            let id: i64 = row.try_get("", "id")?;
+            let locked = txn
+                .query_one_raw(statement(backend, &lock, vec![id.into(), now.into()]))
+                .await?;
+            let Some(locked) = locked else {
+                continue;
+            };
+            let locked_at: DateTime<Utc> = locked.try_get("", "locked_at")?;
+            let started_at = after_latest(latest, locked_at);
+            txn.execute_raw(statement(
+                backend,
+                &format!("{} WHERE id = ?", set_processing(backend)),
+                vec![
+                    started_at.into(),
+                    locked_at.into(),
+                    worker.into(),
+                    id.into(),
+                ],
+            ))
+            .await?;
+            return Ok(execution_job::Entity::find_by_id(id).one(&txn).await?);
+        }
+        Ok(None)
     }
-    txn.rollback().await?;
-    Ok(None)
+    .await;
+    finish(txn, done).await
 }
 
 async fn any_eligible<C: ConnectionTrait>(conn: &C, now: DateTime<Utc>) -> Result<bool> {

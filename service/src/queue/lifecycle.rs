@@ -5,25 +5,23 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use recents_entity::execution_job::JobState;
-use sea_orm::{
-    ActiveEnum, ConnectionTrait, DbBackend, QueryResult, TransactionSession, TransactionTrait,
-    Value,
-};
+use sea_orm::{ActiveEnum, ConnectionTrait, DbBackend, QueryResult, TransactionTrait, Value};
 
 use super::fair_order::worker_name;
 use super::sql::list;
-use super::{Heartbeat, NewJob, QueueOptions, ResetReport};
+use super::{Heartbeat, Job, NewJob, QueueOptions, ResetReport};
 use crate::error::{Error, Result};
 use crate::ids::JobId;
-use crate::sql::{begin_write, for_update, now, statement};
+use crate::sql::{begin_write, finish, for_update, now, statement};
 use crate::validate;
 
 /// Rows per multi-row INSERT: 4 values each, well under every backend's
 /// limit on bound values.
 const INSERT_CHUNK: usize = 1_000;
 
-/// The longest failure message kept, in bytes.
-pub const MAX_FAILURE_MESSAGE_BYTES: usize = 64 * 1024;
+/// The longest failure message kept, in bytes: what MySQL/MariaDB's `TEXT`
+/// column holds (65,535 bytes), the smallest of the three backends.
+pub const MAX_FAILURE_MESSAGE_BYTES: usize = 65_535;
 
 /// Enqueues one job; see [`enqueue_many`].
 ///
@@ -37,12 +35,15 @@ where
     Ok(ids[0])
 }
 
-/// Enqueues jobs, `queued` with `created_at` now, in one multi-row INSERT
-/// per thousand jobs, all in one transaction. Returns their ids in order.
+/// Enqueues jobs, `queued` with `created_at` now, in multi-row INSERTs of at
+/// most a thousand jobs and at most what one statement may carry (on
+/// MySQL/MariaDB the server's `max_allowed_packet`), all in one transaction.
+/// Returns their ids in order.
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] for a `process_after` outside the years 1000 to
-/// 9999 (before any statement is sent); [`Error::Database`].
+/// 9999, or a payload larger than one statement may carry (before any row is
+/// written); [`Error::Database`].
 pub async fn enqueue_many<C>(conn: &C, jobs: &[NewJob]) -> Result<Vec<JobId>>
 where
     C: ConnectionTrait + TransactionTrait,
@@ -58,71 +59,132 @@ where
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
-    let backend = conn.get_database_backend();
+    let budget = statement_bytes(conn).await?;
+    let sizes: Vec<usize> = jobs
+        .iter()
+        .map(|j| j.payload.to_string().len() + ROW_OVERHEAD_BYTES)
+        .collect();
+    if let Some(largest) = sizes.iter().max()
+        && *largest > budget
+    {
+        return Err(Error::InvalidArgument {
+            what: "payload",
+            why: format!(
+                "{} bytes; one statement carries at most {budget} (the server's max_allowed_packet)",
+                largest - ROW_OVERHEAD_BYTES
+            ),
+        });
+    }
     let created_at = now();
     let txn = begin_write(conn).await?;
-    let mut ids = Vec::with_capacity(jobs.len());
-    for (chunk, after) in jobs
-        .chunks(INSERT_CHUNK)
-        .zip(process_after.chunks(INSERT_CHUNK))
-    {
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 4);
-        for (job, after) in chunk.iter().zip(after) {
-            values.push(job.user_id.0.into());
-            values.push(job.payload.clone().into());
-            values.push(created_at.into());
-            values.push((*after).into());
-        }
-        let rows = vec!["(?, 'queued', ?, ?, ?)"; chunk.len()].join(", ");
-        let insert = format!(
-            "INSERT INTO execution_jobs (user_id, state, payload, created_at, process_after) \
-             VALUES {rows}"
-        );
-        match backend {
-            DbBackend::MySql => {
-                // InnoDB numbers the rows of one multi-row INSERT
-                // consecutively under innodb_autoinc_lock_mode 0 and 1
-                // (MariaDB's default); under 2 it may interleave, so insert
-                // row by row there.
-                if autoinc_interleaved(&txn).await? && chunk.len() > 1 {
-                    for (job, after) in chunk.iter().zip(after) {
-                        let result = txn
-                            .execute_raw(statement(
-                                backend,
-                                "INSERT INTO execution_jobs (user_id, state, payload, created_at, process_after) \
-                                 VALUES (?, 'queued', ?, ?, ?)",
-                                vec![
-                                    job.user_id.0.into(),
-                                    job.payload.clone().into(),
-                                    created_at.into(),
-                                    (*after).into(),
-                                ],
-                            ))
-                            .await?;
-                        ids.push(JobId(result.last_insert_id() as i64));
-                    }
-                } else {
-                    let result = txn.execute_raw(statement(backend, &insert, values)).await?;
-                    let first = result.last_insert_id() as i64;
-                    ids.extend((0..chunk.len() as i64).map(|i| JobId(first + i)));
-                }
+    let done: Result<Vec<JobId>> = async {
+        let mut ids = Vec::with_capacity(jobs.len());
+        let mut start = 0;
+        while start < jobs.len() {
+            let mut end = start;
+            let mut bytes = 0;
+            while end < jobs.len() && end - start < INSERT_CHUNK && bytes + sizes[end] <= budget {
+                bytes += sizes[end];
+                end += 1;
             }
-            _ => {
-                let rows = txn
-                    .query_all_raw(statement(
-                        backend,
-                        &format!("{insert} RETURNING id"),
-                        values,
-                    ))
-                    .await?;
-                for row in rows {
-                    ids.push(JobId(row.try_get("", "id")?));
+            insert_jobs(&txn, &jobs[start..end], &process_after[start..end], created_at, &mut ids)
+                .await?;
+            start = end;
+        }
+        Ok(ids)
+    }
+    .await;
+    finish(txn, done).await
+}
+
+/// What a row adds to a multi-row INSERT besides its payload: the user id,
+/// two times and the parameters' headers, generously.
+const ROW_OVERHEAD_BYTES: usize = 128;
+
+/// How many bytes of rows one statement may carry: on MySQL/MariaDB the
+/// server's `max_allowed_packet` less room for the statement itself;
+/// PostgreSQL and SQLite take far more than a thousand rows of any payload
+/// their JSON columns hold, so 64 MiB only keeps statements reasonable.
+async fn statement_bytes<C: ConnectionTrait>(conn: &C) -> Result<usize> {
+    const ELSEWHERE: usize = 64 << 20;
+    if conn.get_database_backend() != DbBackend::MySql {
+        return Ok(ELSEWHERE);
+    }
+    let packet = conn
+        .query_one_raw(statement(
+            DbBackend::MySql,
+            "SELECT @@max_allowed_packet AS packet",
+            vec![],
+        ))
+        .await?
+        .map(|row| row.try_get::<i64>("", "packet"))
+        .transpose()?
+        .unwrap_or(4 << 20);
+    Ok(usize::try_from(packet).unwrap_or(usize::MAX).saturating_sub(16 << 10))
+}
+
+/// One multi-row INSERT of `jobs`, their ids appended to `ids` in order.
+async fn insert_jobs<C: ConnectionTrait>(
+    txn: &C,
+    jobs: &[NewJob],
+    process_after: &[Option<DateTime<Utc>>],
+    created_at: DateTime<Utc>,
+    ids: &mut Vec<JobId>,
+) -> Result<()> {
+    let backend = txn.get_database_backend();
+    let row_values = |job: &NewJob, after: &Option<DateTime<Utc>>| -> [Value; 4] {
+        [
+            job.user_id.0.into(),
+            job.payload.clone().into(),
+            created_at.into(),
+            (*after).into(),
+        ]
+    };
+    let insert = |n: usize| {
+        format!(
+            "INSERT INTO execution_jobs (user_id, state, payload, created_at, process_after) \
+             VALUES {}",
+            vec!["(?, 'queued', ?, ?, ?)"; n].join(", ")
+        )
+    };
+    let values = |jobs: &[NewJob], after: &[Option<DateTime<Utc>>]| -> Vec<Value> {
+        jobs.iter().zip(after).flat_map(|(j, a)| row_values(j, a)).collect()
+    };
+    match backend {
+        DbBackend::MySql => {
+            // InnoDB numbers the rows of one multi-row INSERT consecutively
+            // under innodb_autoinc_lock_mode 0 and 1 (MariaDB's default);
+            // under 2 it may interleave, so insert row by row there.
+            let one_by_one = jobs.len() > 1 && autoinc_interleaved(txn).await?;
+            if one_by_one {
+                for (job, after) in jobs.iter().zip(process_after) {
+                    let result = txn
+                        .execute_raw(statement(backend, &insert(1), row_values(job, after).into()))
+                        .await?;
+                    ids.push(JobId(result.last_insert_id() as i64));
                 }
+            } else {
+                let result = txn
+                    .execute_raw(statement(backend, &insert(jobs.len()), values(jobs, process_after)))
+                    .await?;
+                let first = result.last_insert_id() as i64;
+                ids.extend((0..jobs.len() as i64).map(|i| JobId(first + i)));
+            }
+        }
+        _ => {
+            let rows = txn
+                .query_all_raw(statement(
+                    backend,
+                    &format!("{} RETURNING id", insert(jobs.len())),
+                    values(jobs, process_after),
+                ))
+                .await?;
+            for row in rows {
+                ids.push(JobId(row.try_get("", "id")?));
             }
         }
     }
-    txn.commit().await?;
-    Ok(ids)
+    Ok(())
 }
 
 async fn autoinc_interleaved<C: ConnectionTrait>(conn: &C) -> Result<bool> {
@@ -169,25 +231,28 @@ where
         list(jobs.len())
     );
     let txn = begin_write(conn).await?;
-    let mut values = vec![now.into()];
-    values.extend(ids.iter().cloned());
-    values.push(worker.into());
-    txn.execute_raw(statement(
-        backend,
-        &format!("UPDATE execution_jobs SET last_heartbeat_at = ? WHERE {mine}"),
-        values,
-    ))
-    .await?;
-    let mut values = ids;
-    values.push(worker.into());
-    let rows = txn
-        .query_all_raw(statement(
+    let done: Result<Vec<QueryResult>> = async {
+        let mut values = vec![now.into()];
+        values.extend(ids.iter().cloned());
+        values.push(worker.into());
+        txn.execute_raw(statement(
             backend,
-            &format!("SELECT id, cancel FROM execution_jobs WHERE {mine} ORDER BY id"),
+            &format!("UPDATE execution_jobs SET last_heartbeat_at = ? WHERE {mine}"),
             values,
         ))
         .await?;
-    txn.commit().await?;
+        let mut values = ids;
+        values.push(worker.into());
+        Ok(txn
+            .query_all_raw(statement(
+                backend,
+                &format!("SELECT id, cancel FROM execution_jobs WHERE {mine} ORDER BY id"),
+                values,
+            ))
+            .await?)
+    }
+    .await;
+    let rows = finish(txn, done).await?;
     let mut beat = Heartbeat::default();
     for row in rows {
         let id = JobId(row.try_get("", "id")?);
@@ -199,22 +264,60 @@ where
     Ok(beat)
 }
 
-/// Locks one job's row for a state change and returns its state and
-/// failure count.
-async fn lock_job<C: ConnectionTrait>(conn: &C, job: JobId) -> Result<(JobState, i32)> {
+/// A job's row as a state change sees it, under its lock.
+struct Locked {
+    state: JobState,
+    num_failures: i32,
+    num_resets: i32,
+    worker: Option<String>,
+}
+
+impl Locked {
+    /// Refuses a result from a worker that no longer holds this claim of the
+    /// job: it was reset (and maybe handed out again, even to a worker of the
+    /// same name: then its attempt differs) or finished by someone else.
+    fn held_by(&self, claim: &Job) -> Result<()> {
+        let job = JobId(claim.id);
+        if self.state != JobState::Processing {
+            return Err(Error::JobNotProcessing {
+                job,
+                state: self.state,
+            });
+        }
+        let same_claim = self.worker.is_some()
+            && self.worker == claim.worker_hostname
+            && self.num_resets == claim.num_resets
+            && self.num_failures == claim.num_failures;
+        if !same_claim {
+            return Err(Error::JobNotHeld {
+                job,
+                worker: claim.worker_hostname.clone().unwrap_or_default(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Locks one job's row for a state change.
+async fn lock_job<C: ConnectionTrait>(conn: &C, job: JobId) -> Result<Locked> {
     let backend = conn.get_database_backend();
     let row = conn
         .query_one_raw(statement(
             backend,
             &format!(
-                "SELECT state, num_failures FROM execution_jobs WHERE id = ?{}",
+                "SELECT state, num_failures, num_resets, worker_hostname FROM execution_jobs WHERE id = ?{}",
                 for_update(backend)
             ),
             vec![job.0.into()],
         ))
         .await?
         .ok_or(Error::JobNotFound(job))?;
-    Ok((state_of(&row)?, row.try_get("", "num_failures")?))
+    Ok(Locked {
+        state: state_of(&row)?,
+        num_failures: row.try_get("", "num_failures")?,
+        num_resets: row.try_get("", "num_resets")?,
+        worker: row.try_get("", "worker_hostname")?,
+    })
 }
 
 fn state_of(row: &QueryResult) -> Result<JobState> {
@@ -222,45 +325,45 @@ fn state_of(row: &QueryResult) -> Result<JobState> {
     Ok(JobState::try_from_value(&state)?)
 }
 
-/// Marks a `processing` job `completed`.
+/// Marks a job `completed`, for the worker that holds it: `job` is the job
+/// as [`dequeue`](super::dequeue) handed it out.
 ///
 /// # Errors
-/// [`Error::JobNotFound`]; [`Error::JobNotProcessing`] (nothing changes);
-/// [`Error::Database`].
-pub async fn complete<C>(conn: &C, job: JobId) -> Result<()>
+/// [`Error::JobNotFound`]; [`Error::JobNotProcessing`]; [`Error::JobNotHeld`]
+/// when the job was reset and handed out again (to any worker, this one's
+/// name included) since this claim: the result belongs to that claim, and
+/// nothing changes; [`Error::Database`].
+pub async fn complete<C>(conn: &C, job: &Job) -> Result<()>
 where
     C: ConnectionTrait + TransactionTrait,
 {
     let backend = conn.get_database_backend();
     let txn = begin_write(conn).await?;
-    let (state, _) = lock_job(&txn, job).await?;
-    if state != JobState::Processing {
-        return Err(Error::JobNotProcessing { job, state });
+    let done: Result<()> = async {
+        lock_job(&txn, JobId(job.id)).await?.held_by(job)?;
+        txn.execute_raw(statement(
+            backend,
+            "UPDATE execution_jobs SET state = 'completed', finished_at = ? WHERE id = ?",
+            vec![now().into(), job.id.into()],
+        ))
+        .await?;
+        Ok(())
     }
-    txn.execute_raw(statement(
-        backend,
-        "UPDATE execution_jobs SET state = 'completed', finished_at = ? WHERE id = ?",
-        vec![now().into(), job.0.into()],
-    ))
-    .await?;
-    txn.commit().await?;
-    Ok(())
+    .await;
+    finish(txn, done).await
 }
 
-/// Records a failure of a `processing` job: `errored`, eligible again after
+/// Records a failure of a job, for the worker that holds it (`job` as
+/// [`dequeue`](super::dequeue) handed it out): `errored`, eligible again after
 /// the backoff, until its `max_failures`-th failure makes it `failed`.
 /// Returns the state it is left in.
 ///
 /// # Errors
-/// [`Error::InvalidArgument`] for a message over 64 KiB or holding NUL, or
-/// `max_failures < 1`; [`Error::JobNotFound`]; [`Error::JobNotProcessing`];
+/// [`Error::InvalidArgument`] for a message over [`MAX_FAILURE_MESSAGE_BYTES`]
+/// or holding NUL, or `max_failures < 1`; [`Error::JobNotFound`];
+/// [`Error::JobNotProcessing`]; [`Error::JobNotHeld`] (see [`complete`]);
 /// [`Error::Database`].
-pub async fn fail<C>(
-    conn: &C,
-    job: JobId,
-    message: &str,
-    options: &QueueOptions,
-) -> Result<JobState>
+pub async fn fail<C>(conn: &C, job: &Job, message: &str, options: &QueueOptions) -> Result<JobState>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -275,31 +378,32 @@ where
     let retry_at = validate::timestamp("backoff", after(now, options.backoff, "backoff")?)?;
     let backend = conn.get_database_backend();
     let txn = begin_write(conn).await?;
-    let (state, failures) = lock_job(&txn, job).await?;
-    if state != JobState::Processing {
-        return Err(Error::JobNotProcessing { job, state });
+    let done: Result<JobState> = async {
+        let locked = lock_job(&txn, JobId(job.id)).await?;
+        locked.held_by(job)?;
+        let failed = locked.num_failures + 1 >= options.max_failures;
+        let (next, process_after) = if failed {
+            (JobState::Failed, None)
+        } else {
+            (JobState::Errored, Some(retry_at))
+        };
+        txn.execute_raw(statement(
+            backend,
+            "UPDATE execution_jobs SET state = ?, num_failures = num_failures + 1, \
+             failure_message = ?, finished_at = ?, process_after = ? WHERE id = ?",
+            vec![
+                next.to_value().into(),
+                message.into(),
+                now.into(),
+                process_after.into(),
+                job.id.into(),
+            ],
+        ))
+        .await?;
+        Ok(next)
     }
-    let failed = failures + 1 >= options.max_failures;
-    let (next, process_after) = if failed {
-        (JobState::Failed, None)
-    } else {
-        (JobState::Errored, Some(retry_at))
-    };
-    txn.execute_raw(statement(
-        backend,
-        "UPDATE execution_jobs SET state = ?, num_failures = num_failures + 1, \
-         failure_message = ?, finished_at = ?, process_after = ? WHERE id = ?",
-        vec![
-            next.to_value().into(),
-            message.into(),
-            now.into(),
-            process_after.into(),
-            job.0.into(),
-        ],
-    ))
-    .await?;
-    txn.commit().await?;
-    Ok(next)
+    .await;
+    finish(txn, done).await
 }
 
 /// Cancels a job. A waiting job becomes `canceled` at once; a `processing`
@@ -315,37 +419,40 @@ where
 {
     let backend = conn.get_database_backend();
     let txn = begin_write(conn).await?;
-    let (state, _) = lock_job(&txn, job).await?;
-    let next = match state {
-        JobState::Queued | JobState::Errored => {
-            txn.execute_raw(statement(
-                backend,
-                "UPDATE execution_jobs SET state = 'canceled', cancel = ?, finished_at = ? WHERE id = ?",
-                vec![true.into(), now().into(), job.0.into()],
-            ))
-            .await?;
-            JobState::Canceled
-        }
-        JobState::Processing => {
-            txn.execute_raw(statement(
-                backend,
-                "UPDATE execution_jobs SET cancel = ? WHERE id = ?",
-                vec![true.into(), job.0.into()],
-            ))
-            .await?;
-            JobState::Processing
-        }
-        JobState::Completed | JobState::Failed | JobState::Canceled => {
-            return Err(Error::JobFinished { job, state });
-        }
-    };
-    txn.commit().await?;
-    Ok(next)
+    let done: Result<JobState> = async {
+        let state = lock_job(&txn, job).await?.state;
+        Ok(match state {
+            JobState::Queued | JobState::Errored => {
+                txn.execute_raw(statement(
+                    backend,
+                    "UPDATE execution_jobs SET state = 'canceled', cancel = ?, finished_at = ? WHERE id = ?",
+                    vec![true.into(), now().into(), job.0.into()],
+                ))
+                .await?;
+                JobState::Canceled
+            }
+            JobState::Processing => {
+                txn.execute_raw(statement(
+                    backend,
+                    "UPDATE execution_jobs SET cancel = ? WHERE id = ?",
+                    vec![true.into(), job.0.into()],
+                ))
+                .await?;
+                JobState::Processing
+            }
+            JobState::Completed | JobState::Failed | JobState::Canceled => {
+                return Err(Error::JobFinished { job, state });
+            }
+        })
+    }
+    .await;
+    finish(txn, done).await
 }
 
 /// Returns `processing` jobs whose heartbeat is older than `max_age` (their
 /// worker died) to the queue with `num_resets` + 1, at their old place; a job
-/// already reset `max_resets` times becomes `failed` instead.
+/// already reset `max_resets` times becomes `failed` instead, and one
+/// canceled while it ran becomes `canceled`.
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] for a `max_age` too large or negative
@@ -364,60 +471,77 @@ where
     let cutoff = before(now, max_age, "max_age")?;
     let backend = conn.get_database_backend();
     let txn = begin_write(conn).await?;
-    let rows = txn
-        .query_all_raw(statement(
-            backend,
-            &format!(
-                "SELECT id, num_resets FROM execution_jobs WHERE state = 'processing' \
-                 AND (last_heartbeat_at IS NULL OR last_heartbeat_at < ?) ORDER BY id{}",
-                for_update(backend)
-            ),
-            vec![cutoff.into()],
-        ))
-        .await?;
-    let mut report = ResetReport::default();
-    for row in rows {
-        let id = JobId(row.try_get("", "id")?);
-        if row.try_get::<i32>("", "num_resets")? >= max_resets {
-            report.failed.push(id);
-        } else {
-            report.requeued.push(id);
+    let done: Result<ResetReport> = async {
+        let rows = txn
+            .query_all_raw(statement(
+                backend,
+                &format!(
+                    "SELECT id, num_resets, cancel FROM execution_jobs WHERE state = 'processing' \
+                     AND (last_heartbeat_at IS NULL OR last_heartbeat_at < ?) ORDER BY id{}",
+                    for_update(backend)
+                ),
+                vec![cutoff.into()],
+            ))
+            .await?;
+        let mut report = ResetReport::default();
+        for row in rows {
+            let id = JobId(row.try_get("", "id")?);
+            if row.try_get::<bool>("", "cancel")? {
+                // Canceled while it ran: its worker is gone, and so is the
+                // reason to run it again.
+                report.canceled.push(id);
+            } else if row.try_get::<i32>("", "num_resets")? >= max_resets {
+                report.failed.push(id);
+            } else {
+                report.requeued.push(id);
+            }
         }
-    }
-    for chunk in report.requeued.chunks(INSERT_CHUNK) {
-        let mut values: Vec<Value> = chunk.iter().map(|j| j.0.into()).collect();
-        values.insert(0, Value::from(None::<DateTime<Utc>>));
-        txn.execute_raw(statement(
-            backend,
-            &format!(
-                "UPDATE execution_jobs SET state = 'queued', num_resets = num_resets + 1, \
-                 last_heartbeat_at = ?, worker_hostname = NULL WHERE id IN ({})",
-                list(chunk.len())
+        let ends = [
+            (
+                &report.requeued,
+                "state = 'queued', num_resets = num_resets + 1, last_heartbeat_at = NULL, \
+                 worker_hostname = NULL",
+                false,
             ),
-            values,
-        ))
-        .await?;
-    }
-    for chunk in report.failed.chunks(INSERT_CHUNK) {
-        let mut values: Vec<Value> = vec![now.into()];
-        values.extend(chunk.iter().map(|j| Value::from(j.0)));
-        txn.execute_raw(statement(
-            backend,
-            &format!(
-                "UPDATE execution_jobs SET state = 'failed', finished_at = ?, \
-                 failure_message = 'stalled: no heartbeat, reset too many times' \
-                 WHERE id IN ({})",
-                list(chunk.len())
+            (
+                &report.failed,
+                "state = 'failed', finished_at = ?, \
+                 failure_message = 'stalled: no heartbeat, reset too many times'",
+                true,
             ),
-            values,
-        ))
-        .await?;
+            (
+                &report.canceled,
+                "state = 'canceled', finished_at = ?, worker_hostname = NULL",
+                true,
+            ),
+        ];
+        for (jobs, set, at_now) in ends {
+            for chunk in jobs.chunks(INSERT_CHUNK) {
+                let mut values: Vec<Value> = Vec::with_capacity(chunk.len() + 1);
+                if at_now {
+                    values.push(now.into());
+                }
+                values.extend(chunk.iter().map(|j| Value::from(j.0)));
+                txn.execute_raw(statement(
+                    backend,
+                    &format!(
+                        "UPDATE execution_jobs SET {set} WHERE id IN ({})",
+                        list(chunk.len())
+                    ),
+                    values,
+                ))
+                .await?;
+            }
+        }
+        Ok(report)
     }
-    txn.commit().await?;
-    if !report.requeued.is_empty() || !report.failed.is_empty() {
+    .await;
+    let report = finish(txn, done).await?;
+    if !report.requeued.is_empty() || !report.failed.is_empty() || !report.canceled.is_empty() {
         tracing::info!(
             requeued = report.requeued.len(),
             failed = report.failed.len(),
+            canceled = report.canceled.len(),
             "reset stalled jobs"
         );
     }

@@ -34,7 +34,7 @@
 //! queue::enqueue(db, &NewJob::now(UserId(7), serde_json::json!({"workspace": 5}))).await?;
 //! if let Some(job) = queue::dequeue(db, "worker-1").await? {   // processing, heartbeat set
 //!     // ... run it, calling queue::heartbeat(db, "worker-1", &[id]) meanwhile ...
-//!     queue::complete(db, job.id.into()).await?;
+//!     queue::complete(db, &job).await?;
 //! }
 //! queue::reset_stalled(db, std::time::Duration::from_secs(60), 3).await?; // from a cron
 //! # Ok(()) }
@@ -53,7 +53,10 @@ use crate::ids::{JobId, UserId};
 
 pub use fair_order::{dequeue, next_in_line, place_in_queue};
 pub use history::fair_order_from_history;
-pub use lifecycle::{cancel, complete, enqueue, enqueue_many, fail, heartbeat, reset_stalled};
+pub use lifecycle::{
+    MAX_FAILURE_MESSAGE_BYTES, cancel, complete, enqueue, enqueue_many, fail, heartbeat,
+    reset_stalled,
+};
 pub use stats::{queue_stats, stalled_jobs};
 
 /// A job to enqueue.
@@ -138,6 +141,8 @@ pub struct ResetReport {
     pub requeued: Vec<JobId>,
     /// Stalled jobs past `max_resets`, now `failed`.
     pub failed: Vec<JobId>,
+    /// Stalled jobs canceled while they ran, now `canceled`.
+    pub canceled: Vec<JobId>,
 }
 
 /// One user's line in [`queue_stats`].

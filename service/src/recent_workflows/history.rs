@@ -79,7 +79,9 @@ pub async fn recent_workflows_from_history<C: ConnectionTrait>(
 // The same definition in set form, for every key of a batch of runs at once:
 // the member rows (latest run per workspace, uid and published run) and, from
 // those, the workspace rows (uid ''), since the latest of all runs is the
-// latest of the members' latest. FILTER is the batch's condition on `s`.
+// latest of the members' latest. Runs whose own uid is '' count for their
+// workspace only: '' names no member, and it is the workspace rows' uid.
+// FILTER is the batch's condition on `s`.
 //
 // PostgreSQL: DISTINCT ON over one in-memory sort per level. The uid sorts
 // with the "C" collation: grouping only needs equal strings together, and
@@ -92,7 +94,7 @@ WITH m AS (\
     WHERE FILTER \
     ORDER BY s.workspace_id, s.uid COLLATE \"C\", v.published_run_id, s.updated_at DESC, s.id DESC\
 ) \
-SELECT workspace_id, uid, published_run_id, last_saved_run_id, last_used_at FROM m \
+SELECT workspace_id, uid, published_run_id, last_saved_run_id, last_used_at FROM m WHERE uid <> '' \
 UNION ALL (\
     SELECT DISTINCT ON (workspace_id, published_run_id) \
         workspace_id, '', published_run_id, last_saved_run_id, last_used_at \
@@ -117,7 +119,7 @@ FROM (\
         WHERE FILTER\
     ) r WHERE r.nth = 1\
 ) m CROSS JOIN (SELECT 0 AS wide UNION ALL SELECT 1) k \
-WHERE k.wide = 0 OR m.nth_in_workspace = 1";
+WHERE (k.wide = 0 AND m.uid <> '') OR (k.wide = 1 AND m.nth_in_workspace = 1)";
 
 /// A `SELECT` of every summary row (member and workspace rows) that the runs
 /// matching `filter` (a condition on `s`, the saved runs) aggregate to, as

@@ -14,18 +14,8 @@ use recents_entity::workspace_recent_workflow::WORKSPACE_SCOPE_UID;
 use sea_orm::{ConnectionTrait, DbBackend, Value};
 
 use crate::error::Result;
-use crate::ids::{PublishedRunId, SavedRunId, VersionId, WorkspaceId};
+use crate::ids::{PublishedRunId, SavedRunId, WorkspaceId};
 use crate::sql::{for_update, statement};
-
-/// The history row a summary row is derived from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Use {
-    pub workspace_id: WorkspaceId,
-    pub uid: String,
-    pub version_id: VersionId,
-    pub run_id: SavedRunId,
-    pub at: DateTime<Utc>,
-}
 
 /// The column list every write of a summary row inserts, in this order.
 pub(crate) const INSERT_INTO: &str = "INSERT INTO workspace_recent_workflows \
@@ -63,38 +53,47 @@ pub(crate) fn keep_greater(backend: DbBackend) -> &'static str {
     }
 }
 
-// The save's rows: the member's and the workspace's, resolving the version to
-// its published run in the same statement.
-const SAVE_SELECT: &str = "\
-SELECT ?, scope.uid, v.published_run_id, ?, ? \
-FROM published_run_versions v \
-CROSS JOIN (SELECT ? AS uid UNION ALL SELECT ?) scope \
-WHERE v.id = ? ";
+// The rows a saved run counts for, read from the run as the database stored
+// it (PostgreSQL rounds sub-microsecond times, SQLite keeps them as written:
+// the summary must hold exactly what history holds), resolving its version to
+// its published run: the member's row, then the workspace's, the order in
+// which every save and every move locks them. A run whose uid is '' counts
+// for its workspace only: '' names no member (the member scope refuses it),
+// and the workspace's row is the one with uid ''.
+const RUN_SELECT: &str = "\
+SELECT s.workspace_id, CASE WHEN k.wide = 1 THEN '' ELSE s.uid END, v.published_run_id, s.id, s.updated_at \
+FROM saved_runs s JOIN published_run_versions v ON v.id = s.parent_version_id \
+CROSS JOIN (SELECT 0 AS wide UNION ALL SELECT 1) k \
+WHERE s.id = ? AND (k.wide = 1 OR s.uid <> '') ";
 
 // With a freshness window, a row already recent enough is filtered out before
 // the insert is attempted, so no conflict arises and no row lock is taken: a
 // plain MVCC read instead of a wait behind the hot row's writer.
 const FRESHNESS_STANDARD: &str = "AND NOT EXISTS (\
 SELECT 1 FROM workspace_recent_workflows f \
-WHERE f.workspace_id = ? AND f.uid = scope.uid AND f.published_run_id = v.published_run_id \
-AND f.last_used_at >= ?) ";
+WHERE f.workspace_id = s.workspace_id AND f.uid = CASE WHEN k.wide = 1 THEN '' ELSE s.uid END \
+AND f.published_run_id = v.published_run_id AND f.last_used_at >= ?) ";
+
+const MEMBER_FIRST: &str = "ORDER BY k.wide ";
 
 static UPSERT_STANDARD: LazyLock<String> =
-    LazyLock::new(|| format!("{INSERT_INTO}{SAVE_SELECT}{KEEP_GREATER_STANDARD}"));
+    LazyLock::new(|| format!("{INSERT_INTO}{RUN_SELECT}{MEMBER_FIRST}{KEEP_GREATER_STANDARD}"));
 static UPSERT_STANDARD_FRESHNESS: LazyLock<String> = LazyLock::new(|| {
-    format!("{INSERT_INTO}{SAVE_SELECT}{FRESHNESS_STANDARD}{KEEP_GREATER_STANDARD}")
+    format!("{INSERT_INTO}{RUN_SELECT}{FRESHNESS_STANDARD}{MEMBER_FIRST}{KEEP_GREATER_STANDARD}")
 });
 static UPSERT_MYSQL: LazyLock<String> =
-    LazyLock::new(|| format!("{INSERT_INTO}{SAVE_SELECT}{KEEP_GREATER_MYSQL}"));
+    LazyLock::new(|| format!("{INSERT_INTO}{RUN_SELECT}{MEMBER_FIRST}{KEEP_GREATER_MYSQL}"));
 
 // MySQL/MariaDB: an INSERT … SELECT takes shared locks on what it reads under
 // REPEATABLE READ, which would queue behind the hot row's writer; a plain
 // SELECT is a consistent non-locking read. So the freshness check is its own
-// statement there.
+// statement there: how many of the run's rows are fresh, and how many it has.
 const FRESH_ROWS_MYSQL: &str = "\
-SELECT COUNT(*) AS fresh FROM workspace_recent_workflows f \
-JOIN published_run_versions v ON v.published_run_id = f.published_run_id \
-WHERE v.id = ? AND f.workspace_id = ? AND f.uid IN (?, ?) AND f.last_used_at >= ?";
+SELECT (SELECT COUNT(*) FROM workspace_recent_workflows f \
+        WHERE f.workspace_id = s.workspace_id AND f.uid IN (s.uid, '') \
+        AND f.published_run_id = v.published_run_id AND f.last_used_at >= ?) AS fresh, \
+    CASE WHEN s.uid = '' THEN 1 ELSE 2 END AS scopes \
+FROM saved_runs s JOIN published_run_versions v ON v.id = s.parent_version_id WHERE s.id = ?";
 
 /// The PostgreSQL advisory lock that keeps summary rows from being lowered
 /// while a backfill batch runs (the bytes spell "recents" and a 1).
@@ -110,57 +109,44 @@ WHERE v.id = ? AND f.workspace_id = ? AND f.uid IN (?, ?) AND f.last_used_at >= 
 /// runs with shared row locks), nor SQLite (one writer at a time).
 pub(crate) const LOWERING_LOCK: i64 = 0x7265_6365_6e74_7301;
 
-/// Records `used` in the member's and the workspace's summary rows.
+/// Records the saved run `run`, as stored, in its member's and its
+/// workspace's summary rows. A run that does not exist or has no version
+/// counts towards nothing.
 ///
 /// `fresh_after`: when set, a row whose `last_used_at` is at or after it is
 /// left alone (the freshness window); `None` is exact.
 pub(crate) async fn record<C: ConnectionTrait>(
     conn: &C,
-    used: &Use,
+    run: SavedRunId,
     fresh_after: Option<DateTime<Utc>>,
 ) -> Result<()> {
     let backend = conn.get_database_backend();
-    let row_values = || -> Vec<Value> {
-        vec![
-            used.workspace_id.0.into(),
-            used.run_id.0.into(),
-            used.at.into(),
-            used.uid.clone().into(),
-            WORKSPACE_SCOPE_UID.into(),
-            used.version_id.0.into(),
-        ]
-    };
     match backend {
         DbBackend::MySql => {
             if let Some(cutoff) = fresh_after {
-                let fresh = conn
+                let row = conn
                     .query_one_raw(statement(
                         backend,
                         FRESH_ROWS_MYSQL,
-                        vec![
-                            used.version_id.0.into(),
-                            used.workspace_id.0.into(),
-                            used.uid.clone().into(),
-                            WORKSPACE_SCOPE_UID.into(),
-                            cutoff.into(),
-                        ],
+                        vec![cutoff.into(), run.0.into()],
                     ))
-                    .await?
-                    .map(|row| row.try_get::<i64>("", "fresh"))
-                    .transpose()?
-                    .unwrap_or(0);
-                if fresh == 2 {
+                    .await?;
+                let Some(row) = row else {
+                    return Ok(());
+                };
+                let fresh: i64 = row.try_get("", "fresh")?;
+                let scopes: i64 = row.try_get("", "scopes")?;
+                if fresh >= scopes {
                     return Ok(());
                 }
             }
-            conn.execute_raw(statement(backend, &UPSERT_MYSQL, row_values()))
+            conn.execute_raw(statement(backend, &UPSERT_MYSQL, vec![run.0.into()]))
                 .await?;
         }
         _ => {
-            let mut values = row_values();
+            let mut values: Vec<Value> = vec![run.0.into()];
             let sql: &str = match fresh_after {
                 Some(cutoff) => {
-                    values.push(used.workspace_id.0.into());
                     values.push(cutoff.into());
                     &UPSERT_STANDARD_FRESHNESS
                 }
@@ -282,22 +268,23 @@ async fn set_to_history<C: ConnectionTrait>(conn: &C, key: &Key, exists: bool) -
     Ok(())
 }
 
-/// The member's and the workspace's key for a run using `published_run_id`.
-pub(crate) fn keys(
-    workspace_id: WorkspaceId,
-    uid: &str,
-    published_run_id: PublishedRunId,
-) -> [Key; 2] {
-    [
+/// The member's and the workspace's key for a run using `published_run_id`
+/// (the workspace's only, for a run whose uid is `''`).
+pub(crate) fn keys(workspace_id: WorkspaceId, uid: &str, published_run_id: PublishedRunId) -> Vec<Key> {
+    let workspace = Key {
+        workspace_id,
+        uid: WORKSPACE_SCOPE_UID.to_owned(),
+        published_run_id,
+    };
+    if uid == WORKSPACE_SCOPE_UID {
+        return vec![workspace];
+    }
+    vec![
         Key {
             workspace_id,
             uid: uid.to_owned(),
             published_run_id,
         },
-        Key {
-            workspace_id,
-            uid: WORKSPACE_SCOPE_UID.to_owned(),
-            published_run_id,
-        },
+        workspace,
     ]
 }

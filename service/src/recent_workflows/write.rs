@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use recents_entity::saved_run;
-use sea_orm::{ConnectionTrait, DbBackend, SqlErr, TransactionSession, TransactionTrait};
+use sea_orm::{ConnectionTrait, DbBackend, SqlErr, TransactionTrait};
 
-use super::summary::{self, Key, Use};
+use super::summary::{self, Key};
 use crate::error::{Error, Result};
 use crate::ids::{PublishedRunId, SavedRunId, VersionId, WorkspaceId};
-use crate::sql::{begin_write, for_update, statement};
+use crate::sql::{begin_write, finish, for_update, statement};
 use crate::validate;
 
 /// How saves maintain the summary.
@@ -45,12 +45,18 @@ impl SaveOptions {
         }
     }
 
+    /// The cutoff of a save at `at`: rows at or after it are fresh. A window
+    /// reaching before the earliest time any row can hold is that time: every
+    /// row is fresh (a cutoff before year 1000 cannot even be encoded).
     fn fresh_after(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
         if self.freshness_window.is_zero() {
             return None;
         }
-        let window = chrono::Duration::from_std(self.freshness_window).ok()?;
-        at.checked_sub_signed(window)
+        let earliest = validate::earliest();
+        let cutoff = chrono::Duration::from_std(self.freshness_window)
+            .ok()
+            .and_then(|window| at.checked_sub_signed(window));
+        Some(cutoff.map_or(earliest, |cutoff| cutoff.max(earliest)))
     }
 }
 
@@ -112,21 +118,13 @@ where
         None => insert(&txn, save, updated_at, options).await,
         Some(id) => update(&txn, id, save, updated_at, options).await,
     };
-    match saved {
-        Ok(run) => {
-            txn.commit().await?;
-            Ok(run)
-        }
-        Err(err) => {
-            // Roll the savepoint back before asking why, so PostgreSQL
-            // answers the questions in `explain`. A MySQL deadlock has
-            // already rolled back the whole transaction, savepoint and all:
-            // then the rollback fails and the deadlock is the answer.
-            if txn.rollback().await.is_err() {
-                return Err(err);
-            }
-            Err(explain(conn, save, err).await)
-        }
+    // The savepoint is rolled back before asking why, so PostgreSQL answers
+    // the questions in `explain`. When MySQL/MariaDB rolled back the whole
+    // transaction, that is the answer.
+    match finish(txn, saved).await {
+        Err(err @ Error::TransactionRolledBack(_)) => Err(err),
+        Err(err) => Err(explain(conn, save, err).await),
+        saved => saved,
     }
 }
 
@@ -145,14 +143,10 @@ pub async fn touch<C: ConnectionTrait>(
     run: &saved_run::Model,
     options: &SaveOptions,
 ) -> Result<()> {
-    validate::uid(&run.uid)?;
+    validate::stored_uid(&run.uid)?;
     let at = validate::timestamp("updated_at", run.updated_at)?;
-    if let Some(version_id) = run.parent_version_id {
-        let used = Use {
-            at,
-            ..use_of(run, version_id)
-        };
-        summary::record(conn, &used, options.fresh_after(at)).await?;
+    if run.parent_version_id.is_some() {
+        summary::record(conn, SavedRunId(run.id), options.fresh_after(at)).await?;
     }
     Ok(())
 }
@@ -170,10 +164,11 @@ pub async fn touch<C: ConnectionTrait>(
 /// # Errors
 /// [`Error::Database`].
 pub async fn retract<C: ConnectionTrait>(conn: &C, run_before: &saved_run::Model) -> Result<()> {
+    validate::stored_uid(&run_before.uid)?;
     let Some(version_id) = run_before.parent_version_id else {
         return Ok(());
     };
-    let Some(published_run_id) = published_run_of(conn, VersionId(version_id)).await? else {
+    let Some(published_run_id) = published_run_of(conn, VersionId(version_id), "").await? else {
         // The version is gone, and with it (by cascade or by `delete_version`)
         // the rows this run counted for.
         return Ok(());
@@ -198,18 +193,21 @@ where
     C: ConnectionTrait + TransactionTrait,
 {
     let txn = begin_write(conn).await?;
-    let run = lock_run(&txn, id)
-        .await?
-        .ok_or(Error::SavedRunNotFound(id))?;
-    txn.execute_raw(statement(
-        txn.get_database_backend(),
-        "DELETE FROM saved_runs WHERE id = ?",
-        vec![id.0.into()],
-    ))
-    .await?;
-    retract(&txn, &run).await?;
-    txn.commit().await?;
-    Ok(run)
+    let done: Result<saved_run::Model> = async {
+        let run = lock_run(&txn, id)
+            .await?
+            .ok_or(Error::SavedRunNotFound(id))?;
+        txn.execute_raw(statement(
+            txn.get_database_backend(),
+            "DELETE FROM saved_runs WHERE id = ?",
+            vec![id.0.into()],
+        ))
+        .await?;
+        retract(&txn, &run).await?;
+        Ok(run)
+    }
+    .await;
+    finish(txn, done).await
 }
 
 /// Deletes a published run. Its versions go with it (their runs keep living,
@@ -242,38 +240,53 @@ where
     C: ConnectionTrait + TransactionTrait,
 {
     let txn = begin_write(conn).await?;
-    let backend = txn.get_database_backend();
-    let published_run_id = published_run_of(&txn, id)
-        .await?
-        .ok_or(Error::VersionNotFound(id))?;
-    let users = txn
-        .query_all_raw(statement(
+    let done: Result<()> = async {
+        let backend = txn.get_database_backend();
+        // Lock the version before reading who used it: a save or a move into it
+        // holds a share lock on it (its foreign key check) until it commits, so
+        // once this lock is ours every run of the version is committed, and no
+        // new one can start. Read after the lock, the users are then all of them.
+        let published_run_id = published_run_of(&txn, id, for_update(backend))
+            .await?
+            .ok_or(Error::VersionNotFound(id))?;
+        // MySQL/MariaDB: a locking read, which sees the latest committed runs
+        // (a plain read answers from the transaction's first snapshot).
+        let latest = match backend {
+            DbBackend::MySql => " LOCK IN SHARE MODE",
+            _ => "",
+        };
+        let users = txn
+            .query_all_raw(statement(
+                backend,
+                &format!(
+                    "SELECT DISTINCT workspace_id, uid FROM saved_runs WHERE parent_version_id = ?{latest}"
+                ),
+                vec![id.0.into()],
+            ))
+            .await?;
+        txn.execute_raw(statement(
             backend,
-            "SELECT DISTINCT workspace_id, uid FROM saved_runs WHERE parent_version_id = ?",
+            "DELETE FROM published_run_versions WHERE id = ?",
             vec![id.0.into()],
         ))
         .await?;
-    txn.execute_raw(statement(
-        backend,
-        "DELETE FROM published_run_versions WHERE id = ?",
-        vec![id.0.into()],
-    ))
-    .await?;
-    let mut keys: Vec<Key> = Vec::new();
-    for row in users {
-        let workspace_id = WorkspaceId(row.try_get("", "workspace_id")?);
-        let uid: String = row.try_get("", "uid")?;
-        for key in summary::keys(workspace_id, &uid, published_run_id) {
-            if !keys.contains(&key) {
-                keys.push(key);
+        let mut keys: Vec<Key> = Vec::new();
+        for row in users {
+            let workspace_id = WorkspaceId(row.try_get("", "workspace_id")?);
+            let uid: String = row.try_get("", "uid")?;
+            for key in summary::keys(workspace_id, &uid, published_run_id) {
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
             }
         }
+        for key in &keys {
+            summary::recompute(&txn, key).await?;
+        }
+        Ok(())
     }
-    for key in &keys {
-        summary::recompute(&txn, key).await?;
-    }
-    txn.commit().await?;
-    Ok(())
+    .await;
+    finish(txn, done).await
 }
 
 /// PostgreSQL inserts the run and records both summary rows in one
@@ -281,7 +294,11 @@ where
 /// its own is needed, and a save is one round trip where it would be four
 /// (begin, insert, upsert, commit). A missing or deleted workspace or a
 /// missing version makes it insert nothing rather than fail, so a caller's
-/// transaction stays usable and `explain` can say which.
+/// transaction stays usable and `explain` can say which. The workspace and
+/// the version are read with the foreign keys' own lock (`FOR KEY SHARE`):
+/// one deleted by a transaction that commits while the save waits is then
+/// skipped as missing, where the foreign key check would fail the statement
+/// and, with it, the caller's transaction.
 async fn insert_in_one_statement<C: ConnectionTrait>(
     conn: &C,
     save: &RunSave,
@@ -318,7 +335,8 @@ async fn insert_in_one_statement<C: ConnectionTrait>(
              SELECT w.id, ?, ?, ?, ?, ? FROM workspaces w \
              WHERE w.id = ? AND w.deleted_at IS NULL \
              AND (CAST(? AS BIGINT) IS NULL \
-                  OR EXISTS (SELECT 1 FROM published_run_versions pv WHERE pv.id = ?)) \
+                  OR EXISTS (SELECT 1 FROM published_run_versions pv WHERE pv.id = ? FOR KEY SHARE)) \
+             FOR KEY SHARE OF w \
              RETURNING id, workspace_id, uid, updated_at, parent_version_id\
          ), used AS ({insert_into}\
              SELECT run.workspace_id, scope.uid, v.published_run_id, run.id, run.updated_at \
@@ -384,13 +402,8 @@ async fn insert<C: ConnectionTrait>(
     };
     let id = id.ok_or(Error::WorkspaceNotFound(save.workspace_id))?;
     let run = new_run(save, id, updated_at);
-    if let Some(version_id) = run.parent_version_id {
-        summary::record(
-            conn,
-            &use_of(&run, version_id),
-            options.fresh_after(updated_at),
-        )
-        .await?;
+    if run.parent_version_id.is_some() {
+        summary::record(conn, SavedRunId(id), options.fresh_after(updated_at)).await?;
     }
     Ok(run)
 }
@@ -440,13 +453,8 @@ async fn update<C: ConnectionTrait>(
         && before.uid == after.uid
         && before.parent_version_id == after.parent_version_id;
     if same_group && before.updated_at <= after.updated_at {
-        if let Some(version_id) = after.parent_version_id {
-            summary::record(
-                conn,
-                &use_of(&after, version_id),
-                options.fresh_after(updated_at),
-            )
-            .await?;
+        if after.parent_version_id.is_some() {
+            summary::record(conn, id, options.fresh_after(updated_at)).await?;
         }
         return Ok(after);
     }
@@ -454,11 +462,11 @@ async fn update<C: ConnectionTrait>(
     // opposite directions would lock each other's rows in opposite orders, so
     // every row involved is locked first, in one order for everyone.
     let old_group = match before.parent_version_id {
-        Some(v) => published_run_of(conn, VersionId(v)).await?,
+        Some(v) => published_run_of(conn, VersionId(v), "").await?,
         None => None,
     };
     let new_group = match after.parent_version_id {
-        Some(v) => published_run_of(conn, VersionId(v)).await?,
+        Some(v) => published_run_of(conn, VersionId(v), "").await?,
         None => None,
     };
     let mut involved = Vec::new();
@@ -488,13 +496,8 @@ async fn update<C: ConnectionTrait>(
             summary::forget(conn, &key, SavedRunId(before.id)).await?;
         }
     }
-    if let Some(version_id) = after.parent_version_id {
-        summary::record(
-            conn,
-            &use_of(&after, version_id),
-            options.fresh_after(updated_at),
-        )
-        .await?;
+    if after.parent_version_id.is_some() {
+        summary::record(conn, id, options.fresh_after(updated_at)).await?;
     }
     Ok(after)
 }
@@ -562,14 +565,17 @@ async fn lock_run<C: ConnectionTrait>(
     })
 }
 
+/// The published run of a version; `lock` is appended to the read (a row
+/// lock, or a locking read that sees the latest committed row on MySQL).
 async fn published_run_of<C: ConnectionTrait>(
     conn: &C,
     version: VersionId,
+    lock: &str,
 ) -> Result<Option<PublishedRunId>> {
     Ok(conn
         .query_one_raw(statement(
             conn.get_database_backend(),
-            "SELECT published_run_id FROM published_run_versions WHERE id = ?",
+            &format!("SELECT published_run_id FROM published_run_versions WHERE id = ?{lock}"),
             vec![version.0.into()],
         ))
         .await?
@@ -578,48 +584,49 @@ async fn published_run_of<C: ConnectionTrait>(
         .map(PublishedRunId))
 }
 
-fn use_of(run: &saved_run::Model, version_id: i64) -> Use {
-    Use {
-        workspace_id: WorkspaceId(run.workspace_id),
-        uid: run.uid.clone(),
-        version_id: VersionId(version_id),
-        run_id: SavedRunId(run.id),
-        at: run.updated_at,
-    }
-}
-
 /// Names what a failed save ran into. Runs after the failed savepoint was
-/// rolled back, so its queries are valid even on PostgreSQL.
+/// rolled back, so its queries are valid even on PostgreSQL. Its reads see
+/// the latest commits (on MySQL/MariaDB as locking reads; a plain read there
+/// answers from the transaction's snapshot), so a workspace or version
+/// deleted by a transaction that committed while the save waited is named.
 async fn explain<C: ConnectionTrait>(conn: &C, save: &RunSave, err: Error) -> Error {
     let is_foreign_key = matches!(
         &err,
         Error::Database(db) if matches!(db.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_)))
     );
-    if matches!(err, Error::WorkspaceNotFound(_)) || is_foreign_key {
-        if let Ok(Some(row)) = conn
-            .query_one_raw(statement(
-                conn.get_database_backend(),
-                "SELECT deleted_at FROM workspaces WHERE id = ?",
-                vec![save.workspace_id.0.into()],
-            ))
-            .await
-        {
-            if matches!(
-                row.try_get::<Option<DateTime<Utc>>>("", "deleted_at"),
-                Ok(Some(_))
-            ) {
-                return Error::WorkspaceDeleted(save.workspace_id);
-            }
-            if let Some(version) = save.parent_version_id
-                && matches!(published_run_of(conn, version).await, Ok(None))
-            {
-                return Error::VersionNotFound(version);
-            }
-            if is_foreign_key {
-                return err;
-            }
-        }
-        return Error::WorkspaceNotFound(save.workspace_id);
+    if !matches!(err, Error::WorkspaceNotFound(_)) && !is_foreign_key {
+        return err;
     }
-    err
+    let backend = conn.get_database_backend();
+    let latest = match backend {
+        DbBackend::MySql => " LOCK IN SHARE MODE",
+        _ => "",
+    };
+    let workspace = conn
+        .query_one_raw(statement(
+            backend,
+            &format!("SELECT deleted_at FROM workspaces WHERE id = ?{latest}"),
+            vec![save.workspace_id.0.into()],
+        ))
+        .await;
+    let row = match workspace {
+        Ok(Some(row)) => row,
+        Ok(None) => return Error::WorkspaceNotFound(save.workspace_id),
+        Err(_) => return err,
+    };
+    if matches!(
+        row.try_get::<Option<DateTime<Utc>>>("", "deleted_at"),
+        Ok(Some(_))
+    ) {
+        return Error::WorkspaceDeleted(save.workspace_id);
+    }
+    if let Some(version) = save.parent_version_id
+        && matches!(published_run_of(conn, version, latest).await, Ok(None))
+    {
+        return Error::VersionNotFound(version);
+    }
+    if is_foreign_key {
+        return err;
+    }
+    Error::WorkspaceNotFound(save.workspace_id)
 }

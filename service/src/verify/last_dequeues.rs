@@ -1,9 +1,10 @@
 //! Verify and repair of `execution_last_dequeues`: each row against the
 //! greatest `started_at` of its user's jobs.
 //!
-//! The triggers never lower a row, so a row can only be too high if
-//! `started_at` was moved back or jobs were deleted by hand; a row can be
-//! missing or stale only if the triggers were disabled or dropped. Verify
+//! The triggers keep each row exactly its user's greatest `started_at` over
+//! the jobs that exist (a deleted or moved job takes its dequeue with it), so
+//! a row drifts only if the triggers were disabled or dropped, or the table
+//! was written by hand. Verify
 //! reads the jobs once, in batches of users, through
 //! `idx_execution_jobs_user_started`; repair sets each drifted row to the
 //! aggregate exactly, lowering it if need be.
@@ -17,24 +18,25 @@ use crate::error::{Error, Result};
 use crate::ids::UserId;
 use crate::sql::{begin_write, for_update, statement};
 
-// One batch of users [?, ?): users whose greatest start differs from their
+// One batch of users [?, ?]: users whose greatest start differs from their
 // row (or who have no row), then rows of users without a started job.
 const DRIFT: &str = "\
 SELECT h.user_id, h.latest AS history_at, l.latest_dequeue AS summary_at FROM (\
     SELECT user_id, MAX(started_at) AS latest FROM execution_jobs \
-    WHERE user_id >= ? AND user_id < ? AND started_at IS NOT NULL GROUP BY user_id\
+    WHERE user_id >= ? AND user_id <= ? AND started_at IS NOT NULL GROUP BY user_id\
 ) h LEFT JOIN execution_last_dequeues l ON l.user_id = h.user_id \
 WHERE l.user_id IS NULL OR l.latest_dequeue <> h.latest \
 UNION ALL \
 SELECT l.user_id, NULL, l.latest_dequeue FROM execution_last_dequeues l \
-WHERE l.user_id >= ? AND l.user_id < ? AND NOT EXISTS (\
+WHERE l.user_id >= ? AND l.user_id <= ? AND NOT EXISTS (\
     SELECT 1 FROM execution_jobs j WHERE j.user_id = l.user_id AND j.started_at IS NOT NULL)";
 
 const BATCH_SIZES: &str = "\
-SELECT (SELECT COUNT(*) FROM execution_jobs WHERE user_id >= ? AND user_id < ?) AS jobs, \
-    (SELECT COUNT(*) FROM execution_last_dequeues WHERE user_id >= ? AND user_id < ?) AS rows_";
+SELECT (SELECT COUNT(*) FROM execution_jobs WHERE user_id >= ? AND user_id <= ?) AS jobs, \
+    (SELECT COUNT(*) FROM execution_last_dequeues WHERE user_id >= ? AND user_id <= ?) AS rows_";
 
-// The user id `?` jobs further on ends a batch: an index-only walk.
+// The user `?` jobs further on ends a batch, all its jobs included: an
+// index-only walk.
 const NEXT_BATCH_END: &str = "\
 SELECT user_id FROM execution_jobs WHERE user_id >= ? ORDER BY user_id LIMIT 1 OFFSET ?";
 
@@ -138,23 +140,22 @@ where
     }
     let backend = conn.get_database_backend();
     let mut report = LastDequeueReport::default();
+    // Inclusive batches `[low, high]` up to user i64::MAX itself, with no
+    // step past it.
     let mut low = i64::MIN;
     loop {
         let next = conn
             .query_one_raw(statement(
                 backend,
                 NEXT_BATCH_END,
-                vec![low.into(), i64::from(batch_jobs).into()],
+                vec![low.into(), i64::from(batch_jobs - 1).into()],
             ))
             .await?
             .map(|row| row.try_get::<i64>("", "user_id"))
             .transpose()?;
         // The last batch runs to the end of the id range, so that rows of
         // users above every job's user are read too.
-        let high = match next {
-            Some(user) => user.max(low + 1),
-            None => i64::MAX,
-        };
+        let high = next.unwrap_or(i64::MAX);
         let range = || vec![low.into(), high.into(), low.into(), high.into()];
         if let Some(sizes) = conn
             .query_one_raw(statement(backend, BATCH_SIZES, range()))
@@ -193,10 +194,10 @@ where
             }
             report.record(drift);
         }
-        if next.is_none() {
+        if high == i64::MAX {
             return Ok(report);
         }
-        low = high;
+        low = high + 1;
     }
 }
 

@@ -26,7 +26,7 @@ use crate::recent_workflows::history::batch_aggregate;
 use crate::recent_workflows::summary::{self, Key};
 use crate::sql::{begin_write, statement};
 
-// The comparison of one batch of workspaces `(?, ?]`: every key where the
+// The comparison of one batch of workspaces `[?, ?]`: every key where the
 // history aggregate and the summary row differ, or only one exists.
 //
 // PostgreSQL: a FULL JOIN, with the batch's sorts given memory.
@@ -36,7 +36,7 @@ SELECT COALESCE(h.workspace_id, r.workspace_id) AS workspace_id, COALESCE(h.uid,
     h.last_saved_run_id AS history_run_id, h.last_used_at AS history_at, \
     r.last_saved_run_id AS summary_run_id, r.last_used_at AS summary_at \
 FROM (HISTORY) h FULL JOIN (\
-    SELECT * FROM workspace_recent_workflows WHERE workspace_id > ? AND workspace_id <= ?\
+    SELECT * FROM workspace_recent_workflows WHERE workspace_id >= ? AND workspace_id <= ?\
 ) r ON r.workspace_id = h.workspace_id AND r.uid = h.uid AND r.published_run_id = h.published_run_id \
 WHERE h.last_saved_run_id IS DISTINCT FROM r.last_saved_run_id \
     OR h.last_used_at IS DISTINCT FROM r.last_used_at";
@@ -46,7 +46,7 @@ WHERE h.last_saved_run_id IS DISTINCT FROM r.last_saved_run_id \
 const DRIFT_STANDARD: &str = "\
 WITH h AS (HISTORY), r AS (\
     SELECT workspace_id, uid, published_run_id, last_saved_run_id, last_used_at \
-    FROM workspace_recent_workflows WHERE workspace_id > ? AND workspace_id <= ?\
+    FROM workspace_recent_workflows WHERE workspace_id >= ? AND workspace_id <= ?\
 ) \
 SELECT h.workspace_id, h.uid, h.published_run_id, \
     h.last_saved_run_id AS history_run_id, h.last_used_at AS history_at, \
@@ -65,12 +65,12 @@ WHERE h.workspace_id IS NULL";
 // batch takes all of that workspace's runs, since its workspace rows depend
 // on every one of them. An index-only walk of idx_saved_runs_workspace.
 const NEXT_BATCH_END: &str = "\
-SELECT workspace_id FROM saved_runs WHERE workspace_id > ? \
+SELECT workspace_id FROM saved_runs WHERE workspace_id >= ? \
 ORDER BY workspace_id LIMIT 1 OFFSET ?";
 
 const BATCH_SIZES: &str = "\
-SELECT (SELECT COUNT(*) FROM saved_runs WHERE workspace_id > ? AND workspace_id <= ?) AS history_rows, \
-    (SELECT COUNT(*) FROM workspace_recent_workflows WHERE workspace_id > ? AND workspace_id <= ?) AS summary_rows";
+SELECT (SELECT COUNT(*) FROM saved_runs WHERE workspace_id >= ? AND workspace_id <= ?) AS history_rows, \
+    (SELECT COUNT(*) FROM workspace_recent_workflows WHERE workspace_id >= ? AND workspace_id <= ?) AS summary_rows";
 
 /// Which workspaces' summary rows verify and repair check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -274,15 +274,17 @@ where
         });
     }
     let backend = conn.get_database_backend();
+    // Inclusive batches `[low, high]` over the whole id range: workspace
+    // i64::MIN and i64::MAX included, and no step past either end.
     let (mut low, last) = match scope {
         VerifyScope::All => (i64::MIN, i64::MAX),
         VerifyScope::Workspace(id) => {
             check_workspace(conn, *id).await?;
-            (id.0 - 1, id.0)
+            (id.0, id.0)
         }
     };
     let mut repaired = 0;
-    while low < last {
+    loop {
         let high = match scope {
             VerifyScope::Workspace(_) => last,
             VerifyScope::All => conn
@@ -322,18 +324,21 @@ where
                 repaired += 1;
             }
         }
-        low = high;
+        if high >= last {
+            break;
+        }
+        low = high + 1;
     }
     Ok(repaired)
 }
 
-/// The drifted rows of workspaces `(low, high]`, read in one statement.
+/// The drifted rows of workspaces `[low, high]`, read in one statement.
 async fn drift_in<C>(conn: &C, low: i64, high: i64) -> Result<Vec<Drift>>
 where
     C: ConnectionTrait + TransactionTrait,
 {
     let backend = conn.get_database_backend();
-    let history = batch_aggregate(backend, "s.workspace_id > ? AND s.workspace_id <= ?");
+    let history = batch_aggregate(backend, "s.workspace_id >= ? AND s.workspace_id <= ?");
     let sql = match backend {
         DbBackend::Postgres => DRIFT_POSTGRES,
         _ => DRIFT_STANDARD,

@@ -185,21 +185,31 @@ fn notice_line(state: &QueueState) -> Option<Line<'static>> {
         return Some(Line::from("resetting stalled jobs…"));
     }
     Some(match state.last_reset.as_ref()? {
-        Ok(report) if report.requeued.is_empty() && report.failed.is_empty() => {
+        Ok(report)
+            if report.requeued.is_empty()
+                && report.failed.is_empty()
+                && report.canceled.is_empty() =>
+        {
             Line::from(format!(
                 "reset: no job was stalled for {} s",
                 state.stalled_after.as_secs()
             ))
             .green()
         }
-        Ok(report) => Line::from(format!(
-            "reset: {} requeued{} · {} failed after {MAX_RESETS} resets{}",
-            report.requeued.len(),
-            job_list(&report.requeued),
-            report.failed.len(),
-            job_list(&report.failed),
-        ))
-        .yellow(),
+        Ok(report) => {
+            let canceled = match report.canceled.len() {
+                0 => String::new(),
+                n => format!(" · {n} canceled while running{}", job_list(&report.canceled)),
+            };
+            Line::from(format!(
+                "reset: {} requeued{} · {} failed after {MAX_RESETS} resets{}{canceled}",
+                report.requeued.len(),
+                job_list(&report.requeued),
+                report.failed.len(),
+                job_list(&report.failed),
+            ))
+            .yellow()
+        }
         Err(message) => Line::from(format!("reset failed: {message}")).red(),
     })
 }
