@@ -17,7 +17,7 @@ use recents::{
     BackfillOptions, BackfillScope, Error, JobId, PublishedRunId, RunSave, SaveOptions, SavedRunId,
     Scope, UserId, VerifyOptions, VerifyScope, VersionId, WorkspaceId, WorkspaceListing, backfill,
     delete_published_run, delete_saved_run, delete_version, home_recent_workflows, list_workspaces,
-    recent_workflows, recent_workflows_from_history, repair, save_run, verify,
+    recent_workflows, recent_workflows_from_history, repair, retract, save_run, touch, verify,
     verify_last_dequeues, workspace_members, workspace_overview,
 };
 use recents_testkit::{TestDb, backend_tests};
@@ -70,7 +70,11 @@ async fn every_entry_point_refuses_bad_input_and_changes_nothing(db: &TestDb) {
         .await
         .unwrap();
     // The job as a worker would hold it: results are reported with the claim.
-    let queued = ExecutionJob::find_by_id(job.0).one(c).await.unwrap().unwrap();
+    let queued = ExecutionJob::find_by_id(job.0)
+        .one(c)
+        .await
+        .unwrap()
+        .unwrap();
     let claim_of = |id: JobId| queue::Job {
         id: id.0,
         worker_hostname: Some("w".into()),
@@ -219,6 +223,26 @@ async fn every_entry_point_refuses_bad_input_and_changes_nothing(db: &TestDb) {
         ),
         Error::SavedRunNotFound(_)
     );
+    // touch and retract take the backend's own row: '' is a uid history may
+    // hold, NUL and over-long uids are not, on any backend.
+    let saved = SavedRun::find().one(c).await.unwrap().unwrap();
+    for bad in ["nul\0uid", &long_uid] {
+        let shown = bad.chars().take(8).collect::<String>();
+        let row = recents::entity::saved_run::Model {
+            uid: bad.to_owned(),
+            ..saved.clone()
+        };
+        case!(
+            format!("touch uid {shown:?}"),
+            touch(c, &row, &SaveOptions::exact()),
+            Error::InvalidUid(_)
+        );
+        case!(
+            format!("retract uid {shown:?}"),
+            retract(c, &row),
+            Error::InvalidUid(_)
+        );
+    }
     case!(
         "delete_saved_run unknown",
         delete_saved_run(c, SavedRunId(-1)),

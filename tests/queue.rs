@@ -322,7 +322,7 @@ async fn the_order_survives_a_worker_crash_and_reset_stalled(db: &TestDb) {
     assert_eq!(job.state, JobState::Failed);
 }
 
-async fn latest_dequeue_follows_raw_sql_and_never_goes_back(db: &TestDb) {
+async fn latest_dequeue_follows_raw_sql_both_ways(db: &TestDb) {
     let c = &db.conn;
     let a = jobs(c, 1, 3).await;
     set_started_at(c, a[0], support_at(100)).await;
@@ -330,10 +330,13 @@ async fn latest_dequeue_follows_raw_sql_and_never_goes_back(db: &TestDb) {
     let (table, from_jobs) = latest_dequeues(c).await;
     assert_eq!(table, from_jobs);
     assert_eq!(table[&1], support_at(300));
-    // Moving a start back does not move the latest dequeue back.
+    // Moving the latest start back moves the latest dequeue back with it:
+    // the row is the greatest start of the jobs as they are.
     set_started_at(c, a[1], support_at(200)).await;
-    let (table, _) = latest_dequeues(c).await;
-    assert_eq!(table[&1], support_at(300));
+    let (table, from_jobs) = latest_dequeues(c).await;
+    assert_eq!(table, from_jobs);
+    assert_eq!(table[&1], support_at(200));
+    set_started_at(c, a[1], support_at(300)).await;
     // A bulk insert of started jobs (one statement, many users) is recorded.
     let backend = c.get_database_backend();
     c.execute_raw(recents::sql::statement(
@@ -376,7 +379,14 @@ async fn bad_queue_input_is_a_typed_error_and_changes_nothing(db: &TestDb) {
         Err(Error::InvalidArgument { what: "worker", .. })
     ));
     assert!(matches!(
-        complete(c, &Job { id: 987_654, ..row(c, a[0]).await }).await,
+        complete(
+            c,
+            &Job {
+                id: 987_654,
+                ..row(c, a[0]).await
+            }
+        )
+        .await,
         Err(Error::JobNotFound(JobId(987_654)))
     ));
     assert!(matches!(
@@ -491,6 +501,229 @@ async fn enqueue_many_returns_the_ids_in_order(db: &TestDb) {
     assert_eq!(users, vec![0, 1, 2, 3, 4, 5, 6]);
 }
 
+async fn a_deleted_latest_job_takes_its_dequeue_with_it(db: &TestDb) {
+    let c = &db.conn;
+    let a = jobs(c, 1, 3).await;
+    let b = jobs(c, 2, 2).await;
+    assert_eq!(take(c, 3).await, vec![a[0], b[0], a[1]]);
+    // Raw SQL deletes user 1's latest started job: user 1's latest dequeue is
+    // its previous start again, and the order follows.
+    c.execute_raw(recents::sql::statement(
+        c.get_database_backend(),
+        "DELETE FROM execution_jobs WHERE id = ?",
+        vec![a[1].0.into()],
+    ))
+    .await
+    .unwrap();
+    let (table, from_jobs) = latest_dequeues(c).await;
+    assert_eq!(table, from_jobs);
+    assert_eq!(places_agree_with_history(c).await, vec![a[2], b[1]]);
+    let report = recents::verify_last_dequeues(c, 1000).await.unwrap();
+    assert!(report.is_exact(), "{report:?}");
+    // Every job of user 2 gone: user 2 was never served.
+    c.execute_raw(recents::sql::statement(
+        c.get_database_backend(),
+        "DELETE FROM execution_jobs WHERE user_id = ?",
+        vec![2i64.into()],
+    ))
+    .await
+    .unwrap();
+    let (table, from_jobs) = latest_dequeues(c).await;
+    assert_eq!(table, from_jobs);
+    assert!(!table.contains_key(&2));
+    // A job moved to another user takes its start along.
+    c.execute_raw(recents::sql::statement(
+        c.get_database_backend(),
+        "UPDATE execution_jobs SET user_id = ? WHERE id = ?",
+        vec![3i64.into(), a[0].0.into()],
+    ))
+    .await
+    .unwrap();
+    let (table, from_jobs) = latest_dequeues(c).await;
+    assert_eq!(table, from_jobs);
+    assert!(!table.contains_key(&1) && table.contains_key(&3));
+    assert_eq!(places_agree_with_history(c).await, vec![a[2]]);
+    assert!(
+        recents::verify_last_dequeues(c, 1)
+            .await
+            .unwrap()
+            .is_exact()
+    );
+}
+
+async fn a_result_from_a_worker_that_lost_its_claim_is_refused(db: &TestDb) {
+    let c = &db.conn;
+    let a = jobs(c, 1, 1).await;
+    let stale = dequeue(c, "worker-a").await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let reset = reset_stalled(c, Duration::from_millis(1), 3).await.unwrap();
+    assert_eq!(reset.requeued, vec![a[0]]);
+    let current = dequeue(c, "worker-b").await.unwrap().unwrap();
+    assert_eq!(current.id, a[0].0);
+    let before = row(c, a[0]).await;
+    assert!(matches!(
+        complete(c, &stale).await,
+        Err(Error::JobNotHeld { job, ref worker }) if job == a[0] && worker == "worker-a"
+    ));
+    assert!(matches!(
+        fail(c, &stale, "late", &QueueOptions::default()).await,
+        Err(Error::JobNotHeld { .. })
+    ));
+    assert_eq!(
+        row(c, a[0]).await,
+        before,
+        "a refused result changes nothing"
+    );
+    // Worker names are compared byte for byte: "WORKER-B" holds nothing.
+    let beat = heartbeat(c, "WORKER-B", &[a[0]]).await.unwrap();
+    assert!(beat.alive.is_empty());
+    // The same worker name claiming again is a new attempt: the old claim
+    // of that name is refused too.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    reset_stalled(c, Duration::from_millis(1), 3).await.unwrap();
+    let again = dequeue(c, "worker-b").await.unwrap().unwrap();
+    assert!(matches!(
+        complete(c, &current).await,
+        Err(Error::JobNotHeld { .. })
+    ));
+    complete(c, &again).await.unwrap();
+    assert_eq!(row(c, a[0]).await.state, JobState::Completed);
+}
+
+async fn a_job_canceled_while_running_ends_canceled_when_its_worker_is_reset(db: &TestDb) {
+    let c = &db.conn;
+    let a = jobs(c, 1, 2).await;
+    let running = dequeue(c, "worker-a").await.unwrap().unwrap();
+    assert_eq!(cancel(c, a[0]).await.unwrap(), JobState::Processing);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let report = reset_stalled(c, Duration::from_millis(1), 3).await.unwrap();
+    assert_eq!((report.canceled, report.requeued), (vec![a[0]], vec![]));
+    let job = row(c, a[0]).await;
+    assert_eq!(job.state, JobState::Canceled);
+    assert!(job.finished_at.is_some());
+    assert!(matches!(
+        complete(c, &running).await,
+        Err(Error::JobNotProcessing {
+            state: JobState::Canceled,
+            ..
+        })
+    ));
+    assert_eq!(drain(c).await, vec![a[1]]);
+}
+
+async fn a_job_due_while_its_claim_waits_is_handed_out(db: &TestDb) {
+    let c = &db.conn;
+    let due_at = Utc::now() + chrono::Duration::milliseconds(400);
+    let id = enqueue(
+        c,
+        &NewJob {
+            process_after: Some(due_at),
+            ..NewJob::now(UserId(1), serde_json::json!({}))
+        },
+    )
+    .await
+    .unwrap();
+    // Another claim holds the queue's claim lock (SQLite: the write lock)
+    // until after the job is due.
+    let holder = db.connect_again(1).await;
+    let lock = recents::sql::begin_write(&holder).await.unwrap();
+    if db.backend != recents_testkit::Backend::Sqlite {
+        lock.execute_unprepared("SELECT id FROM execution_dequeue_lock WHERE id = 1 FOR UPDATE")
+            .await
+            .unwrap();
+    } else {
+        lock.execute_unprepared("UPDATE execution_dequeue_lock SET id = 1")
+            .await
+            .unwrap();
+    }
+    let pool = db.connect_again(2).await;
+    let claim = tokio::spawn(async move { dequeue(&pool, "w").await });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(Utc::now() > due_at);
+    lock.commit().await.unwrap();
+    let claimed = claim.await.unwrap().unwrap();
+    assert_eq!(claimed.map(|j| j.id), Some(id.0), "due when its turn came");
+}
+
+async fn a_failure_message_may_fill_the_smallest_backends_column(db: &TestDb) {
+    let c = &db.conn;
+    jobs(c, 1, 2).await;
+    let largest = "é".repeat(queue::MAX_FAILURE_MESSAGE_BYTES / 2) + "x";
+    assert_eq!(largest.len(), queue::MAX_FAILURE_MESSAGE_BYTES);
+    let first = dequeue(c, "w").await.unwrap().unwrap();
+    fail(c, &first, &largest, &QueueOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        row(c, JobId(first.id)).await.failure_message,
+        Some(largest.clone())
+    );
+    let second = dequeue(c, "w").await.unwrap().unwrap();
+    let before = row(c, JobId(second.id)).await;
+    let too_long = largest + "x";
+    assert!(matches!(
+        fail(c, &second, &too_long, &QueueOptions::default()).await,
+        Err(Error::InvalidArgument {
+            what: "message",
+            ..
+        })
+    ));
+    assert_eq!(row(c, JobId(second.id)).await, before);
+}
+
+async fn a_batch_of_large_jobs_enqueues_whatever_the_servers_packet_limit(db: &TestDb) {
+    let c = &db.conn;
+    let filler = "p".repeat(17 * 1024);
+    let new: Vec<NewJob> = (0..1_000)
+        .map(|i| {
+            NewJob::now(
+                UserId(i % 7),
+                serde_json::json!({ "i": i, "filler": filler }),
+            )
+        })
+        .collect();
+    let ids = queue::enqueue_many(c, &new).await.unwrap();
+    assert_eq!(ids.len(), 1_000);
+    let rows: BTreeMap<i64, Job> = ExecutionJob::find()
+        .all(c)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| (j.id, j))
+        .collect();
+    assert_eq!(rows.len(), 1_000);
+    for (id, job) in ids.iter().zip(&new) {
+        assert_eq!(rows[&id.0].payload, job.payload, "job {id} in order");
+    }
+    if db.backend == recents_testkit::Backend::MySql {
+        // One job larger than a statement may carry is refused before any row
+        // is written.
+        let packet: i64 = c
+            .query_one_raw(recents::sql::statement(
+                c.get_database_backend(),
+                "SELECT CAST(@@max_allowed_packet AS SIGNED) AS packet",
+                vec![],
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get("", "packet")
+            .unwrap();
+        let huge = NewJob::now(
+            UserId(1),
+            serde_json::json!({ "filler": "h".repeat(packet as usize) }),
+        );
+        assert!(matches!(
+            queue::enqueue_many(c, &[NewJob::now(UserId(1), serde_json::json!({})), huge]).await,
+            Err(Error::InvalidArgument {
+                what: "payload",
+                ..
+            })
+        ));
+        assert_eq!(ExecutionJob::find().all(c).await.unwrap().len(), 1_000);
+    }
+}
+
 backend_tests!(
     a_newcomer_is_served_before_a_user_with_many_jobs,
     never_served_users_come_first_then_the_longest_waiting,
@@ -499,12 +732,22 @@ backend_tests!(
     errored_jobs_are_retried_in_order_until_they_fail,
     a_canceled_job_is_never_dequeued,
     the_order_survives_a_worker_crash_and_reset_stalled,
-    latest_dequeue_follows_raw_sql_and_never_goes_back,
+    latest_dequeue_follows_raw_sql_both_ways,
+    a_deleted_latest_job_takes_its_dequeue_with_it,
+    a_result_from_a_worker_that_lost_its_claim_is_refused,
+    a_job_canceled_while_running_ends_canceled_when_its_worker_is_reset,
+    a_job_due_while_its_claim_waits_is_handed_out,
+    a_failure_message_may_fill_the_smallest_backends_column,
+    a_batch_of_large_jobs_enqueues_whatever_the_servers_packet_limit,
     bad_queue_input_is_a_typed_error_and_changes_nothing,
     enqueue_many_returns_the_ids_in_order,
 );
 
 /// A job's row, as `complete` and `fail` take it.
 async fn row(c: &DatabaseConnection, id: JobId) -> Job {
-    ExecutionJob::find_by_id(id.0).one(c).await.unwrap().unwrap()
+    ExecutionJob::find_by_id(id.0)
+        .one(c)
+        .await
+        .unwrap()
+        .unwrap()
 }

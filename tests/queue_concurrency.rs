@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use recents::UserId;
 use recents::entity::prelude::*;
 use recents::queue::{JobState, NewJob, complete, dequeue, enqueue_many};
-use recents::UserId;
 use recents_testkit::{TestDb, backend_tests};
 use sea_orm::{ConnectOptions, Database, EntityTrait};
 

@@ -82,6 +82,8 @@ struct Job {
     failures: i32,
     /// Canceled while processing: never eligible again.
     cancel: bool,
+    /// Its `started_at`, by a dequeue or raw SQL.
+    started: Option<DateTime<Utc>>,
 }
 
 /// A user in the model's order: latest dequeue, oldest waiting job, its jobs.
@@ -90,14 +92,25 @@ type UserLine<'a> = (Option<DateTime<Utc>>, (DateTime<Utc>, i64), Vec<&'a Job>);
 #[derive(Default)]
 struct Model {
     jobs: Vec<Job>,
-    /// Greatest `started_at` ever written, per user.
-    latest: BTreeMap<i64, DateTime<Utc>>,
 }
 
 impl Model {
+    /// Each user's latest dequeue: the greatest `started_at` of its jobs.
+    fn latest(&self) -> BTreeMap<i64, DateTime<Utc>> {
+        let mut latest = BTreeMap::new();
+        for job in &self.jobs {
+            if let Some(started) = job.started {
+                let e = latest.entry(job.user).or_insert(started);
+                *e = (*e).max(started);
+            }
+        }
+        latest
+    }
+
     /// The fair order: rounds of each user's waiting due jobs, users ordered
     /// by (latest dequeue, never first; oldest waiting job).
     fn order(&self) -> Vec<(i64, u64)> {
+        let latest = self.latest();
         let mut per_user: BTreeMap<i64, Vec<&Job>> = BTreeMap::new();
         for job in &self.jobs {
             if job.life == Life::Waiting && job.due && !job.cancel {
@@ -109,7 +122,7 @@ impl Model {
             .map(|(user, mut jobs)| {
                 jobs.sort_by_key(|j| (j.created_at, j.id));
                 let head = (jobs[0].created_at, jobs[0].id);
-                (self.latest.get(&user).copied(), head, jobs)
+                (latest.get(&user).copied(), head, jobs)
             })
             .collect();
         users.sort_by_key(|a| (a.0, a.1));
@@ -167,6 +180,7 @@ async fn apply(conn: &DatabaseConnection, model: &mut Model, op: &Op) -> Result<
                     life: Life::Waiting,
                     failures: 0,
                     cancel: false,
+                    started: None,
                 });
             }
         }
@@ -183,8 +197,7 @@ async fn apply(conn: &DatabaseConnection, model: &mut Model, op: &Op) -> Result<
                 let started = job.started_at.ok_or("dequeued job without started_at")?;
                 let m = model.jobs.iter_mut().find(|j| j.id == job.id).unwrap();
                 m.life = Life::Processing;
-                let latest = model.latest.entry(m.user).or_insert(started);
-                *latest = (*latest).max(started);
+                m.started = Some(started);
             }
         }
         Op::Complete { pick } => {
@@ -238,7 +251,8 @@ async fn apply(conn: &DatabaseConnection, model: &mut Model, op: &Op) -> Result<
             if model.jobs.is_empty() {
                 return Ok(());
             }
-            let job = &model.jobs[pick % model.jobs.len()];
+            let i = pick % model.jobs.len();
+            let job = &model.jobs[i];
             let at = origin(seconds);
             let backend = conn.get_database_backend();
             conn.execute_raw(recents::sql::statement(
@@ -248,28 +262,34 @@ async fn apply(conn: &DatabaseConnection, model: &mut Model, op: &Op) -> Result<
             ))
             .await
             .map_err(|e| e.to_string())?;
-            let latest = model.latest.entry(job.user).or_insert(at);
-            *latest = (*latest).max(at);
+            model.jobs[i].started = Some(at);
         }
         Op::ResetStalled => {
             tokio::time::sleep(Duration::from_millis(2)).await;
             let report = reset_stalled(conn, Duration::from_millis(1), i32::MAX)
                 .await
                 .map_err(e)?;
-            let mut expected: Vec<i64> = model
-                .processing()
-                .iter()
-                .map(|&i| model.jobs[i].id)
-                .collect();
-            expected.sort();
-            let got: Vec<i64> = report.requeued.iter().map(|j| j.0).collect();
-            if got != expected {
-                return Err(format!(
-                    "reset_stalled requeued {got:?}, expected {expected:?}"
-                ));
-            }
+            // Jobs canceled while they ran end canceled; the rest go back.
+            let (mut canceled, mut requeued) = (Vec::new(), Vec::new());
             for i in model.processing() {
-                model.jobs[i].life = Life::Waiting;
+                let job = &mut model.jobs[i];
+                if job.cancel {
+                    job.life = Life::Finished;
+                    canceled.push(job.id);
+                } else {
+                    job.life = Life::Waiting;
+                    requeued.push(job.id);
+                }
+            }
+            requeued.sort();
+            canceled.sort();
+            let got: Vec<i64> = report.requeued.iter().map(|j| j.0).collect();
+            let got_canceled: Vec<i64> = report.canceled.iter().map(|j| j.0).collect();
+            if (&got, &got_canceled) != (&requeued, &canceled) {
+                return Err(format!(
+                    "reset_stalled requeued {got:?} and canceled {got_canceled:?}, \
+                     expected {requeued:?} and {canceled:?}"
+                ));
             }
         }
     }
@@ -284,10 +304,10 @@ async fn check(conn: &DatabaseConnection, model: &Model) -> Result<(), String> {
         .into_iter()
         .map(|r| (r.user_id, r.latest_dequeue))
         .collect();
-    if latest != model.latest {
+    if latest != model.latest() {
         return Err(format!(
             "latest dequeues {latest:?}, model {:?}",
-            model.latest
+            model.latest()
         ));
     }
     let order = model.order();

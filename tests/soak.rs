@@ -16,8 +16,8 @@ use recents::queue::{
     JobState, NewJob, complete, dequeue, enqueue_many, next_in_line, queue_stats,
 };
 use recents::{
-    BackfillOptions, BackfillScope, RunSave, Scope, UserId, VerifyOptions, VerifyScope,
-    VersionId, WorkspaceId, WorkspaceListing, backfill, list_workspaces, recent_workflows, verify,
+    BackfillOptions, BackfillScope, RunSave, Scope, UserId, VerifyOptions, VerifyScope, VersionId,
+    WorkspaceId, WorkspaceListing, backfill, list_workspaces, recent_workflows, verify,
     verify_last_dequeues, workspace_overview,
 };
 use recents_testkit::TestDb;

@@ -53,9 +53,7 @@ pub fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement
 fn as_datetime(value: Value) -> Value {
     match value {
         Value::ChronoDateTimeUtc(at) => Value::ChronoDateTime(at.map(|at| at.naive_utc())),
-        Value::ChronoDateTimeWithTimeZone(at) => {
-            Value::ChronoDateTime(at.map(|at| at.naive_utc()))
-        }
+        Value::ChronoDateTimeWithTimeZone(at) => Value::ChronoDateTime(at.map(|at| at.naive_utc())),
         Value::ChronoDateTimeLocal(at) => Value::ChronoDateTime(at.map(|at| at.naive_utc())),
         other => other,
     }
@@ -123,7 +121,7 @@ where
         if let Ok(Some(row)) = txn
             .query_one_raw(Statement::from_string(
                 DbBackend::MySql,
-                "SELECT @@in_transaction AS open",
+                "SELECT CAST(@@in_transaction AS SIGNED) AS open",
             ))
             .await
         {

@@ -443,7 +443,9 @@ where
     }
     // A short batch reached the lowest id, or the batch reached i64::MIN:
     // nothing is left below it.
-    let next = low.filter(|_| rows >= u64::from(batch_rows)).and_then(|low| low.checked_sub(1));
+    let next = low
+        .filter(|_| rows >= u64::from(batch_rows))
+        .and_then(|low| low.checked_sub(1));
     let finished = next.is_none();
     checkpoint.resume_at_id = next.unwrap_or(0);
     checkpoint.rows_scanned += rows;

@@ -99,8 +99,9 @@ async fn latest_dequeue<C: ConnectionTrait>(conn: &C) -> Result<Option<DateTime<
 /// of later dequeues tie, and users are told apart by their oldest job.
 fn after_latest(latest: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
     match latest {
-        Some(latest) if latest >= now => (latest + chrono::Duration::microseconds(1))
-            .min(validate::latest()),
+        Some(latest) if latest >= now => {
+            (latest + chrono::Duration::microseconds(1)).min(validate::latest())
+        }
         _ => now,
     }
 }

@@ -87,8 +87,14 @@ where
                 bytes += sizes[end];
                 end += 1;
             }
-            insert_jobs(&txn, &jobs[start..end], &process_after[start..end], created_at, &mut ids)
-                .await?;
+            insert_jobs(
+                &txn,
+                &jobs[start..end],
+                &process_after[start..end],
+                created_at,
+                &mut ids,
+            )
+            .await?;
             start = end;
         }
         Ok(ids)
@@ -113,14 +119,16 @@ async fn statement_bytes<C: ConnectionTrait>(conn: &C) -> Result<usize> {
     let packet = conn
         .query_one_raw(statement(
             DbBackend::MySql,
-            "SELECT @@max_allowed_packet AS packet",
+            "SELECT CAST(@@max_allowed_packet AS SIGNED) AS packet",
             vec![],
         ))
         .await?
         .map(|row| row.try_get::<i64>("", "packet"))
         .transpose()?
         .unwrap_or(4 << 20);
-    Ok(usize::try_from(packet).unwrap_or(usize::MAX).saturating_sub(16 << 10))
+    Ok(usize::try_from(packet)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(16 << 10))
 }
 
 /// One multi-row INSERT of `jobs`, their ids appended to `ids` in order.
@@ -148,7 +156,10 @@ async fn insert_jobs<C: ConnectionTrait>(
         )
     };
     let values = |jobs: &[NewJob], after: &[Option<DateTime<Utc>>]| -> Vec<Value> {
-        jobs.iter().zip(after).flat_map(|(j, a)| row_values(j, a)).collect()
+        jobs.iter()
+            .zip(after)
+            .flat_map(|(j, a)| row_values(j, a))
+            .collect()
     };
     match backend {
         DbBackend::MySql => {
@@ -159,13 +170,21 @@ async fn insert_jobs<C: ConnectionTrait>(
             if one_by_one {
                 for (job, after) in jobs.iter().zip(process_after) {
                     let result = txn
-                        .execute_raw(statement(backend, &insert(1), row_values(job, after).into()))
+                        .execute_raw(statement(
+                            backend,
+                            &insert(1),
+                            row_values(job, after).into(),
+                        ))
                         .await?;
                     ids.push(JobId(result.last_insert_id() as i64));
                 }
             } else {
                 let result = txn
-                    .execute_raw(statement(backend, &insert(jobs.len()), values(jobs, process_after)))
+                    .execute_raw(statement(
+                        backend,
+                        &insert(jobs.len()),
+                        values(jobs, process_after),
+                    ))
                     .await?;
                 let first = result.last_insert_id() as i64;
                 ids.extend((0..jobs.len() as i64).map(|i| JobId(first + i)));
@@ -191,7 +210,7 @@ async fn autoinc_interleaved<C: ConnectionTrait>(conn: &C) -> Result<bool> {
     let row = conn
         .query_one_raw(statement(
             DbBackend::MySql,
-            "SELECT @@innodb_autoinc_lock_mode AS mode",
+            "SELECT CAST(@@innodb_autoinc_lock_mode AS SIGNED) AS mode",
             vec![],
         ))
         .await?;

@@ -270,7 +270,11 @@ async fn set_to_history<C: ConnectionTrait>(conn: &C, key: &Key, exists: bool) -
 
 /// The member's and the workspace's key for a run using `published_run_id`
 /// (the workspace's only, for a run whose uid is `''`).
-pub(crate) fn keys(workspace_id: WorkspaceId, uid: &str, published_run_id: PublishedRunId) -> Vec<Key> {
+pub(crate) fn keys(
+    workspace_id: WorkspaceId,
+    uid: &str,
+    published_run_id: PublishedRunId,
+) -> Vec<Key> {
     let workspace = Key {
         workspace_id,
         uid: WORKSPACE_SCOPE_UID.to_owned(),

@@ -199,7 +199,10 @@ fn notice_line(state: &QueueState) -> Option<Line<'static>> {
         Ok(report) => {
             let canceled = match report.canceled.len() {
                 0 => String::new(),
-                n => format!(" · {n} canceled while running{}", job_list(&report.canceled)),
+                n => format!(
+                    " · {n} canceled while running{}",
+                    job_list(&report.canceled)
+                ),
             };
             Line::from(format!(
                 "reset: {} requeued{} · {} failed after {MAX_RESETS} resets{}{canceled}",
