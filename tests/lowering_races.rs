@@ -206,6 +206,11 @@ async fn a_save_into_a_version_deleted_while_it_waits_is_version_not_found(db: &
     let (ws, a1) = (f.ws, f.a1);
     let save = tokio::spawn(async move {
         let txn = other.begin().await.unwrap();
+        // A read first, as a caller's transaction would: on MySQL/MariaDB it
+        // fixes the transaction's snapshot before the version's delete commits.
+        txn.execute_unprepared("SELECT COUNT(*) FROM published_run_versions")
+            .await
+            .unwrap();
         let saved = save_run(&txn, &run(ws, "ann", a1, 9), &SaveOptions::exact()).await;
         // The caller's transaction is still usable, as when the version was
         // already missing.

@@ -227,6 +227,46 @@ async fn verify_checks_latest_dequeues_too(db: &TestDb) {
     let clean = recents(&db.url, &["verify"]);
     assert!(clean.status.success(), "stderr: {}", stderr(&clean));
     assert!(stdout(&clean).contains("0 extra"), "{}", stdout(&clean));
+    // The closing line says what was checked, against what.
+    let last = stdout(&clean).lines().last().unwrap_or("").to_owned();
+    assert!(
+        last.starts_with("checked workspace_recent_workflows (")
+            && last.contains("and execution_last_dequeues (")
+            && last.ends_with(": exact"),
+        "{last}"
+    );
+    let found = json(&recents(&db.url, &["verify", "--json"]));
+    assert_eq!(
+        found["checked"],
+        serde_json::json!(["workspace_recent_workflows", "execution_last_dequeues"])
+    );
+    db.conn
+        .execute_raw(recents_service::sql::statement(
+            backend,
+            "INSERT INTO workspaces (name, is_personal, created_at) VALUES ('w', ?, ?)",
+            vec![false.into(), chrono::Utc::now().into()],
+        ))
+        .await
+        .unwrap();
+    let id: i64 = db
+        .conn
+        .query_one_raw(recents_service::sql::statement(
+            backend,
+            "SELECT MAX(id) AS id FROM workspaces",
+            vec![],
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "id")
+        .unwrap();
+    let one = recents(&db.url, &["verify", "--workspace", &id.to_string()]);
+    assert!(one.status.success(), "stderr: {}", stderr(&one));
+    let last = stdout(&one).lines().last().unwrap_or("").to_owned();
+    assert!(
+        last.contains("execution_last_dequeues is checked by whole-database runs only"),
+        "{last}"
+    );
 }
 
 async fn backfill_and_verify_find_and_repair_drift(db: &TestDb) {

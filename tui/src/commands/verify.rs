@@ -14,6 +14,8 @@ use crate::Target;
 
 #[derive(Serialize)]
 struct Found {
+    /// The summaries this run compared with their history, by table.
+    checked: Vec<&'static str>,
     history_rows: u64,
     summary_rows: u64,
     missing: u64,
@@ -73,13 +75,20 @@ pub async fn run(
     };
     if json {
         let mut out = found(&report, repaired);
-        out.last_dequeues = last_dequeues.as_ref().map(|l| last_dequeues_found(l, fix));
+        if let Some(l) = &last_dequeues {
+            out.checked.push(LAST_DEQUEUES);
+            out.last_dequeues = Some(last_dequeues_found(l, fix));
+        }
         super::print_json(&out)?;
     } else {
         print_report(&report, repaired);
         if let Some(l) = &last_dequeues {
             print_last_dequeues(l, fix);
         }
+        println!(
+            "{}",
+            checked_line(&scope, &report, last_dequeues.as_ref(), fix)
+        );
     }
     if repaired.is_none() && !report.is_exact() {
         bail!(
@@ -96,8 +105,50 @@ pub async fn run(
     Ok(())
 }
 
+const RECENT_WORKFLOWS: &str = "workspace_recent_workflows";
+const LAST_DEQUEUES: &str = "execution_last_dequeues";
+
+/// The closing line: what was checked against what, and the drift left.
+fn checked_line(
+    scope: &VerifyScope,
+    report: &VerifyReport,
+    last_dequeues: Option<&LastDequeueReport>,
+    fix: bool,
+) -> String {
+    let mut checked = format!(
+        "checked {RECENT_WORKFLOWS} ({} rows against {} saved runs{})",
+        report.summary_rows,
+        report.history_rows,
+        match scope {
+            VerifyScope::All => String::new(),
+            VerifyScope::Workspace(id) => format!(" of workspace {}", id.0),
+        }
+    );
+    match last_dequeues {
+        Some(l) => checked.push_str(&format!(
+            " and {LAST_DEQUEUES} ({} rows against {} jobs)",
+            l.rows, l.jobs
+        )),
+        None => checked.push_str(&format!(
+            "; {LAST_DEQUEUES} is checked by whole-database runs only"
+        )),
+    }
+    let drift = report.drifted() + last_dequeues.map_or(0, LastDequeueReport::drifted);
+    let verdict = match (drift, fix) {
+        (0, _) => "exact".to_owned(),
+        (n, true) => format!("{n} drifted rows repaired"),
+        (n, false) => format!(
+            "drift in {} summary rows and {} latest dequeues",
+            report.drifted(),
+            n - report.drifted()
+        ),
+    };
+    format!("{checked}: {verdict}")
+}
+
 fn found(report: &VerifyReport, repaired: Option<u64>) -> Found {
     Found {
+        checked: vec![RECENT_WORKFLOWS],
         history_rows: report.history_rows,
         summary_rows: report.summary_rows,
         missing: report.missing,
