@@ -9,7 +9,9 @@ use sea_orm::entity::prelude::*;
 
 /// The `uid` of the row that summarises all users of a workspace.
 ///
-/// Real users never have an empty uid: the service rejects one as bad input.
+/// The member scope never has an empty uid: the service rejects one as bad
+/// input. A backend's own history may still hold runs with uid `''`: those
+/// count for their workspace's rows only, never for a member row of their own.
 pub const WORKSPACE_SCOPE_UID: &str = "";
 
 /// One row of `workspace_recent_workflows`.

@@ -400,7 +400,7 @@ where
     let done: Result<JobState> = async {
         let locked = lock_job(&txn, JobId(job.id)).await?;
         locked.held_by(job)?;
-        let failed = locked.num_failures + 1 >= options.max_failures;
+        let failed = locked.num_failures.saturating_add(1) >= options.max_failures;
         let (next, process_after) = if failed {
             (JobState::Failed, None)
         } else {
