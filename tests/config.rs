@@ -21,6 +21,54 @@ async fn a_database_that_does_not_answer_is_unavailable_and_its_password_stays_h
 }
 
 #[tokio::test]
+async fn a_refused_port_says_nothing_answers_there_not_that_a_pool_timed_out() {
+    for url in [
+        "postgres://app@127.0.0.1:1/recents",
+        "mysql://app@127.0.0.1:1/recents",
+    ] {
+        let err = connect(url).await.unwrap_err();
+        assert!(err.is_unavailable(), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains("nothing answers at 127.0.0.1:1"), "{message}");
+        assert!(!message.contains("timed out"), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn a_sqlite_file_that_does_not_exist_needs_mode_rwc_and_is_not_created() {
+    let path = std::env::temp_dir().join(format!("recents-missing-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let url = format!("sqlite://{}", path.display());
+    match connect(&url).await {
+        Err(Error::DatabaseNotFound(message)) => {
+            assert!(message.contains("mode=rwc"), "{message}");
+            assert!(message.contains(&path.display().to_string()), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!path.exists(), "nothing was created");
+    let created = connect_and_migrate(&format!("{url}?mode=rwc")).await.unwrap();
+    created.close().await.unwrap();
+    assert!(path.exists());
+    let _ = std::fs::remove_file(&path);
+}
+
+async fn a_database_that_does_not_exist_on_a_live_server_is_named(db: &TestDb) {
+    if db.backend == recents_testkit::Backend::Sqlite {
+        return;
+    }
+    let (base, _) = db.url.rsplit_once('/').unwrap();
+    let url = format!("{base}/recents_no_such_database");
+    match connect(&url).await {
+        Err(err @ Error::DatabaseNotFound(_)) => {
+            assert!(err.to_string().contains("recents_no_such_database"), "{err}");
+            assert_eq!(err.kind(), "database_not_found");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn a_malformed_url_is_refused_before_connecting() {
     for url in [
         "",
@@ -98,6 +146,7 @@ async fn a_schema_ahead_is_refused_and_never_migrated(db: &TestDb) {
 }
 
 backend_tests!(
+    a_database_that_does_not_exist_on_a_live_server_is_named,
     a_migrated_database_connects,
     a_schema_behind_is_refused_until_migrated,
     a_new_database_is_migrated_when_asked,

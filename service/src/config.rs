@@ -164,6 +164,10 @@ pub async fn open(url: &str, migrate: Migrate) -> Result<DatabaseConnection> {
 /// [`Error::InvalidDatabaseUrl`], [`Error::DatabaseUnavailable`].
 pub async fn connect_unchecked(url: &str) -> Result<DatabaseConnection> {
     let backend = backend_of(url)?;
+    match backend {
+        DbBackend::Sqlite => sqlite_file_exists_or_may_be_created(url)?,
+        _ => someone_listens(url, backend).await?,
+    }
     // An in-memory SQLite database exists once per connection: a pool of
     // several would show each caller a different, empty database.
     let in_memory =
@@ -177,6 +181,12 @@ pub async fn connect_unchecked(url: &str) -> Result<DatabaseConnection> {
         // sqlx logs statements and connection attempts; keep URLs out of logs.
         .sqlx_logging(false);
     let unavailable = |err: DbErr| {
+        if let Some(name) = missing_database(&err) {
+            return Error::DatabaseNotFound(format!(
+                "database `{name}` does not exist on the server of {}: create it, or fix DATABASE_URL",
+                redact(url)
+            ));
+        }
         // sea-orm and sqlx each wrap the cause and repeat it; keep the
         // innermost message, beside the redacted URL.
         let mut cause: &dyn std::error::Error = &err;
@@ -192,6 +202,97 @@ pub async fn connect_unchecked(url: &str) -> Result<DatabaseConnection> {
     // The pool connects lazily: make sure someone answers now.
     conn.ping().await.map_err(unavailable)?;
     Ok(conn)
+}
+
+/// A server URL's host and port answer a TCP connection. The pool would
+/// retry a refused connection until its timeout and then say only "pool
+/// timed out"; this says at once that nothing listens there. Skipped for
+/// Unix sockets (a host that is a path, or a `host=`/`socket=` parameter).
+async fn someone_listens(url: &str, backend: DbBackend) -> Result<()> {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return Ok(());
+    };
+    let Some(host) = parsed.host_str().filter(|h| !h.is_empty() && !h.starts_with('/')) else {
+        return Ok(());
+    };
+    if parsed
+        .query_pairs()
+        .any(|(key, _)| key == "host" || key == "socket")
+    {
+        return Ok(());
+    }
+    let port = parsed.port().unwrap_or(match backend {
+        DbBackend::MySql => 3306,
+        _ => 5432,
+    });
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let unavailable = |why: String| {
+        Error::DatabaseUnavailable(DbErr::Conn(RuntimeErr::Internal(format!(
+            "{why}: start the database server, or fix DATABASE_URL ({})",
+            redact(url)
+        ))))
+    };
+    match tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        tokio::net::TcpStream::connect((host.as_str(), port)),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(err)) => Err(unavailable(format!(
+            "nothing answers at {host}:{port} ({err})"
+        ))),
+        Err(_) => Err(unavailable(format!(
+            "{host}:{port} did not answer within {} s",
+            CONNECT_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// A SQLite URL names a file that exists, or asks for it to be created
+/// (`mode=rwc`); the driver's own "unable to open database file" says
+/// neither which file nor what to do.
+fn sqlite_file_exists_or_may_be_created(url: &str) -> Result<()> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let in_memory = path.is_empty() || path == ":memory:" || query.contains("mode=memory");
+    if in_memory || query.split('&').any(|pair| pair == "mode=rwc") {
+        return Ok(());
+    }
+    if std::path::Path::new(path).exists() {
+        return Ok(());
+    }
+    Err(Error::DatabaseNotFound(format!(
+        "SQLite file {path} does not exist: add ?mode=rwc to the URL to create it"
+    )))
+}
+
+/// The database name, when the server said the URL's database does not
+/// exist (PostgreSQL 3D000, MySQL/MariaDB 1049).
+fn missing_database(err: &DbErr) -> Option<String> {
+    let sqlx = match err {
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        _ => return None,
+    };
+    let db = sqlx.as_database_error()?;
+    let missing = match db.code().as_deref() {
+        Some("3D000") => true,
+        // MySQL reports SQLSTATE 42000 for several errors; its number is 1049.
+        Some("42000") => db.message().starts_with("Unknown database"),
+        _ => false,
+    };
+    missing.then(|| {
+        db.message()
+            .split(['"', '\''])
+            .nth(1)
+            .unwrap_or(db.message())
+            .to_owned()
+    })
 }
 
 /// Where the schema of `conn` stands. Reads only: a database that never saw

@@ -80,6 +80,10 @@ pub enum Error {
     /// The database did not answer.
     #[error("database unavailable: {0}")]
     DatabaseUnavailable(#[source] sea_orm::DbErr),
+    /// The server answered, but the database the URL names does not exist
+    /// (or, for SQLite, the file does not and the URL does not ask to create it).
+    #[error("{0}")]
+    DatabaseNotFound(String),
     /// The database's schema lacks migrations this version needs.
     #[error("database schema is behind: pending migrations {0:?} (run `recents migrate up`)")]
     MigrationsBehind(Vec<String>),
@@ -109,6 +113,37 @@ pub enum Error {
     /// next call starts a new pass.
     #[error("backfill checkpoint {0} was removed while its backfill ran")]
     CheckpointRemoved(String),
+}
+
+impl Error {
+    /// A stable, machine-readable name of the error's kind (`workspace_not_found`,
+    /// `database_unavailable`, …), for logs, metrics and JSON error output.
+    /// New kinds may be added; existing names do not change.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::WorkspaceNotFound(_) => "workspace_not_found",
+            Error::WorkspaceDeleted(_) => "workspace_deleted",
+            Error::SavedRunNotFound(_) => "saved_run_not_found",
+            Error::VersionNotFound(_) => "version_not_found",
+            Error::PublishedRunNotFound(_) => "published_run_not_found",
+            Error::JobNotFound(_) => "job_not_found",
+            Error::JobNotProcessing { .. } => "job_not_processing",
+            Error::JobNotHeld { .. } => "job_not_held",
+            Error::JobFinished { .. } => "job_finished",
+            Error::InvalidLimit { .. } => "invalid_limit",
+            Error::InvalidUid(_) => "invalid_uid",
+            Error::InvalidArgument { .. } => "invalid_argument",
+            Error::InvalidDatabaseUrl(_) => "invalid_database_url",
+            Error::DatabaseUnavailable(_) => "database_unavailable",
+            Error::DatabaseNotFound(_) => "database_not_found",
+            Error::MigrationsBehind(_) => "schema_behind",
+            Error::MigrationsAhead(_) => "schema_ahead",
+            Error::TransactionRolledBack(_) => "transaction_rolled_back",
+            Error::Database(_) => "database",
+            Error::DatabaseNotEmpty { .. } => "database_not_empty",
+            Error::CheckpointRemoved(_) => "checkpoint_removed",
+        }
+    }
 }
 
 /// Shorthand for results of this crate.

@@ -9,7 +9,10 @@
 pub mod commands;
 pub mod console;
 
+use std::path::PathBuf;
+
 use recents_service::{DEFAULT_DATABASE_URL, Migrate};
+use sea_orm::DatabaseConnection;
 
 /// The database the binary works on, and how the console treats its schema.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,6 +35,25 @@ impl Target {
                 url: DEFAULT_DATABASE_URL.to_owned(),
                 is_default: true,
             },
+        }
+    }
+
+    /// The embedded database's file, when this is the embedded default.
+    pub fn embedded_file(&self) -> Option<PathBuf> {
+        self.is_default.then(|| PathBuf::from("recents.db"))
+    }
+
+    /// Connects for a subcommand: the embedded database is brought up to
+    /// date (it is this binary's own); a database named by `DATABASE_URL`
+    /// must already be current (`recents migrate up` migrates it).
+    ///
+    /// # Errors
+    /// As [`recents_service::connect`].
+    pub async fn connect(&self) -> recents_service::Result<DatabaseConnection> {
+        if self.is_default {
+            recents_service::connect_and_migrate(&self.url).await
+        } else {
+            recents_service::connect(&self.url).await
         }
     }
 

@@ -58,6 +58,10 @@ enum Command {
         /// Only this workspace; everything otherwise.
         #[arg(long)]
         workspace: Option<i64>,
+        /// History rows per batch (one short transaction each), 1 to 1000000.
+        #[arg(long, default_value_t = 50_000,
+              value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        batch_rows: u32,
         /// Print one line of JSON at the end instead of progress.
         #[arg(long)]
         json: bool,
@@ -89,8 +93,8 @@ enum Command {
         #[arg(long)]
         uid: Option<String>,
         /// How many workflows, 1 to 1000.
-        #[arg(long, default_value_t = 4)]
-        limit: u32,
+        #[arg(long, default_value_t = 4, allow_negative_numbers = true)]
+        limit: i64,
         /// Print one line of JSON.
         #[arg(long)]
         json: bool,
@@ -102,8 +106,9 @@ enum QueueAction {
     /// Per-user counts and latest dequeue, and the next jobs in fair order.
     Status {
         /// How many jobs in line, 1 to 1000.
-        #[arg(long, default_value_t = commands::queue::DEFAULT_NEXT_IN_LINE)]
-        limit: u32,
+        #[arg(long, default_value_t = commands::queue::DEFAULT_NEXT_IN_LINE.into(),
+              allow_negative_numbers = true)]
+        limit: i64,
         /// Print one line of JSON.
         #[arg(long)]
         json: bool,
@@ -111,22 +116,58 @@ enum QueueAction {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Usage errors exit 2; with --json, as one JSON object on stderr.
+        Err(err) if err.use_stderr() && std::env::args().any(|a| a == "--json") => {
+            print_json_error("usage", &usage_message(&err.to_string()));
+            return ExitCode::from(2);
+        }
+        Err(err) => err.exit(),
+    };
+    let json = cli.command.as_ref().is_some_and(Command::json);
+    let target = Target::from_env();
+    // A subcommand that fails on an embedded database it created leaves no
+    // file behind.
+    let created = target.embedded_file().filter(|file| !file.exists());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
-        Err(err) => return fail(&err.into()),
+        Err(err) => return fail(&err.into(), json),
     };
-    match runtime.block_on(dispatch(cli)) {
+    match runtime.block_on(dispatch(cli, &target)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => fail(&err),
+        Err(err) => {
+            if let Some(file) = created {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+                }
+            }
+            fail(&err, json)
+        }
     }
 }
 
-async fn dispatch(cli: Cli) -> anyhow::Result<()> {
-    let target = Target::from_env();
+impl Command {
+    /// Whether the subcommand was asked for JSON.
+    fn json(&self) -> bool {
+        match self {
+            Command::Migrate { json, .. }
+            | Command::Seed { json, .. }
+            | Command::Backfill { json, .. }
+            | Command::Verify { json, .. }
+            | Command::Recent { json, .. } => *json,
+            Command::Queue {
+                action: QueueAction::Status { json, .. },
+            } => *json,
+        }
+    }
+}
+
+async fn dispatch(cli: Cli, target: &Target) -> anyhow::Result<()> {
+    let target = target.clone();
     match cli.command {
         Some(Command::Migrate { action, json }) => {
             commands::migrate::run(&target, action, json).await
@@ -142,9 +183,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let heavy_runs = heavy_runs.unwrap_or(recents_seed::DEFAULT_HEAVY_RUNS);
             commands::seed::demo(&target, heavy_runs, json).await
         }
-        Some(Command::Backfill { workspace, json }) => {
-            commands::backfill::run(&target, workspace, json).await
-        }
+        Some(Command::Backfill {
+            workspace,
+            batch_rows,
+            json,
+        }) => commands::backfill::run(&target, workspace, batch_rows, json).await,
         Some(Command::Verify {
             workspace,
             repair,
@@ -152,13 +195,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }) => commands::verify::run(&target, workspace, repair, json).await,
         Some(Command::Queue {
             action: QueueAction::Status { limit, json },
-        }) => commands::queue::status(&target, limit, json).await,
+        }) => commands::queue::status(&target, commands::limit(limit)?, json).await,
         Some(Command::Recent {
             workspace,
             uid,
             limit,
             json,
-        }) => commands::recent::run(&target, workspace, uid, limit, json).await,
+        }) => commands::recent::run(&target, workspace, uid, commands::limit(limit)?, json).await,
         None => {
             if cli.demo {
                 console::seed_demo_if_empty(&target).await?;
@@ -168,9 +211,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// One clear line on stderr, exit code 1. Causes that the message before
-/// them already quotes (thiserror errors print their source) are left out.
-fn fail(err: &anyhow::Error) -> ExitCode {
+/// One clear line on stderr (with `--json`, one JSON object with a stable
+/// `error` kind), exit code 1 (130 for an interrupted run). Causes that the
+/// message before them already quotes (thiserror errors print their source)
+/// are left out.
+fn fail(err: &anyhow::Error, json: bool) -> ExitCode {
     let mut line = String::new();
     for cause in err.chain() {
         let text = cause.to_string();
@@ -182,6 +227,40 @@ fn fail(err: &anyhow::Error) -> ExitCode {
         }
         line.push_str(&text);
     }
-    eprintln!("recents: {}", line.replace('\n', " "));
-    ExitCode::FAILURE
+    let line = line.replace('\n', " ");
+    let (kind, code) = match (
+        err.downcast_ref::<commands::Failure>(),
+        err.chain()
+            .find_map(|cause| cause.downcast_ref::<recents_service::Error>()),
+    ) {
+        (Some(failure), _) => (failure.kind, failure.exit_code),
+        (None, Some(error)) => (error.kind(), 1),
+        (None, None) => ("error", 1),
+    };
+    if json {
+        print_json_error(kind, &line);
+    } else {
+        eprintln!("recents: {line}");
+    }
+    ExitCode::from(code)
+}
+
+fn print_json_error(kind: &str, message: &str) {
+    eprintln!(
+        "{}",
+        serde_json::json!({ "error": kind, "message": message })
+    );
+}
+
+/// clap's message on one line: what is wrong, without the usage and help
+/// hints that follow it.
+fn usage_message(text: &str) -> String {
+    text.lines()
+        .take_while(|line| !line.starts_with("Usage:") && !line.starts_with("For more"))
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+        .trim_start_matches("error: ")
+        .to_owned()
 }

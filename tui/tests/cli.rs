@@ -49,11 +49,16 @@ async fn migrate_reports_and_applies_pending_migrations(db: &TestDb) {
         .map(|m| m.name().to_owned())
         .collect();
 
-    let status = json(&recents(&db.url, &["migrate", "status", "--json"]));
+    // A schema behind is reported, then fails like every other subcommand.
+    let behind = recents(&db.url, &["migrate", "status", "--json"]);
+    assert_eq!(behind.status.code(), Some(1), "{}", stderr(&behind));
+    let status: Value = serde_json::from_str(stdout(&behind).trim()).unwrap();
     assert_eq!(status["current"], false);
     assert_eq!(status["pending"], serde_json::json!(names));
+    let error: Value = serde_json::from_str(stderr(&behind).trim()).unwrap();
+    assert_eq!(error["error"], "schema_behind", "{error}");
     let text = recents(&db.url, &["migrate", "status"]);
-    assert!(text.status.success());
+    assert_fails_with(&text, "recents migrate up");
     assert!(
         stdout(&text).contains("schema is behind"),
         "{}",
@@ -86,11 +91,15 @@ async fn migrate_refuses_a_schema_ahead(db: &TestDb) {
         .await
         .unwrap();
     assert_fails_with(&recents(&db.url, &["migrate", "up"]), "ahead");
-    let status = json(&recents(&db.url, &["migrate", "status", "--json"]));
+    let ahead = recents(&db.url, &["migrate", "status", "--json"]);
+    assert_eq!(ahead.status.code(), Some(1));
+    let status: Value = serde_json::from_str(stdout(&ahead).trim()).unwrap();
     assert_eq!(
         status["unknown"],
         serde_json::json!(["m29990101_000001_future"])
     );
+    let error: Value = serde_json::from_str(stderr(&ahead).trim()).unwrap();
+    assert_eq!(error["error"], "schema_ahead");
 }
 
 async fn seed_demo_then_read_recent_workflows(db: &TestDb) {
@@ -416,10 +425,103 @@ async fn queue_status_refuses_a_bad_limit_with_one_line_and_exit_1(db: &TestDb) 
         &recents(&db.url, &["queue", "status", "--limit", "0"]),
         "limit must be between 1 and 1000, got 0",
     );
-    assert_fails_with(
-        &recents(&db.url, &["queue", "status", "--limit", "1001", "--json"]),
-        "got 1001",
+    // Any whole number out of range, negative or huge, gets the same message.
+    for limit in ["-1", "99999999999"] {
+        assert_fails_with(
+            &recents(&db.url, &["queue", "status", "--limit", limit]),
+            &format!("limit must be between 1 and 1000, got {limit}"),
+        );
+    }
+    // With --json the error is one JSON object on stderr, with a stable kind.
+    let output = recents(&db.url, &["queue", "status", "--limit", "1001", "--json"]);
+    assert_json_error(&output, 1, "invalid_limit", "got 1001");
+}
+
+/// Exit code `code` and exactly one line on stderr: a JSON object whose
+/// `error` is `kind` and whose `message` holds `needle`; nothing on stdout.
+fn assert_json_error(output: &Output, code: i32, kind: &str, needle: &str) {
+    assert_eq!(output.status.code(), Some(code), "{}", stderr(output));
+    assert_eq!(stderr(output).lines().count(), 1, "{}", stderr(output));
+    let error: Value = serde_json::from_str(stderr(output).trim()).expect("a JSON error");
+    assert_eq!(error["error"], kind, "{error}");
+    assert!(
+        error["message"].as_str().unwrap_or("").contains(needle),
+        "{needle:?} not in {error}"
     );
+    assert!(stdout(output).is_empty(), "{}", stdout(output));
+}
+
+async fn json_errors_are_one_object_on_stderr_with_a_stable_kind(db: &TestDb) {
+    assert_json_error(
+        &recents(&db.url, &["recent", "--workspace", "999999", "--json"]),
+        1,
+        "workspace_not_found",
+        "workspace 999999 does not exist",
+    );
+    assert_json_error(
+        &recents(&db.url, &["recent", "--workspace", "1", "--uid", "", "--json"]),
+        1,
+        "invalid_uid",
+        "empty",
+    );
+    assert_json_error(
+        &recents(&db.url, &["recent", "--json"]),
+        2,
+        "usage",
+        "--workspace",
+    );
+    assert_json_error(
+        &recents(&db.url, &["backfill", "--workspace", "999999", "--json"]),
+        1,
+        "workspace_not_found",
+        "999999",
+    );
+}
+
+async fn ctrl_c_stops_a_backfill_at_its_checkpoint_and_says_how_to_resume(db: &TestDb) {
+    use std::io::{BufRead, BufReader};
+    json(&recents(
+        &db.url,
+        &["seed", "--demo", "--heavy-runs", "20000", "--json"],
+    ));
+    db.conn
+        .execute_unprepared("DELETE FROM workspace_recent_workflows")
+        .await
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_recents"))
+        .args(["backfill", "--batch-rows", "100"])
+        .env("DATABASE_URL", &db.url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first progress line comes after the first batch.
+    let mut progress = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    progress.read_line(&mut first).unwrap();
+    assert!(first.contains("rows/s"), "{first}");
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut rest = String::new();
+    for line in progress.lines() {
+        rest.push_str(&line.unwrap());
+        rest.push('\n');
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest}");
+    let last = rest.lines().last().unwrap_or("");
+    assert!(
+        last.contains("backfill stopped at its checkpoint")
+            && last.contains("run `recents backfill` again to resume"),
+        "{rest}"
+    );
+    let resumed = json(&recents(&db.url, &["backfill", "--json"]));
+    assert_eq!((resumed["resumed"].as_bool(), resumed["finished"].as_bool()), (Some(true), Some(true)));
+    let verified = recents(&db.url, &["verify"]);
+    assert!(verified.status.success(), "{}", stderr(&verified));
 }
 
 async fn seed_scale_generates_the_history_with_its_summary_exact(db: &TestDb) {
@@ -473,7 +575,52 @@ backend_tests!(
     seed_demo_then_read_recent_workflows,
     recent_refuses_bad_input_with_one_line_and_exit_1,
     usage_errors_exit_2,
+    json_errors_are_one_object_on_stderr_with_a_stable_kind,
+    ctrl_c_stops_a_backfill_at_its_checkpoint_and_says_how_to_resume,
 );
+
+/// A scratch directory of the test's own, for runs on the embedded database
+/// (`recents.db` in the working directory).
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("recents-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn embedded(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_recents"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the recents binary runs")
+}
+
+#[test]
+fn subcommands_bring_the_embedded_database_up_to_date_and_leave_nothing_when_they_fail() {
+    let dir = scratch("embedded");
+    // A failing subcommand on a database it had to create leaves no file.
+    assert_fails_with(
+        &embedded(&dir, &["recent", "--workspace", "1"]),
+        "workspace 1 does not exist",
+    );
+    assert!(!dir.join("recents.db").exists(), "no recents.db left behind");
+    // A reading subcommand migrates the embedded database first.
+    let status = embedded(&dir, &["queue", "status", "--json"]);
+    assert!(status.status.success(), "{}", stderr(&status));
+    assert!(dir.join("recents.db").exists());
+    let migrated = embedded(&dir, &["migrate", "status", "--json"]);
+    assert!(migrated.status.success(), "{}", stderr(&migrated));
+    // A failure on a database that was already there leaves it alone.
+    assert_fails_with(
+        &embedded(&dir, &["recent", "--workspace", "1"]),
+        "workspace 1 does not exist",
+    );
+    assert!(dir.join("recents.db").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
 
 #[test]
 fn an_unreachable_database_fails_in_one_line_without_its_password() {
@@ -492,9 +639,8 @@ fn an_unreachable_database_fails_in_one_line_without_its_password() {
         "mysql://operator:hunter2-secret@127.0.0.1:1/recents",
         &["queue", "status", "--json"],
     );
-    assert_fails_with(&output, "database unavailable");
+    assert_json_error(&output, 1, "database_unavailable", "nothing answers at 127.0.0.1:1");
     assert!(!stderr(&output).contains("hunter2-secret"));
-    assert!(stdout(&output).is_empty(), "{}", stdout(&output));
 }
 
 #[test]

@@ -22,19 +22,37 @@ struct Done {
 ///
 /// # Errors
 /// An unknown workspace, an unreachable database or one whose schema is not current.
-pub async fn run(target: &Target, workspace: Option<i64>, json: bool) -> anyhow::Result<()> {
+pub async fn run(
+    target: &Target,
+    workspace: Option<i64>,
+    batch_rows: u32,
+    json: bool,
+) -> anyhow::Result<()> {
     let scope = match workspace {
         Some(id) => BackfillScope::RecentWorkflowsOf(WorkspaceId(id)),
         None => BackfillScope::RecentWorkflows,
     };
-    let conn = recents_service::connect(&target.url).await?;
+    let conn = target.connect().await?;
     let terminal = std::io::stderr().is_terminal() && !json;
     let mut last_line = Instant::now() - Duration::from_secs(1);
+    // Ctrl-C stops the backfill after its current batch, at a checkpoint.
+    let options = BackfillOptions {
+        batch_rows,
+        ..BackfillOptions::default()
+    };
+    let cancel = options.cancel.clone();
+    let interrupt = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            cancel.cancel();
+        }
+    });
+    let mut last_progress: Option<Progress> = None;
     let report = backfill(
         &conn,
         &scope,
-        &BackfillOptions::default(),
+        &options,
         |p: &Progress| {
+            last_progress = Some(p.clone());
             if json
                 || (!p.finished
                     && last_line.elapsed()
@@ -52,9 +70,29 @@ pub async fn run(target: &Target, workspace: Option<i64>, json: bool) -> anyhow:
             };
         },
     )
-    .await?;
+    .await;
+    interrupt.abort();
+    let report = report?;
     if terminal {
         eprintln!();
+    }
+    if !report.finished && options.cancel.is_cancelled() {
+        let (done, total) = last_progress
+            .map(|p| (p.rows_scanned, p.rows_total))
+            .unwrap_or_default();
+        let again = match workspace {
+            Some(id) => format!("recents backfill --workspace {id}"),
+            None => "recents backfill".to_owned(),
+        };
+        return Err(super::Failure {
+            kind: "interrupted",
+            message: format!(
+                "backfill stopped at its checkpoint after {done} of {total} history rows; \
+                 run `{again}` again to resume from there"
+            ),
+            exit_code: 130,
+        }
+        .into());
     }
     let done = Done {
         resumed: report.resumed,

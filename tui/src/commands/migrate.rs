@@ -41,13 +41,16 @@ pub async fn run(target: &Target, action: MigrateAction, json: bool) -> anyhow::
         MigrateAction::Status => {
             let status = recents_service::schema_status(&conn).await?;
             if json {
-                return super::print_json(&StatusReport {
+                super::print_json(&StatusReport {
                     database: target.redacted(),
                     applied: &status.applied,
                     pending: &status.pending,
                     unknown: &status.unknown,
                     current: status.is_current(),
-                });
+                })?;
+                // Like every other subcommand, a schema that is not current
+                // is a failure (exit 1), after the report.
+                return Ok(status.check()?);
             }
             println!("database: {}", target.redacted());
             for name in &status.applied {
@@ -67,6 +70,7 @@ pub async fn run(target: &Target, action: MigrateAction, json: bool) -> anyhow::
                 "up to date"
             };
             println!("schema is {verdict}");
+            status.check()?;
         }
         MigrateAction::Up => {
             let applied = recents_service::migrate_up(&conn)

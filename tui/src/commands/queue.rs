@@ -43,7 +43,7 @@ struct Waiting {
 /// Bad input (limit 0 or over 1000), an unreachable database or one whose
 /// schema is not current.
 pub async fn status(target: &Target, limit: u32, json: bool) -> anyhow::Result<()> {
-    let conn = recents_service::connect(&target.url).await?;
+    let conn = target.connect().await?;
     // The limit first: bad input fails before any other read.
     let next = next_in_line(&conn, limit).await?;
     let users = queue_stats(&conn).await?;

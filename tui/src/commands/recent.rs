@@ -32,7 +32,7 @@ pub async fn run(
         Some(uid) => Scope::Member(uid),
         None => Scope::Workspace,
     };
-    let conn = recents_service::connect(&target.url).await?;
+    let conn = target.connect().await?;
     let workflows = recent_workflows(&conn, WorkspaceId(workspace), &scope, limit).await?;
     if json {
         let rows: Vec<Row> = workflows.iter().map(row).collect();

@@ -2,7 +2,6 @@
 //! with its history aggregate (and, for the whole database, every latest
 //! dequeue with its jobs); exits non-zero on drift unless it repaired it.
 
-use anyhow::bail;
 use recents_service::{
     Drift, LastDequeueReport, VerifyOptions, VerifyReport, VerifyScope, WorkspaceId, repair,
     repair_last_dequeues, verify, verify_last_dequeues,
@@ -56,7 +55,7 @@ pub async fn run(
         Some(id) => VerifyScope::Workspace(WorkspaceId(id)),
         None => VerifyScope::All,
     };
-    let conn = recents_service::connect(&target.url).await?;
+    let conn = target.connect().await?;
     let options = VerifyOptions::default();
     let (report, repaired) = if fix {
         let done = repair(&conn, &scope, &options).await?;
@@ -91,16 +90,24 @@ pub async fn run(
         );
     }
     if repaired.is_none() && !report.is_exact() {
-        bail!(
-            "drift in {} summary rows (run `recents verify --repair`)",
-            report.drifted()
-        );
+        return Err(super::Failure::new(
+            "drift",
+            format!(
+                "drift in {} summary rows (run `recents verify --repair`)",
+                report.drifted()
+            ),
+        )
+        .into());
     }
     if let Some(l) = last_dequeues.filter(|l| !fix && !l.is_exact()) {
-        bail!(
-            "drift in {} latest dequeues (run `recents verify --repair`)",
-            l.drifted()
-        );
+        return Err(super::Failure::new(
+            "drift",
+            format!(
+                "drift in {} latest dequeues (run `recents verify --repair`)",
+                l.drifted()
+            ),
+        )
+        .into());
     }
     Ok(())
 }
