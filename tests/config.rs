@@ -29,7 +29,10 @@ async fn a_refused_port_says_nothing_answers_there_not_that_a_pool_timed_out() {
         let err = connect(url).await.unwrap_err();
         assert!(err.is_unavailable(), "{err:?}");
         let message = err.to_string();
-        assert!(message.contains("nothing answers at 127.0.0.1:1"), "{message}");
+        assert!(
+            message.contains("nothing answers at 127.0.0.1:1"),
+            "{message}"
+        );
         assert!(!message.contains("timed out"), "{message}");
     }
 }
@@ -47,7 +50,9 @@ async fn a_sqlite_file_that_does_not_exist_needs_mode_rwc_and_is_not_created() {
         other => panic!("{other:?}"),
     }
     assert!(!path.exists(), "nothing was created");
-    let created = connect_and_migrate(&format!("{url}?mode=rwc")).await.unwrap();
+    let created = connect_and_migrate(&format!("{url}?mode=rwc"))
+        .await
+        .unwrap();
     created.close().await.unwrap();
     assert!(path.exists());
     let _ = std::fs::remove_file(&path);
@@ -61,7 +66,10 @@ async fn a_database_that_does_not_exist_on_a_live_server_is_named(db: &TestDb) {
     let url = format!("{base}/recents_no_such_database");
     match connect(&url).await {
         Err(err @ Error::DatabaseNotFound(_)) => {
-            assert!(err.to_string().contains("recents_no_such_database"), "{err}");
+            assert!(
+                err.to_string().contains("recents_no_such_database"),
+                "{err}"
+            );
             assert_eq!(err.kind(), "database_not_found");
         }
         other => panic!("{other:?}"),

@@ -14,6 +14,7 @@ mod m20261123_000004_backfill_checkpoints;
 mod m20261123_000005_fair_queue;
 mod m20261201_000006_exact_edges;
 mod placeholders;
+pub mod reach;
 
 /// Every migration of `recents`, oldest first.
 pub struct Migrator;

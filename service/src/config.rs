@@ -12,6 +12,9 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
 };
 
+use recents_migration::reach::cause_of;
+pub use recents_migration::reach::redact;
+
 use crate::error::{Error, Result};
 use crate::sql::statement;
 
@@ -166,7 +169,9 @@ pub async fn connect_unchecked(url: &str) -> Result<DatabaseConnection> {
     let backend = backend_of(url)?;
     match backend {
         DbBackend::Sqlite => sqlite_file_exists_or_may_be_created(url)?,
-        _ => someone_listens(url, backend).await?,
+        _ => recents_migration::reach::someone_listens(url, CONNECT_TIMEOUT)
+            .await
+            .map_err(|why| Error::DatabaseUnavailable(DbErr::Conn(RuntimeErr::Internal(why))))?,
     }
     // An in-memory SQLite database exists once per connection: a pool of
     // several would show each caller a different, empty database.
@@ -187,66 +192,16 @@ pub async fn connect_unchecked(url: &str) -> Result<DatabaseConnection> {
                 redact(url)
             ));
         }
-        // sea-orm and sqlx each wrap the cause and repeat it; keep the
-        // innermost message, beside the redacted URL.
-        let mut cause: &dyn std::error::Error = &err;
-        while let Some(source) = cause.source() {
-            cause = source;
-        }
         Error::DatabaseUnavailable(DbErr::Conn(RuntimeErr::Internal(format!(
-            "{} did not answer: {cause}",
-            redact(url)
+            "{} did not answer: {}",
+            redact(url),
+            cause_of(&err)
         ))))
     };
     let conn = Database::connect(options).await.map_err(unavailable)?;
     // The pool connects lazily: make sure someone answers now.
     conn.ping().await.map_err(unavailable)?;
     Ok(conn)
-}
-
-/// A server URL's host and port answer a TCP connection. The pool would
-/// retry a refused connection until its timeout and then say only "pool
-/// timed out"; this says at once that nothing listens there. Skipped for
-/// Unix sockets (a host that is a path, or a `host=`/`socket=` parameter).
-async fn someone_listens(url: &str, backend: DbBackend) -> Result<()> {
-    let Ok(parsed) = url::Url::parse(url) else {
-        return Ok(());
-    };
-    let Some(host) = parsed.host_str().filter(|h| !h.is_empty() && !h.starts_with('/')) else {
-        return Ok(());
-    };
-    if parsed
-        .query_pairs()
-        .any(|(key, _)| key == "host" || key == "socket")
-    {
-        return Ok(());
-    }
-    let port = parsed.port().unwrap_or(match backend {
-        DbBackend::MySql => 3306,
-        _ => 5432,
-    });
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
-    let unavailable = |why: String| {
-        Error::DatabaseUnavailable(DbErr::Conn(RuntimeErr::Internal(format!(
-            "{why}: start the database server, or fix DATABASE_URL ({})",
-            redact(url)
-        ))))
-    };
-    match tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        tokio::net::TcpStream::connect((host.as_str(), port)),
-    )
-    .await
-    {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(err)) => Err(unavailable(format!(
-            "nothing answers at {host}:{port} ({err})"
-        ))),
-        Err(_) => Err(unavailable(format!(
-            "{host}:{port} did not answer within {} s",
-            CONNECT_TIMEOUT.as_secs()
-        ))),
-    }
 }
 
 /// A SQLite URL names a file that exists, or asks for it to be created
@@ -363,63 +318,9 @@ fn lost(err: DbErr) -> Error {
     }
 }
 
-/// `url` with its password (in the user info or a `password=` query
-/// parameter) replaced by `***`, for screens, messages and logs. Works on
-/// malformed URLs too, erring towards hiding more.
-pub fn redact(url: &str) -> String {
-    let mut out = match url.find("://") {
-        Some(scheme_end) => {
-            let (head, rest) = url.split_at(scheme_end + 3);
-            match rest.rfind('@') {
-                Some(at) => {
-                    let userinfo = &rest[..at];
-                    match userinfo.split_once(':') {
-                        Some((user, _password)) => format!("{head}{user}:***{}", &rest[at..]),
-                        None => url.to_owned(),
-                    }
-                }
-                None => url.to_owned(),
-            }
-        }
-        None => url.to_owned(),
-    };
-    if let Some(query_start) = out.find('?') {
-        let (base, query) = out.split_at(query_start + 1);
-        let query: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
-                _ => pair.to_owned(),
-            })
-            .collect();
-        out = format!("{base}{}", query.join("&"));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redact_hides_the_password_and_keeps_the_rest() {
-        assert_eq!(
-            redact("postgres://app:s3cret@db:5432/x?sslmode=disable"),
-            "postgres://app:***@db:5432/x?sslmode=disable"
-        );
-        assert_eq!(redact("mysql://root@h/test"), "mysql://root@h/test");
-        assert_eq!(
-            redact("sqlite://recents.db?mode=rwc"),
-            "sqlite://recents.db?mode=rwc"
-        );
-        assert_eq!(
-            redact("postgres://h/db?user=a&password=s3cret"),
-            "postgres://h/db?user=a&password=***"
-        );
-        // A password holding `@`, `/` or `:` is hidden whole.
-        let odd = redact("postgres://app:p@ss/w:rd@db/x");
-        assert!(!odd.contains("ss/w"), "{odd}");
-    }
 
     #[test]
     fn malformed_urls_and_other_schemes_are_invalid_and_redacted() {

@@ -459,7 +459,10 @@ async fn json_errors_are_one_object_on_stderr_with_a_stable_kind(db: &TestDb) {
         "workspace 999999 does not exist",
     );
     assert_json_error(
-        &recents(&db.url, &["recent", "--workspace", "1", "--uid", "", "--json"]),
+        &recents(
+            &db.url,
+            &["recent", "--workspace", "1", "--uid", "", "--json"],
+        ),
         1,
         "invalid_uid",
         "empty",
@@ -519,7 +522,10 @@ async fn ctrl_c_stops_a_backfill_at_its_checkpoint_and_says_how_to_resume(db: &T
         "{rest}"
     );
     let resumed = json(&recents(&db.url, &["backfill", "--json"]));
-    assert_eq!((resumed["resumed"].as_bool(), resumed["finished"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(
+        (resumed["resumed"].as_bool(), resumed["finished"].as_bool()),
+        (Some(true), Some(true))
+    );
     let verified = recents(&db.url, &["verify"]);
     assert!(verified.status.success(), "{}", stderr(&verified));
 }
@@ -606,7 +612,10 @@ fn subcommands_bring_the_embedded_database_up_to_date_and_leave_nothing_when_the
         &embedded(&dir, &["recent", "--workspace", "1"]),
         "workspace 1 does not exist",
     );
-    assert!(!dir.join("recents.db").exists(), "no recents.db left behind");
+    assert!(
+        !dir.join("recents.db").exists(),
+        "no recents.db left behind"
+    );
     // A reading subcommand migrates the embedded database first.
     let status = embedded(&dir, &["queue", "status", "--json"]);
     assert!(status.status.success(), "{}", stderr(&status));
@@ -639,7 +648,12 @@ fn an_unreachable_database_fails_in_one_line_without_its_password() {
         "mysql://operator:hunter2-secret@127.0.0.1:1/recents",
         &["queue", "status", "--json"],
     );
-    assert_json_error(&output, 1, "database_unavailable", "nothing answers at 127.0.0.1:1");
+    assert_json_error(
+        &output,
+        1,
+        "database_unavailable",
+        "nothing answers at 127.0.0.1:1",
+    );
     assert!(!stderr(&output).contains("hunter2-secret"));
 }
 

@@ -161,11 +161,10 @@ impl From<&Error> for Failure {
         let message = match err {
             // The driver's cause, once: sea-orm and sqlx each wrap and repeat it.
             Error::DatabaseUnavailable(db) => {
-                let mut cause: &dyn std::error::Error = db;
-                while let Some(source) = cause.source() {
-                    cause = source;
-                }
-                format!("database unavailable: {cause}")
+                format!(
+                    "database unavailable: {}",
+                    recents_migration::reach::cause_of(db)
+                )
             }
             other => other.to_string(),
         };
