@@ -6,3 +6,8 @@
 pub use recents_entity as entity;
 pub use recents_migration as migration;
 pub use recents_service::*;
+
+// Every Rust block of the README compiles, and runs, as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

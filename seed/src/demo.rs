@@ -133,6 +133,19 @@ pub async fn seed_demo(
     conn: &DatabaseConnection,
     options: &DemoOptions,
 ) -> Result<DemoReport, Error> {
+    seed_demo_with_progress(conn, options, |_| {}).await
+}
+
+/// [`seed_demo`], telling `progress` which step starts (the heavy
+/// workspace's runs take most of the time), so a front can show it.
+///
+/// # Errors
+/// As [`seed_demo`].
+pub async fn seed_demo_with_progress(
+    conn: &DatabaseConnection,
+    options: &DemoOptions,
+    mut progress: impl FnMut(&str),
+) -> Result<DemoReport, Error> {
     let txn = recents_service::sql::begin_write(conn).await?;
     let existing = txn
         .query_one_raw(statement(
@@ -159,6 +172,7 @@ pub async fn seed_demo(
         jobs: 0,
     };
     let mut noise = Noise(0x5eed);
+    progress("personal and team workspaces and their runs");
     for team in SMALL {
         let ws = insert_workspace(&txn, team.name, team.personal, now, None).await?;
         report.workspaces.push((ws, team.name.to_owned()));
@@ -199,6 +213,10 @@ pub async fn seed_demo(
     report.heavy_workspace = heavy;
     let workflow = insert_published_run(&txn, heavy, "Nightly import", now).await?;
     let version = insert_version(&txn, workflow, now).await?;
+    progress(&format!(
+        "the heavy workspace: {} runs of one workflow",
+        options.heavy_runs
+    ));
     let uids: Vec<String> = (0..40).map(|k| format!("importer-{k:02}")).collect();
     report.runs += bulk::insert_runs(
         &txn,
@@ -212,8 +230,10 @@ pub async fn seed_demo(
         },
     )
     .await?;
+    progress("the heavy workspace's summary rows");
     bulk::fill_summary(&txn, heavy).await?;
 
+    progress("the queue's jobs");
     report.jobs = seed_jobs(&txn, now).await?;
     let summary = txn
         .query_one_raw(statement(
@@ -226,6 +246,7 @@ pub async fn seed_demo(
         .transpose()?
         .unwrap_or(0);
     report.summary_rows = summary as u64;
+    progress("committing, then the planner's statistics");
     txn.commit().await?;
     bulk::analyze(conn).await?;
     Ok(report)

@@ -21,5 +21,5 @@ pub mod scale;
 
 pub use demo::{
     DEFAULT_HEAVY_RUNS, DEMO_JOB_USERS, DEMO_JOBS, DemoOptions, DemoReport, HEAVY_WORKSPACE,
-    seed_demo,
+    seed_demo, seed_demo_with_progress,
 };

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use recents_seed::{DemoOptions, DemoReport, seed_demo};
+use recents_seed::{DemoOptions, DemoReport};
 use recents_service::{
     BackfillOptions, BackfillScope, Progress, WorkspaceListing, backfill, list_workspaces,
 };
@@ -32,11 +32,16 @@ struct Report {
 pub async fn demo(target: &Target, heavy_runs: u64, json: bool) -> anyhow::Result<()> {
     let conn = recents_service::connect_and_migrate(&target.url).await?;
     let started = Instant::now();
-    let report = seed_demo(
+    let report = recents_seed::seed_demo_with_progress(
         &conn,
         &DemoOptions {
             heavy_runs,
             ..DemoOptions::default()
+        },
+        |step| {
+            if !json {
+                eprintln!("seeding the demo: {step}…");
+            }
         },
     )
     .await?;

@@ -80,7 +80,12 @@ pub fn render(app: &mut App, frame: &mut Frame) {
 pub async fn seed_demo_if_empty(target: &Target) -> anyhow::Result<()> {
     let conn = recents_service::connect_and_migrate(&target.url).await?;
     let started = std::time::Instant::now();
-    match recents_seed::seed_demo(&conn, &recents_seed::DemoOptions::default()).await {
+    let options = recents_seed::DemoOptions::default();
+    let seeded = recents_seed::seed_demo_with_progress(&conn, &options, |step| {
+        eprintln!("seeding the demo: {step}…");
+    })
+    .await;
+    match seeded {
         Ok(report) => {
             eprintln!(
                 "{}",
