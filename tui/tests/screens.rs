@@ -262,7 +262,7 @@ async fn help_overlays_the_screen_and_closes_on_esc() {
 #[tokio::test]
 async fn a_database_that_does_not_answer_shows_a_banner_and_retries() {
     let mut console = Console::open(
-        "sqlite:///nonexistent-recents-dir/recents.db",
+        "sqlite:///nonexistent-recents-dir/recents.db?mode=rwc",
         Migrate::IfNew,
     )
     .await;
@@ -359,6 +359,8 @@ async fn backfill_runs_with_progress_then_verify_finds_and_repairs_drift() {
         .unwrap();
     console.press(KeyCode::Char('v')).await;
     insta::assert_snapshot!("backfill_verified_drift", console.screen(100, 20));
+    // x asks, a second x confirms.
+    console.press(KeyCode::Char('x')).await;
     console.press(KeyCode::Char('x')).await;
     insta::assert_snapshot!("backfill_repaired", console.screen(100, 20));
     console.press(KeyCode::Char('v')).await;
@@ -622,6 +624,14 @@ async fn queue_shows_counts_the_fair_order_and_stalled_jobs_and_resets_them() {
     console.settle(refresh).await;
 
     console.press(KeyCode::Char('x')).await;
+    // The first x only asks; nothing is reset until the second.
+    assert!(console.app.confirming.is_some() && !console.app.queue.resetting);
+    assert!(
+        console
+            .screen(100, 32)
+            .contains("x again resets the stalled jobs")
+    );
+    console.press(KeyCode::Char('x')).await;
     let Some(Ok(report)) = &console.app.queue.last_reset else {
         panic!("{:?}", console.app.queue.last_reset);
     };
@@ -648,6 +658,8 @@ async fn queue_shows_counts_the_fair_order_and_stalled_jobs_and_resets_them() {
     );
 
     // A second reset finds nothing.
+    // x asks, a second x confirms.
+    console.press(KeyCode::Char('x')).await;
     console.press(KeyCode::Char('x')).await;
     let screen = console.screen(100, 32);
     assert!(
@@ -701,6 +713,8 @@ async fn queue_keeps_its_last_refresh_when_a_read_fails_and_recovers() {
         screen.contains("Next in line"),
         "the last refresh stays: {screen}"
     );
+    // x asks, a second x confirms.
+    console.press(KeyCode::Char('x')).await;
     console.press(KeyCode::Char('x')).await;
     assert!(
         matches!(&console.app.queue.last_reset, Some(Err(_))),
@@ -717,4 +731,82 @@ async fn queue_keeps_its_last_refresh_when_a_read_fails_and_recovers() {
     console.settle(refresh).await;
     assert_eq!(console.app.queue.error, None);
     db.drop_database().await;
+}
+
+#[tokio::test]
+async fn the_queue_scrolls_through_every_user() {
+    let db = demo_db().await;
+    let mut console = Console::open(&db.url, Migrate::Never).await;
+    console.press(KeyCode::Char('4')).await;
+    let users = console.app.queue.snapshot.as_ref().unwrap().users.clone();
+    assert_eq!(users.len(), 36, "the demo's users");
+    let screen = console.screen(100, 32);
+    assert!(screen.contains("Users 1-7 of 36 · ↑↓"), "{screen}");
+    for _ in 0..5 {
+        console.press(KeyCode::Down).await;
+    }
+    let screen = console.screen(100, 32);
+    assert!(screen.contains("Users 6-12 of 36"), "{screen}");
+    let sixth = format!("│{:<10}", users[5].user_id.0);
+    assert!(
+        screen.contains(&sixth),
+        "user {} first: {screen}",
+        users[5].user_id.0
+    );
+    insta::assert_snapshot!("queue_scrolled", screen);
+    // Past the end: the last seven users, and Up comes back one at a time.
+    for _ in 0..100 {
+        console.press(KeyCode::Char('j')).await;
+    }
+    assert!(console.screen(100, 32).contains("Users 30-36 of 36"));
+    console.press(KeyCode::Up).await;
+    assert!(console.screen(100, 32).contains("Users 29-35 of 36"));
+}
+
+#[tokio::test]
+async fn switching_the_backfill_target_drops_the_other_targets_results() {
+    let db = demo_db().await;
+    let mut console = Console::open(&db.url, Migrate::Never).await;
+    open_workspace(&mut console, "data-team").await;
+    console.press(KeyCode::Char('3')).await;
+    console.press(KeyCode::Char('b')).await;
+    assert!(console.app.backfill.last.is_some());
+    console.press(KeyCode::Char('v')).await;
+    assert!(console.app.backfill.drift.is_some());
+    let all = console.screen(100, 20);
+    assert!(all.contains("history rows"), "{all}");
+    console.press(KeyCode::Char('t')).await;
+    let backfill = &console.app.backfill;
+    assert!(
+        backfill.progress.is_none() && backfill.last.is_none() && backfill.drift.is_none(),
+        "{backfill:?}"
+    );
+    insta::assert_snapshot!("backfill_retargeted", console.screen(100, 20));
+}
+
+#[tokio::test]
+async fn the_selection_stays_on_its_workspace_when_the_filter_changes() {
+    let db = demo_db().await;
+    let mut console = Console::open(&db.url, Migrate::Never).await;
+    let page = console.app.workspaces.page.clone().unwrap();
+    let index = page
+        .workspaces
+        .iter()
+        .position(|w| w.name == "data-team")
+        .unwrap();
+    console.app.workspaces.table.select(Some(index));
+    console.press(KeyCode::Char('/')).await;
+    console.type_text("team").await;
+    console.press(KeyCode::Enter).await;
+    let selected = console.app.workspaces.selected().unwrap();
+    assert_eq!(selected.name, "data-team");
+    // A filter that leaves it out selects the first row.
+    console.press(KeyCode::Char('/')).await;
+    for _ in 0.."team".len() {
+        console.press(KeyCode::Backspace).await;
+    }
+    console.type_text("ada").await;
+    console.press(KeyCode::Enter).await;
+    assert_eq!(console.app.workspaces.table.selected(), Some(0));
+    assert_eq!(console.app.workspaces.selected().unwrap().name, "ada");
 }

@@ -164,6 +164,8 @@ fn console_in_tmux_opens_a_workspace_backfills_it_opens_the_queue_and_restores_t
     let screen = tmux.wait_for("Next in line");
     assert!(screen.contains("12 stalled"), "{screen}");
     tmux.keys(&["x"]);
+    tmux.wait_for("x again resets the stalled jobs");
+    tmux.keys(&["x"]);
     let screen = tmux.wait_for("reset: 12 requeued");
     assert!(screen.contains("0 stalled"), "{screen}");
 

@@ -82,8 +82,33 @@ pub struct App {
     pub help_scroll: u16,
     /// The last error or notice, shown above the footer.
     pub status: Option<String>,
+    /// A change that waits for `x` to be pressed again (any other key drops it).
+    pub confirming: Option<Confirm>,
     /// Set when the user asked to quit.
     pub quit: bool,
+}
+
+/// A change to the database that `x` asks to confirm with a second `x`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Confirm {
+    /// Repair the drift of the Backfill screen's target.
+    Repair,
+    /// Reset the Queue screen's stalled jobs.
+    ResetStalled,
+}
+
+impl Confirm {
+    /// What the status line asks.
+    fn question(self) -> &'static str {
+        match self {
+            Confirm::Repair => {
+                "x again repairs every drifted summary row of the target; any other key cancels"
+            }
+            Confirm::ResetStalled => {
+                "x again resets the stalled jobs (requeued, or failed at their 3rd reset); any other key cancels"
+            }
+        }
+    }
 }
 
 impl App {
@@ -100,6 +125,7 @@ impl App {
             help: false,
             help_scroll: 0,
             status: None,
+            confirming: None,
             quit: false,
         }
     }
@@ -143,6 +169,14 @@ impl App {
         }
         if self.tab == Tab::Workspaces && self.workspaces.editing.is_some() {
             return self.edit_filter(key);
+        }
+        // A change waiting for confirmation: a second x makes it, any other
+        // key drops it (and does what it does).
+        if let Some(confirm) = self.confirming.take() {
+            self.status = None;
+            if key.code == KeyCode::Char('x') {
+                return self.confirmed(confirm);
+            }
         }
         if self.help {
             match key.code {
@@ -229,8 +263,38 @@ impl App {
     fn queue_key(&mut self, key: KeyEvent) -> Vec<Request> {
         match key.code {
             KeyCode::Char('x') if self.connected() && !self.queue.resetting => {
+                self.ask(Confirm::ResetStalled)
+            }
+            KeyCode::Down | KeyCode::Char('j') => {
+                self.queue.scroll_users(1);
+                Vec::new()
+            }
+            KeyCode::Up | KeyCode::Char('k') => {
+                self.queue.scroll_users(-1);
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn ask(&mut self, confirm: Confirm) -> Vec<Request> {
+        self.confirming = Some(confirm);
+        self.status = Some(confirm.question().to_owned());
+        Vec::new()
+    }
+
+    fn confirmed(&mut self, confirm: Confirm) -> Vec<Request> {
+        match confirm {
+            Confirm::ResetStalled if self.connected() && !self.queue.resetting => {
                 self.queue.resetting = true;
                 vec![self.queue.reset_request()]
+            }
+            Confirm::Repair if self.connected() && !self.backfill.busy() => {
+                self.backfill.checking = true;
+                vec![Request::Verify {
+                    target: self.backfill.target,
+                    repair: true,
+                }]
             }
             _ => Vec::new(),
         }
@@ -245,23 +309,25 @@ impl App {
                 state.cancelling = true;
                 vec![Request::CancelBackfill]
             }
-            _ if state.running || state.checking || !connected => Vec::new(),
+            _ if state.busy() || !connected => Vec::new(),
             KeyCode::Char('b') => {
                 state.start();
                 vec![Request::Backfill(state.target)]
             }
-            KeyCode::Char('v') | KeyCode::Char('x') => {
+            KeyCode::Char('v') => {
                 state.checking = true;
-                vec![Request::Verify(
-                    state.target,
-                    key.code == KeyCode::Char('x'),
-                )]
+                vec![Request::Verify {
+                    target: state.target,
+                    repair: false,
+                }]
             }
+            KeyCode::Char('x') => self.ask(Confirm::Repair),
             KeyCode::Char('t') => {
-                state.target = match (state.target, open) {
+                let target = match (state.target, open) {
                     (Target::All, Some(id)) => Target::Workspace(id),
                     _ => Target::All,
                 };
+                state.retarget(target);
                 Vec::new()
             }
             _ => Vec::new(),

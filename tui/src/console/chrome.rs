@@ -136,13 +136,14 @@ const HELP_BACKFILL: &[(&str, &str)] = &[
     ("b", "backfill the summary from history"),
     ("Esc", "cancel it; the checkpoint stays, b resumes"),
     ("v", "verify every summary row against history"),
-    ("x", "repair exactly the drift verify finds"),
+    ("x x", "repair exactly the drift verify finds"),
     ("t", "target: every workspace or the one open"),
 ];
 
 const HELP_QUEUE: &[(&str, &str)] = &[
     ("", "refreshes every second"),
-    ("x", "reset jobs stalled 60 s (no heartbeat):"),
+    ("↑↓ j k", "scroll the users"),
+    ("x x", "reset jobs stalled 60 s (no heartbeat):"),
     ("", "requeued, or failed at their 3rd reset"),
     ("r", "refresh now"),
 ];
@@ -178,11 +179,19 @@ fn help_lines(tab: Tab) -> Vec<Line<'static>> {
 /// `area`, scrolled down by `scroll` lines when it does not fit.
 pub fn help(tab: Tab, scroll: u16, frame: &mut Frame, area: Rect) {
     let lines = help_lines(tab);
+    let width = area.width.saturating_sub(2).min(56);
+    // Lines wrap on a narrow terminal rather than being cut: count the rows
+    // they take at the popup's inner width.
+    let inner = usize::from(width.saturating_sub(2)).max(1);
+    let rows: u16 = lines
+        .iter()
+        .map(|line| line.width().div_ceil(inner).max(1) as u16)
+        .sum();
     let popup = area.centered(
-        Constraint::Length(area.width.saturating_sub(2).min(56)),
-        Constraint::Length(area.height.saturating_sub(2).min(lines.len() as u16 + 2)),
+        Constraint::Length(width),
+        Constraint::Length(area.height.saturating_sub(2).min(rows + 2)),
     );
-    let fits = popup.height >= lines.len() as u16 + 2;
+    let fits = popup.height >= rows + 2;
     let title = if fits {
         " Keys · Esc closes "
     } else {
@@ -191,6 +200,7 @@ pub fn help(tab: Tab, scroll: u16, frame: &mut Frame, area: Rect) {
     frame.render_widget(Clear, popup);
     frame.render_widget(
         Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
             .scroll((scroll, 0))
             .block(Block::bordered().title(title)),
         popup,

@@ -9,6 +9,17 @@ pub fn time(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
+/// A time in UTC to the second, and to the microsecond when it has a
+/// fraction, for drift, where two times may differ by one microsecond:
+/// `2026-11-23 09:00:00`, `2026-11-23 09:00:00.000001`.
+pub fn precise_time(at: DateTime<Utc>) -> String {
+    if at.timestamp_subsec_micros() == 0 {
+        time(at)
+    } else {
+        at.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
+    }
+}
+
 /// A time in UTC to the minute, without the year: `11-23 09:00`.
 pub fn short_time(at: DateTime<Utc>) -> String {
     at.format("%m-%d %H:%M").to_string()
@@ -42,6 +53,14 @@ pub fn duration(took: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn precise_times_show_the_year_and_a_fraction_only_when_there_is_one() {
+        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 23, 9, 0, 0).unwrap();
+        assert_eq!(precise_time(at), "2026-11-23 09:00:00");
+        let later = at + chrono::Duration::microseconds(1);
+        assert_eq!(precise_time(later), "2026-11-23 09:00:00.000001");
+    }
 
     #[test]
     fn counts_group_by_thousands() {

@@ -51,7 +51,7 @@ pub fn render(app: &mut App, frame: &mut Frame) {
             screens::backfill::keys(&app.backfill)
         }
         (Tab::Queue, _) => {
-            screens::queue::render(&app.queue, frame, body);
+            screens::queue::render(&mut app.queue, frame, body);
             screens::queue::keys()
         }
         (Tab::Workspace, Some(ws)) => {

@@ -64,8 +64,13 @@ pub enum Request {
     Backfill(Target),
     /// Stop the running backfill after its current batch.
     CancelBackfill,
-    /// Verify the summary of the target; with `true`, repair what is found.
-    Verify(Target, bool),
+    /// Verify the summary of the target, and repair what is found if asked.
+    Verify {
+        /// Every workspace or one.
+        target: Target,
+        /// Repair the drift found.
+        repair: bool,
+    },
     /// The queue as the Queue screen shows it: per-user counts, the next
     /// [`NEXT_IN_LINE`] jobs in fair order, and the jobs stalled longer than this.
     Queue {
@@ -155,6 +160,8 @@ impl From<&Error> for Failure {
             Error::MigrationsBehind(_) => FailureKind::Behind,
             Error::MigrationsAhead(_) => FailureKind::Ahead,
             Error::InvalidDatabaseUrl(_) => FailureKind::InvalidUrl,
+            // Someone may create it: retry, as for a server that is down.
+            Error::DatabaseNotFound(_) => FailureKind::Unavailable,
             e if e.is_unavailable() => FailureKind::Unavailable,
             _ => FailureKind::Other,
         };
@@ -456,7 +463,10 @@ impl Database {
                 *self.cancel.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 Response::BackfillDone(result)
             }
-            Request::Verify(target, fix) => {
+            Request::Verify {
+                target,
+                repair: fix,
+            } => {
                 let scope = match target {
                     Target::All => VerifyScope::All,
                     Target::Workspace(id) => VerifyScope::Workspace(id),

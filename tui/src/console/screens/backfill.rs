@@ -10,7 +10,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Gauge, Paragraph, Row, Sparkline, Table, Wrap};
 use recents_service::{BackfillReport, Drift, Progress, VerifyReport, WorkspaceId};
 
-use super::super::format::{count, duration, short_time};
+use super::super::format::{count, duration, precise_time};
 
 /// What a backfill or a verify covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,6 +78,23 @@ impl BackfillState {
         self.throughput
             .push(progress.rows_per_second.round() as u64);
         self.progress = Some(progress);
+    }
+
+    /// Whether a backfill, a verify or a repair is under way.
+    pub fn busy(&self) -> bool {
+        self.running || self.checking
+    }
+
+    /// Points `b`, `v` and `x` at `target`; what was shown of the other
+    /// target (its gauge, throughput, verdict) goes with it.
+    pub fn retarget(&mut self, target: Target) {
+        if target != self.target {
+            self.target = target;
+            self.progress = None;
+            self.throughput.clear();
+            self.last = None;
+            self.drift = None;
+        }
     }
 
     /// The backfill ended: done, cancelled or failed.
@@ -286,7 +303,7 @@ fn render_drift(state: &BackfillState, frame: &mut Frame, area: Rect) {
 
 fn sample_row(d: &Drift) -> Row<'static> {
     let show = |v: &Option<(recents_service::SavedRunId, chrono::DateTime<chrono::Utc>)>| match v {
-        Some((run, at)) => format!("run {} {}", run.0, short_time(*at)),
+        Some((run, at)) => format!("run {} {}", run.0, precise_time(*at)),
         None => "–".to_owned(),
     };
     Row::new([

@@ -31,6 +31,10 @@ pub struct QueueState {
     pub resetting: bool,
     /// What the last reset did.
     pub last_reset: Option<Result<ResetReport, String>>,
+    /// The first user row on display (the table scrolls with ↑↓).
+    pub users_offset: usize,
+    /// How many user rows the last drawing had room for.
+    users_visible: usize,
 }
 
 impl Default for QueueState {
@@ -42,6 +46,8 @@ impl Default for QueueState {
             loading: false,
             resetting: false,
             last_reset: None,
+            users_offset: 0,
+            users_visible: 1,
         }
     }
 }
@@ -59,6 +65,16 @@ impl QueueState {
         Request::ResetStalled {
             stalled_after: self.stalled_after,
         }
+    }
+
+    /// Scrolls the users' table by `rows` (negative: up), within the users
+    /// of the last refresh.
+    pub fn scroll_users(&mut self, rows: isize) {
+        let users = self.snapshot.as_ref().map_or(0, |s| s.users.len());
+        self.users_offset = self
+            .users_offset
+            .saturating_add_signed(rows)
+            .min(users.saturating_sub(self.users_visible));
     }
 
     /// A refresh arrived.
@@ -79,6 +95,7 @@ pub fn keys() -> &'static [(&'static str, &'static str)] {
     &[
         ("?", "help"),
         ("q", "quit"),
+        ("↑↓", "users"),
         ("x", "reset stalled"),
         ("r", "refresh"),
     ]
@@ -90,7 +107,7 @@ fn needed(rows: usize) -> u16 {
 }
 
 /// Draws the screen into `area`.
-pub fn render(state: &QueueState, frame: &mut Frame, area: Rect) {
+pub fn render(state: &mut QueueState, frame: &mut Frame, area: Rect) {
     let notice = notice_line(state);
     let [head, notice_area, body] = Layout::vertical([
         Constraint::Length(1),
@@ -131,7 +148,9 @@ pub fn render(state: &QueueState, frame: &mut Frame, area: Rect) {
         Constraint::Length(stalled_rows),
     ])
     .areas(body);
-    render_users(&snapshot.users, wide, frame, users_area);
+    // Borders and header take three lines of the users' table.
+    state.users_visible = usize::from(users_rows.saturating_sub(3)).max(1);
+    render_users(&snapshot.users, state.users_offset, wide, frame, users_area);
     render_next(&snapshot.next, wide, frame, next_area);
     if stalled_rows > 0 {
         render_stalled(state, &snapshot.stalled, wide, frame, stalled_area);
@@ -250,11 +269,32 @@ fn empty(text: &'static str, block: Block<'static>, frame: &mut Frame, area: Rec
     frame.render_widget(Paragraph::new(text).dim().block(block), area);
 }
 
-fn render_users(users: &[UserQueueStats], wide: bool, frame: &mut Frame, area: Rect) {
-    let block = Block::bordered().title(" Users ");
+fn render_users(
+    users: &[UserQueueStats],
+    offset: usize,
+    wide: bool,
+    frame: &mut Frame,
+    area: Rect,
+) {
+    // Borders and header take three lines; the rest shows users from the
+    // offset on, kept so that the last page is full.
+    let visible = usize::from(area.height.saturating_sub(3)).max(1);
+    let offset = offset.min(users.len().saturating_sub(visible));
+    let title = if users.len() > visible {
+        format!(
+            " Users {}-{} of {} · ↑↓ ",
+            offset + 1,
+            (offset + visible).min(users.len()),
+            users.len()
+        )
+    } else {
+        " Users ".to_owned()
+    };
+    let block = Block::bordered().title(title);
     if users.is_empty() {
         return empty("No jobs queued, running or failed.", block, frame, area);
     }
+    let users = &users[offset..];
     let dequeued = |u: &UserQueueStats| match (u.latest_dequeue, wide) {
         (Some(at), true) => time(at),
         (Some(at), false) => short_time(at),

@@ -32,6 +32,9 @@ pub struct WorkspacesState {
     starts: Vec<Option<WorkspaceCursor>>,
     /// The page on display, once loaded.
     pub page: Option<WorkspacePage>,
+    /// The workspace selected when the listing changed (filter, order):
+    /// selected again if the new listing holds it.
+    keep: Option<i64>,
     /// The selected row.
     pub table: TableState,
     /// Whether a page is being fetched.
@@ -59,6 +62,9 @@ impl WorkspacesState {
 
     /// Back to the first page (after a new order or filter).
     pub fn first_page(&mut self) {
+        if let Some(ws) = self.selected() {
+            self.keep = Some(ws.id.0);
+        }
         self.page_number = 0;
         self.starts = vec![None];
         self.page = None;
@@ -90,7 +96,15 @@ impl WorkspacesState {
             self.starts.push(None);
         }
         let rows = page.workspaces.len();
-        let selected = self.table.selected().unwrap_or(0);
+        let selected = match self.keep.take() {
+            // A new listing: the same workspace if it is there, else the first.
+            Some(id) => page
+                .workspaces
+                .iter()
+                .position(|w| w.id.0 == id)
+                .unwrap_or(0),
+            None => self.table.selected().unwrap_or(0),
+        };
         self.table
             .select((rows > 0).then(|| selected.min(rows.saturating_sub(1))));
         self.page = Some(page);
