@@ -628,6 +628,14 @@ fn subcommands_bring_the_embedded_database_up_to_date_and_leave_nothing_when_the
         "workspace 1 does not exist",
     );
     assert!(dir.join("recents.db").exists());
+    // Seeding says what it is doing while it does it.
+    let seeded = embedded(&dir, &["seed", "--demo", "--heavy-runs", "50"]);
+    assert!(seeded.status.success(), "{}", stderr(&seeded));
+    assert!(
+        stderr(&seeded).contains("seeding the demo: the heavy workspace: 50 runs of one workflow"),
+        "{}",
+        stderr(&seeded)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
