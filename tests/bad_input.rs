@@ -22,7 +22,7 @@ use recents::{
 };
 use recents_testkit::{TestDb, backend_tests};
 use sea_orm::{ConnectionTrait, EntityTrait};
-use support::{at, published_run, version, workspace};
+use support::{at, new_run as run, published_run, version, workspace};
 
 /// Every row of every table, as text: what "changes nothing" compares.
 async fn everything<C: ConnectionTrait>(c: &C) -> Vec<String> {
@@ -45,17 +45,6 @@ async fn everything<C: ConnectionTrait>(c: &C) -> Vec<String> {
     );
     all.sort();
     all
-}
-
-fn run(ws: WorkspaceId, uid: &str, v: VersionId, updated_at: DateTime<Utc>) -> RunSave {
-    RunSave {
-        id: None,
-        workspace_id: ws,
-        uid: uid.into(),
-        parent_version_id: Some(v),
-        run_status: "running".into(),
-        updated_at,
-    }
 }
 
 async fn every_entry_point_refuses_bad_input_and_changes_nothing(db: &TestDb) {
@@ -243,6 +232,18 @@ async fn every_entry_point_refuses_bad_input_and_changes_nothing(db: &TestDb) {
             Error::InvalidUid(_)
         );
     }
+    case!(
+        "touch an unknown run",
+        touch(
+            c,
+            &recents::entity::saved_run::Model {
+                id: 987_654,
+                ..saved.clone()
+            },
+            &SaveOptions::exact()
+        ),
+        Error::SavedRunNotFound(_)
+    );
     case!(
         "delete_saved_run unknown",
         delete_saved_run(c, SavedRunId(-1)),

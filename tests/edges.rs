@@ -22,7 +22,9 @@ use recents::{
 use recents_migration::{Migrator, MigratorTrait};
 use recents_testkit::{Backend, TestDb, backend_tests};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Value};
-use support::{actual_summary, at, expected_summary, published_run, version, workspace};
+use support::{
+    actual_summary, at, expected_summary, new_run as run, published_run, version, workspace,
+};
 
 /// The documented range's ends and the instants around 1970 and 2038 where
 /// MySQL's TIMESTAMP type ends.
@@ -44,17 +46,6 @@ fn edge_times() -> Vec<DateTime<Utc>> {
 
 fn latest_time() -> DateTime<Utc> {
     *edge_times().last().unwrap()
-}
-
-fn run(ws: WorkspaceId, uid: &str, v: VersionId, updated_at: DateTime<Utc>) -> RunSave {
-    RunSave {
-        id: None,
-        workspace_id: ws,
-        uid: uid.into(),
-        parent_version_id: Some(v),
-        run_status: "done".into(),
-        updated_at,
-    }
 }
 
 async fn execute(c: &impl ConnectionTrait, sql: &str, values: Vec<Value>) {

@@ -17,14 +17,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, TransactionTrait
 use support::{actual_summary, at, expected_summary, published_run, version, workspace};
 
 fn run(ws: WorkspaceId, uid: &str, v: VersionId, seconds: i64) -> RunSave {
-    RunSave {
-        id: None,
-        workspace_id: ws,
-        uid: uid.into(),
-        parent_version_id: Some(v),
-        run_status: "done".into(),
-        updated_at: at(seconds, 0),
-    }
+    support::new_run(ws, uid, v, at(seconds, 0))
 }
 
 async fn assert_exact(c: &DatabaseConnection, ws: WorkspaceId) {

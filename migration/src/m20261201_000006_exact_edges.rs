@@ -29,7 +29,7 @@ impl MigrationTrait for Migration {
             }
         }
         for sql in up_statements(backend) {
-            db.execute_unprepared(sql).await?;
+            db.execute_unprepared(&sql).await?;
         }
         Ok(())
     }
@@ -116,39 +116,33 @@ BEGIN
 END
 $$";
 
-// Deleted jobs that held their user's latest start.
-const PG_FORGET_DELETED: &str = "\
-CREATE OR REPLACE FUNCTION recents_forget_deleted_dequeues() RETURNS trigger LANGUAGE plpgsql AS $$
+// The trigger function that recomputes, in user order, each user whose
+// latest start may have left with the statement's rows: `leaving` narrows the
+// old rows `o` that held their user's latest start.
+fn pg_forget(name: &str, leaving: &str) -> String {
+    format!(
+        "CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE u bigint;
 BEGIN
     FOR u IN SELECT DISTINCT o.user_id FROM recents_old_jobs o
              JOIN execution_last_dequeues d ON d.user_id = o.user_id AND o.started_at >= d.latest_dequeue
+             WHERE {leaving}
              ORDER BY 1
     LOOP
         PERFORM recents_recompute_last_dequeue(u);
     END LOOP;
     RETURN NULL;
 END
-$$";
+$$"
+    )
+}
 
-// Updated jobs that held their user's latest start and now hold a lesser one
-// (or none, or belong to another user). Heartbeats and completions keep their
+// Deleted jobs all leave. Updated jobs leave when they now hold a lesser start
+// (or none, or belong to another user); heartbeats and completions keep their
 // start, so they pass the anti-join and lock nothing.
-const PG_FORGET_LOWERED: &str = "\
-CREATE OR REPLACE FUNCTION recents_forget_lowered_dequeues() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE u bigint;
-BEGIN
-    FOR u IN SELECT DISTINCT o.user_id FROM recents_old_jobs o
-             JOIN execution_last_dequeues d ON d.user_id = o.user_id AND o.started_at >= d.latest_dequeue
-             WHERE NOT EXISTS (SELECT 1 FROM recents_new_jobs n
-                               WHERE n.id = o.id AND n.user_id = o.user_id AND n.started_at >= o.started_at)
-             ORDER BY 1
-    LOOP
-        PERFORM recents_recompute_last_dequeue(u);
-    END LOOP;
-    RETURN NULL;
-END
-$$";
+const PG_DELETED: &str = "TRUE";
+const PG_LOWERED: &str = "NOT EXISTS (SELECT 1 FROM recents_new_jobs n \
+    WHERE n.id = o.id AND n.user_id = o.user_id AND n.started_at >= o.started_at)";
 
 const PG_TRIGGERS: [&str; 2] = [
     "CREATE TRIGGER execution_jobs_last_dequeue_delete AFTER DELETE ON execution_jobs \
@@ -197,43 +191,50 @@ const MYSQL_TRIGGERS: [&str; 2] = [
 
 // SQLite: row triggers; one writer at a time, so no locks to take. Times are
 // UTC text in one format within years 1000 to 9999, so text order is time
-// order.
-const SQLITE_TRIGGERS: [&str; 2] = [
-    "CREATE TRIGGER IF NOT EXISTS execution_jobs_last_dequeue_delete AFTER DELETE ON execution_jobs \
-     WHEN OLD.started_at IS NOT NULL \
-     BEGIN \
-       DELETE FROM execution_last_dequeues WHERE user_id = OLD.user_id \
-         AND latest_dequeue <= OLD.started_at AND NOT EXISTS (\
-           SELECT 1 FROM execution_jobs j WHERE j.user_id = OLD.user_id AND j.started_at IS NOT NULL); \
-       UPDATE execution_last_dequeues SET latest_dequeue = (\
-           SELECT MAX(j.started_at) FROM execution_jobs j WHERE j.user_id = OLD.user_id) \
-         WHERE user_id = OLD.user_id AND latest_dequeue <= OLD.started_at; \
-     END",
-    "CREATE TRIGGER IF NOT EXISTS execution_jobs_last_dequeue_lower AFTER UPDATE OF started_at, user_id \
-     ON execution_jobs WHEN OLD.started_at IS NOT NULL AND (NEW.user_id <> OLD.user_id \
-       OR NEW.started_at IS NULL OR NEW.started_at < OLD.started_at) \
-     BEGIN \
-       DELETE FROM execution_last_dequeues WHERE user_id = OLD.user_id \
-         AND latest_dequeue <= OLD.started_at AND NOT EXISTS (\
-           SELECT 1 FROM execution_jobs j WHERE j.user_id = OLD.user_id AND j.started_at IS NOT NULL); \
-       UPDATE execution_last_dequeues SET latest_dequeue = (\
-           SELECT MAX(j.started_at) FROM execution_jobs j WHERE j.user_id = OLD.user_id) \
-         WHERE user_id = OLD.user_id AND latest_dequeue <= OLD.started_at; \
-     END",
-];
+// order. Both triggers recompute the user of the leaving row `OLD`.
+fn sqlite_trigger(name: &str, event: &str, when: &str) -> String {
+    format!(
+        "CREATE TRIGGER IF NOT EXISTS {name} AFTER {event} ON execution_jobs WHEN {when} \
+         BEGIN \
+           DELETE FROM execution_last_dequeues WHERE user_id = OLD.user_id \
+             AND latest_dequeue <= OLD.started_at AND NOT EXISTS (\
+               SELECT 1 FROM execution_jobs j WHERE j.user_id = OLD.user_id AND j.started_at IS NOT NULL); \
+           UPDATE execution_last_dequeues SET latest_dequeue = (\
+               SELECT MAX(j.started_at) FROM execution_jobs j WHERE j.user_id = OLD.user_id) \
+             WHERE user_id = OLD.user_id AND latest_dequeue <= OLD.started_at; \
+         END"
+    )
+}
 
-fn up_statements(backend: DbBackend) -> Vec<&'static str> {
-    let mut all = down_statements(backend);
+fn up_statements(backend: DbBackend) -> Vec<String> {
+    let mut all: Vec<String> = down_statements(backend)
+        .into_iter()
+        .map(String::from)
+        .collect();
     match backend {
         DbBackend::Postgres => {
-            all.extend([PG_RECOMPUTE, PG_FORGET_DELETED, PG_FORGET_LOWERED]);
-            all.extend(PG_TRIGGERS);
+            all.push(PG_RECOMPUTE.into());
+            all.push(pg_forget("recents_forget_deleted_dequeues", PG_DELETED));
+            all.push(pg_forget("recents_forget_lowered_dequeues", PG_LOWERED));
+            all.extend(PG_TRIGGERS.map(String::from));
         }
         DbBackend::MySql => {
-            all.push(MYSQL_FORGET);
-            all.extend(MYSQL_TRIGGERS);
+            all.push(MYSQL_FORGET.into());
+            all.extend(MYSQL_TRIGGERS.map(String::from));
         }
-        _ => all.extend(SQLITE_TRIGGERS),
+        _ => {
+            all.push(sqlite_trigger(
+                "execution_jobs_last_dequeue_delete",
+                "DELETE",
+                "OLD.started_at IS NOT NULL",
+            ));
+            all.push(sqlite_trigger(
+                "execution_jobs_last_dequeue_lower",
+                "UPDATE OF started_at, user_id",
+                "OLD.started_at IS NOT NULL AND (NEW.user_id <> OLD.user_id \
+                 OR NEW.started_at IS NULL OR NEW.started_at < OLD.started_at)",
+            ));
+        }
     }
     all
 }

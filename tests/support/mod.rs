@@ -16,6 +16,23 @@ pub fn at(seconds: i64, micros: i64) -> DateTime<Utc> {
         .unwrap()
 }
 
+/// A new saved run of `uid` in `ws` from version `v` at `updated_at`, for `save_run`.
+pub fn new_run(
+    ws: WorkspaceId,
+    uid: &str,
+    v: VersionId,
+    updated_at: DateTime<Utc>,
+) -> recents::RunSave {
+    recents::RunSave {
+        id: None,
+        workspace_id: ws,
+        uid: uid.into(),
+        parent_version_id: Some(v),
+        run_status: "done".into(),
+        updated_at,
+    }
+}
+
 pub async fn workspace<C: ConnectionTrait>(conn: &C, name: &str, personal: bool) -> WorkspaceId {
     WorkspaceId(
         Workspace::insert(workspace::ActiveModel {

@@ -110,8 +110,9 @@ FROM saved_runs s JOIN published_run_versions v ON v.id = s.parent_version_id WH
 pub(crate) const LOWERING_LOCK: i64 = 0x7265_6365_6e74_7301;
 
 /// Records the saved run `run`, as stored, in its member's and its
-/// workspace's summary rows. A run that does not exist or has no version
-/// counts towards nothing.
+/// workspace's summary rows. A run without a version counts towards nothing.
+/// Returns whether any summary row was written (`false` also when every row
+/// already held as much, or was fresh, or the run does not exist).
 ///
 /// `fresh_after`: when set, a row whose `last_used_at` is at or after it is
 /// left alone (the freshness window); `None` is exact.
@@ -119,9 +120,9 @@ pub(crate) async fn record<C: ConnectionTrait>(
     conn: &C,
     run: SavedRunId,
     fresh_after: Option<DateTime<Utc>>,
-) -> Result<()> {
+) -> Result<bool> {
     let backend = conn.get_database_backend();
-    match backend {
+    let written = match backend {
         DbBackend::MySql => {
             if let Some(cutoff) = fresh_after {
                 let row = conn
@@ -132,16 +133,16 @@ pub(crate) async fn record<C: ConnectionTrait>(
                     ))
                     .await?;
                 let Some(row) = row else {
-                    return Ok(());
+                    return Ok(false);
                 };
                 let fresh: i64 = row.try_get("", "fresh")?;
                 let scopes: i64 = row.try_get("", "scopes")?;
                 if fresh >= scopes {
-                    return Ok(());
+                    return Ok(false);
                 }
             }
             conn.execute_raw(statement(backend, &UPSERT_MYSQL, vec![run.0.into()]))
-                .await?;
+                .await?
         }
         _ => {
             let mut values: Vec<Value> = vec![run.0.into()];
@@ -152,10 +153,10 @@ pub(crate) async fn record<C: ConnectionTrait>(
                 }
                 None => &UPSERT_STANDARD,
             };
-            conn.execute_raw(statement(backend, sql, values)).await?;
+            conn.execute_raw(statement(backend, sql, values)).await?
         }
-    }
-    Ok(())
+    };
+    Ok(written.rows_affected() > 0)
 }
 
 /// The summary key a saved run counts towards, if it counts at all.

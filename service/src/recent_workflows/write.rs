@@ -130,14 +130,18 @@ where
 
 /// Records a saved run the backend wrote with its own code, in its own
 /// transaction: call it after the insert or update, in the same transaction.
-/// A run without a version counts towards nothing.
+/// The run is read as the database stored it (its workspace, uid, version
+/// and `updated_at`, which a database may have rounded): only `run.id` and
+/// `run.updated_at` (for the freshness window) are taken from `run`. A run
+/// without a version counts towards nothing.
 ///
 /// When the same write moved the run away from another version, user or
 /// workspace, or back in time, also call [`retract`] with the run as it was,
 /// before this call (see [`retract`]).
 ///
 /// # Errors
-/// [`Error::InvalidUid`], [`Error::InvalidArgument`]; [`Error::Database`].
+/// [`Error::InvalidUid`], [`Error::InvalidArgument`]; [`Error::SavedRunNotFound`]
+/// when no saved run has `run.id` (nothing changes); [`Error::Database`].
 pub async fn touch<C: ConnectionTrait>(
     conn: &C,
     run: &saved_run::Model,
@@ -145,8 +149,11 @@ pub async fn touch<C: ConnectionTrait>(
 ) -> Result<()> {
     validate::stored_uid(&run.uid)?;
     let at = validate::timestamp("updated_at", run.updated_at)?;
-    if run.parent_version_id.is_some() {
-        summary::record(conn, SavedRunId(run.id), options.fresh_after(at)).await?;
+    let id = SavedRunId(run.id);
+    // The stored row decides, its version included; only when nothing was
+    // written is it worth asking whether the run exists at all.
+    if !summary::record(conn, id, options.fresh_after(at)).await? && !run_exists(conn, id).await? {
+        return Err(Error::SavedRunNotFound(id));
     }
     Ok(())
 }
@@ -533,6 +540,17 @@ async fn lock_in_order<C: ConnectionTrait>(conn: &C, keys: &[Key]) -> Result<()>
     ))
     .await?;
     Ok(())
+}
+
+async fn run_exists<C: ConnectionTrait>(conn: &C, id: SavedRunId) -> Result<bool> {
+    Ok(conn
+        .query_one_raw(statement(
+            conn.get_database_backend(),
+            "SELECT id FROM saved_runs WHERE id = ?",
+            vec![id.0.into()],
+        ))
+        .await?
+        .is_some())
 }
 
 async fn lock_run<C: ConnectionTrait>(
