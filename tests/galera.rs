@@ -59,7 +59,7 @@ where
     let start = Instant::now();
     loop {
         match op().await {
-            Err(e) if e.is_retryable() => {
+            Err(e) if e.is_retryable() || lock_wait_timeout(&e) => {
                 again += 1;
                 if std::env::var_os("RECENTS_GALERA_TRACE").is_some() {
                     say(&format!("{what}: retry after {e:?}"));
@@ -79,6 +79,15 @@ where
             result => return (result, again),
         }
     }
+}
+
+/// 1205: seen on Galera (about one run in five) in a queue drain with
+/// workers on every node, a claim waiting out `innodb_lock_wait_timeout`
+/// on the claim-lock row. The claim's transaction was rolled back by
+/// recents, so running it again is safe; `is_retryable()` does not say so
+/// today (see docs/scale-out.md).
+fn lock_wait_timeout(err: &Error) -> bool {
+    err.to_string().contains("1205 (HY000)")
 }
 
 /// A node that accepts connections while it still catches up (IST)
@@ -136,10 +145,17 @@ async fn every_table_has_a_primary_key(cluster: &Cluster) {
         .iter()
         .map(|r| r.try_get::<String>("", "name").unwrap())
         .collect();
-    assert!(missing.is_empty(), "tables without a primary key: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "tables without a primary key: {missing:?}"
+    );
     // Galera's own requirement, which the claim path relies on (it inserts
     // one row at a time under mode 2: ids step by the cluster size).
-    let mode = scalar(&db.nodes[1], "SELECT CAST(@@innodb_autoinc_lock_mode AS SIGNED) AS v").await;
+    let mode = scalar(
+        &db.nodes[1],
+        "SELECT CAST(@@innodb_autoinc_lock_mode AS SIGNED) AS v",
+    )
+    .await;
     assert_eq!(mode, 2);
     db.close().await;
 }
@@ -175,7 +191,11 @@ async fn a_commit_conflict_between_nodes_is_retryable(cluster: &Cluster) {
         .await
         .unwrap();
     a.commit().await.unwrap();
-    let err = Error::from(b.commit().await.expect_err("the second commit must lose certification"));
+    let err = Error::from(
+        b.commit()
+            .await
+            .expect_err("the second commit must lose certification"),
+    );
     assert!(
         err.is_retryable(),
         "a certification failure must be retryable: {err}"
@@ -338,12 +358,9 @@ async fn saves_on_every_node_with_a_node_killed_stay_exact(cluster: &mut Cluster
     tokio::time::sleep(Duration::from_secs(2)).await;
     let down = Instant::now();
     cluster.restart(2).await;
-    let writesets = cluster.rejoined_by_ist(2).unwrap_or_else(|| {
-        panic!(
-            "node 2 did not rejoin by IST:\n{}",
-            cluster.log_tail(2)
-        )
-    });
+    let writesets = cluster
+        .rejoined_by_ist(2)
+        .unwrap_or_else(|| panic!("node 2 did not rejoin by IST:\n{}", cluster.log_tail(2)));
     say(&format!(
         "node 2 rejoined by IST ({writesets} write sets) in {:.1} s",
         down.elapsed().as_secs_f64()
@@ -597,11 +614,7 @@ static EVENTS: AtomicU64 = AtomicU64::new(0);
 
 /// Drains the queue with `per_node` workers on each node (or all of them on
 /// node 0); what was served, the retries, and the wall time.
-async fn drain(
-    db: &GaleraDb,
-    per_node: usize,
-    spread: Spread,
-) -> (Vec<Served>, u64, Duration) {
+async fn drain(db: &GaleraDb, per_node: usize, spread: Spread) -> (Vec<Served>, u64, Duration) {
     let pools: Vec<DatabaseConnection> = db.nodes.clone();
     drain_on("story", &pools, per_node, spread).await
 }
@@ -678,7 +691,12 @@ async fn throughput_figures(cluster: &Cluster) {
     const JOBS: usize = 300;
     let single = TestDb::new(Backend::MySql).await;
     let mut rows = Vec::new();
-    let mut setups: Vec<(&'static str, Vec<DatabaseConnection>, Spread, Option<GaleraDb>)> = Vec::new();
+    let mut setups: Vec<(
+        &'static str,
+        Vec<DatabaseConnection>,
+        Spread,
+        Option<GaleraDb>,
+    )> = Vec::new();
     if let Some(single) = &single {
         setups.push((
             "single MariaDB server",
@@ -762,7 +780,8 @@ async fn throughput_figures(cluster: &Cluster) {
             Spread::OneNode => &pools[..1],
             Spread::AllNodes => &pools[..],
         };
-        let (served, queue_retries, elapsed) = drain_on(label, one, per_node, Spread::AllNodes).await;
+        let (served, queue_retries, elapsed) =
+            drain_on(label, one, per_node, Spread::AllNodes).await;
         let ids: BTreeSet<i64> = served.iter().map(|s| s.job).collect();
         assert_eq!(ids.len(), JOBS, "{label}: every job once");
         assert_eq!(served.len(), JOBS, "{label}: every job once");

@@ -248,8 +248,8 @@ impl Cluster {
         let log = std::fs::read_to_string(&recover_log).unwrap_or_default();
         let position = log
             .lines()
-            .filter_map(|l| l.split("WSREP: Recovered position: ").nth(1))
-            .last()
+            .rev()
+            .find_map(|l| l.split("WSREP: Recovered position: ").nth(1))
             .map(|p| p.trim().to_owned())
             .unwrap_or_else(|| panic!("no recovered position in:\n{log}"));
         self.nodes[node].start_position = Some(position);
@@ -270,14 +270,15 @@ impl Cluster {
         }
         since
             .lines()
+            .rev()
             .filter_map(|l| l.split("Receiving IST: ").nth(1))
-            .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
-            .last()
+            .find_map(|rest| rest.split_whitespace().next()?.parse().ok())
     }
 
     /// The last lines of `node`'s error log, for a failure message.
     pub fn log_tail(&self, node: usize) -> String {
-        let log = std::fs::read_to_string(self.nodes[node].dir.join("error.log")).unwrap_or_default();
+        let log =
+            std::fs::read_to_string(self.nodes[node].dir.join("error.log")).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
@@ -344,7 +345,11 @@ impl Cluster {
             if exited || start.elapsed() > READY_TIMEOUT {
                 panic!(
                     "galera node {node} did not reach {variable} ({}):\n{}",
-                    if exited { "mariadbd exited" } else { "timed out" },
+                    if exited {
+                        "mariadbd exited"
+                    } else {
+                        "timed out"
+                    },
                     self.log_tail(node)
                 );
             }
@@ -483,6 +488,8 @@ innodb_flush_log_at_trx_commit=0
 innodb_buffer_pool_size=64M
 innodb_log_file_size=16M
 max_connections=300
+# A claim stuck behind a brute-force abort chain fails in 10 s, not 50.
+innodb_lock_wait_timeout=10
 wsrep_on=ON
 wsrep_provider={provider}
 wsrep_cluster_name=recents_test_{pid}

@@ -215,7 +215,10 @@ macro_rules! backend_tests {
     };
 }
 
-pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, sea_orm::DbErr> {
+pub(crate) async fn connect(
+    url: &str,
+    max_connections: u32,
+) -> Result<DatabaseConnection, sea_orm::DbErr> {
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(max_connections)
