@@ -95,7 +95,11 @@ fn lock_wait_timeout(err: &Error) -> bool {
 /// application use": like a node that is down, wait for it.
 fn node_not_ready(err: &Error) -> bool {
     let text = err.to_string();
-    text.contains("WSREP has not yet prepared node") || text.contains("1047")
+    text.contains("WSREP has not yet prepared node")
+        || text.contains("1047 (08S01)")
+        // 1180 "Not connected to Primary Component": the survivors of a
+        // kill briefly lost quorum while the group re-formed.
+        || text.contains("Not connected to Primary Component")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -626,6 +630,9 @@ async fn drain_on(
     spread: Spread,
 ) -> (Vec<Served>, u64, Duration) {
     let served = Arc::new(Mutex::new(Vec::<Served>::new()));
+    // Who each job was handed to, when: a second entry is a double hand-out.
+    type Handed = BTreeMap<i64, Vec<(String, Option<DateTime<Utc>>)>>;
+    let handed = Arc::new(Mutex::new(Handed::new()));
     let retries = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut workers = Vec::new();
@@ -637,6 +644,7 @@ async fn drain_on(
         let pool = pools[node].clone();
         let served = served.clone();
         let retries = retries.clone();
+        let handed = handed.clone();
         workers.push(tokio::spawn(async move {
             let name = format!("{label}-node{node}-worker{w}");
             let mut idle = 0;
@@ -658,9 +666,21 @@ async fn drain_on(
                 };
                 idle = 0;
                 let returned = EVENTS.fetch_add(1, Ordering::SeqCst);
+                handed
+                    .lock()
+                    .unwrap()
+                    .entry(job.id)
+                    .or_default()
+                    .push((name.clone(), job.started_at));
                 let (done, again) = retried("complete", || complete(&pool, &job)).await;
                 retries.fetch_add(again, Ordering::Relaxed);
-                done.unwrap_or_else(|e| panic!("{name}: complete {}: {e}", job.id));
+                done.unwrap_or_else(|e| {
+                    panic!(
+                        "{name}: complete {} after {again} retries: {e}; handed to {:?}",
+                        job.id,
+                        handed.lock().unwrap().get(&job.id)
+                    )
+                });
                 let completed = EVENTS.fetch_add(1, Ordering::SeqCst);
                 served.lock().unwrap().push(Served {
                     job: job.id,
