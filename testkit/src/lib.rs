@@ -6,11 +6,15 @@
 //! dropped when the test ends, so tests run in parallel. When a backend does not
 //! answer, the run says so once and its tests pass as skipped, unless
 //! `RECENTS_REQUIRE_BACKENDS=postgres,mysql` names it: then they fail.
+//! [`galera`] starts a three-node MariaDB Galera cluster of the test's own
+//! (`galera` in `RECENTS_REQUIRE_BACKENDS` makes its absence fail too).
 //!
 //! ```ignore
 //! async fn saves_round_trip(db: &TestDb) { /* use db.conn */ }
 //! recents_testkit::backend_tests!(saves_round_trip);
 //! ```
+
+pub mod galera;
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,10 +58,16 @@ impl Backend {
     }
 
     fn required(self) -> bool {
-        std::env::var("RECENTS_REQUIRE_BACKENDS")
-            .map(|list| list.split(',').any(|b| b.trim() == self.name()))
-            .unwrap_or(false)
+        required(self.name())
     }
+}
+
+/// Whether `RECENTS_REQUIRE_BACKENDS` names `name`: then its absence fails
+/// the run instead of skipping its tests.
+pub fn required(name: &str) -> bool {
+    std::env::var("RECENTS_REQUIRE_BACKENDS")
+        .map(|list| list.split(',').any(|b| b.trim() == name))
+        .unwrap_or(false)
 }
 
 /// A migrated database of its own for one test.
@@ -205,7 +215,10 @@ macro_rules! backend_tests {
     };
 }
 
-async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, sea_orm::DbErr> {
+pub(crate) async fn connect(
+    url: &str,
+    max_connections: u32,
+) -> Result<DatabaseConnection, sea_orm::DbErr> {
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(max_connections)

@@ -253,18 +253,28 @@ where
             };
             let locked_at: DateTime<Utc> = locked.try_get("", "locked_at")?;
             let started_at = after_latest(latest, locked_at);
-            txn.execute_raw(statement(
-                backend,
-                &format!("{} WHERE id = ?", set_processing(backend)),
-                vec![
-                    started_at.into(),
-                    locked_at.into(),
-                    worker.into(),
-                    id.into(),
-                ],
-            ))
-            .await?;
-            return Ok(execution_job::Entity::find_by_id(id).one(&txn).await?);
+            let updated = txn
+                .execute_raw(statement(
+                    backend,
+                    &format!("{} WHERE id = ?", set_processing(backend)),
+                    vec![
+                        started_at.into(),
+                        locked_at.into(),
+                        worker.into(),
+                        id.into(),
+                    ],
+                ))
+                .await?;
+            let job = execution_job::Entity::find_by_id(id).one(&txn).await?;
+            // On Galera a replicated claim of the same job can abort this
+            // transaction (brute force) between the UPDATE and the read: the
+            // read then sees the row as another claim left it. Hand out only
+            // a job this claim holds; otherwise look again.
+            return Ok(job.filter(|j| {
+                updated.rows_affected() == 1
+                    && j.state == JobState::Processing
+                    && j.worker_hostname.as_deref() == Some(worker)
+            }));
         }
         Ok(None)
     }
