@@ -173,7 +173,7 @@ async fn write_randomly(conn: &DatabaseConnection, history: &History, seed: u64,
             let i = rng.random_range(0..mine.len());
             if pick == 9 {
                 let gone = mine.swap_remove(i);
-                retry(|| delete_saved_run(conn, gone.id.unwrap())).await;
+                retry(|| delete_saved_run(conn, gone.workspace_id, gone.id.unwrap())).await;
                 continue;
             }
             let mut again = mine[i].clone();

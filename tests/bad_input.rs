@@ -246,7 +246,7 @@ async fn every_entry_point_refuses_bad_input_and_changes_nothing(db: &TestDb) {
     );
     case!(
         "delete_saved_run unknown",
-        delete_saved_run(c, SavedRunId(-1)),
+        delete_saved_run(c, ws, SavedRunId(-1)),
         Error::SavedRunNotFound(_)
     );
     case!(

@@ -470,7 +470,9 @@ async fn a_history_run_with_an_empty_uid_counts_for_its_workspace_only(db: &Test
         recent_workflows(c, ws, &Scope::Workspace, 1).await.unwrap()[0].last_used_at,
         at(9, 0)
     );
-    delete_saved_run(c, recents::SavedRunId(id)).await.unwrap();
+    delete_saved_run(c, ws, recents::SavedRunId(id))
+        .await
+        .unwrap();
     assert_exact(c).await;
 
     // The migration's fill, from history alone.

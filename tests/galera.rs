@@ -292,8 +292,10 @@ async fn saves_on_every_node_with_a_node_killed_stay_exact(cluster: &mut Cluster
                     Ok(Some(id)) => id,
                     _ => continue,
                 };
-                let (result, again) =
-                    retried("delete", || delete_saved_run(&conn, SavedRunId(latest))).await;
+                let (result, again) = retried("delete", || {
+                    delete_saved_run(&conn, hot, SavedRunId(latest))
+                })
+                .await;
                 tally.retries.fetch_add(again, Ordering::Relaxed);
                 match result {
                     Ok(_) => {

@@ -142,7 +142,9 @@ async fn delete_saved_run_racing_a_save_in_its_group_keeps_the_group_exact(db: &
         .unwrap();
         let other = db.connect_again(2).await;
         let lower =
-            tokio::spawn(async move { delete_saved_run(&other, SavedRunId(latest.id)).await });
+            tokio::spawn(
+                async move { delete_saved_run(&other, f.ws, SavedRunId(latest.id)).await },
+            );
         race(open, lower).await.unwrap();
         assert_exact(c, f.ws).await;
     }
@@ -268,8 +270,38 @@ async fn an_error_after_which_mariadb_rolled_the_transaction_back_is_retryable(d
     assert_exact(c, f.ws).await;
 }
 
+/// A save that waited too long for a row lock (MySQL/MariaDB 1205, whose
+/// SQLSTATE says nothing) lost a race: run it again.
+async fn a_lock_wait_timeout_is_retryable(db: &TestDb) {
+    if db.backend != Backend::MySql {
+        return;
+    }
+    let c = &db.conn;
+    let f = fixture(c).await;
+    let holder = c.begin().await.unwrap();
+    save_run(&holder, &run(f.ws, "ann", f.b1, 20), &SaveOptions::exact())
+        .await
+        .unwrap();
+    let impatient = db.connect_again(1).await;
+    impatient
+        .execute_unprepared("SET SESSION innodb_lock_wait_timeout = 1")
+        .await
+        .unwrap();
+    let err = save_run(
+        &impatient,
+        &run(f.ws, "ann", f.b1, 30),
+        &SaveOptions::exact(),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    holder.commit().await.unwrap();
+    assert_exact(c, f.ws).await;
+}
+
 backend_tests!(
-    servers: delete_version_racing_a_save_forgets_the_saved_member,
+    servers: a_lock_wait_timeout_is_retryable,
+    delete_version_racing_a_save_forgets_the_saved_member,
     delete_published_run_racing_a_save_leaves_no_row_of_it,
     delete_saved_run_racing_a_save_in_its_group_keeps_the_group_exact,
     a_move_racing_a_delete_of_the_version_it_moves_into_stays_exact,

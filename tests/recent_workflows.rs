@@ -164,7 +164,7 @@ async fn deleting_runs_falls_back_then_removes_the_row(db: &TestDb) {
     let va = version(c, a).await;
     let first = save(c, run(ws, "ann", Some(va), 10)).await;
     let second = save(c, run(ws, "bob", Some(va), 20)).await;
-    delete_saved_run(c, second).await.unwrap();
+    delete_saved_run(c, ws, second).await.unwrap();
     let read = recent_workflows(c, ws, &Scope::Workspace, 5).await.unwrap();
     assert_eq!(read[0].last_saved_run_id, first);
     assert!(
@@ -173,7 +173,7 @@ async fn deleting_runs_falls_back_then_removes_the_row(db: &TestDb) {
             .unwrap()
             .is_empty()
     );
-    delete_saved_run(c, first).await.unwrap();
+    delete_saved_run(c, ws, first).await.unwrap();
     assert!(
         WorkspaceRecentWorkflow::find()
             .all(c)
@@ -182,7 +182,7 @@ async fn deleting_runs_falls_back_then_removes_the_row(db: &TestDb) {
             .is_empty()
     );
     assert!(matches!(
-        delete_saved_run(c, first).await,
+        delete_saved_run(c, ws, first).await,
         Err(Error::SavedRunNotFound(id)) if id == first
     ));
 }
@@ -340,7 +340,7 @@ async fn bad_input_is_a_typed_error_and_writes_nothing(db: &TestDb) {
             .len(),
         1
     );
-    delete_saved_run(c, sneaky_run).await.unwrap();
+    delete_saved_run(c, ws, sneaky_run).await.unwrap();
     assert_eq!(
         before,
         (

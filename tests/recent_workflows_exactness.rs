@@ -11,7 +11,7 @@ use recents::{
     recent_workflows_from_history, save_run,
 };
 use recents_testkit::{TestDb, backend_tests};
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::{DatabaseConnection, EntityTrait, TransactionTrait};
 use support::{actual_summary, at, clear, expected_summary, published_run, version, workspace};
 
 const USERS: [&str; 3] = ["ann", "bob", "Ann"];
@@ -167,7 +167,14 @@ async fn apply(conn: &DatabaseConnection, world: &mut World, op: &Op) -> Result<
                 return Ok(());
             }
             let id = world.runs.remove(run % world.runs.len());
-            delete_saved_run(conn, id)
+            // The backend knows the workspace a run is in: it deletes from the page it shows.
+            let workspace = recents::entity::prelude::SavedRun::find_by_id(id.0)
+                .one(conn)
+                .await
+                .map_err(|e| e.to_string())?
+                .map(|r| recents::WorkspaceId(r.workspace_id))
+                .ok_or("the run to delete is gone")?;
+            delete_saved_run(conn, workspace, id)
                 .await
                 .map_err(|e| format!("delete: {e}"))?;
         }

@@ -146,6 +146,22 @@ impl Error {
     }
 }
 
+/// The MySQL/MariaDB error number of a database error, when the driver is
+/// built in and the error is one.
+fn mysql_error_number(err: &sea_orm::sqlx::Error) -> Option<u16> {
+    #[cfg(feature = "mysql")]
+    {
+        err.as_database_error()?
+            .try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>()
+            .map(|e| e.number())
+    }
+    #[cfg(not(feature = "mysql"))]
+    {
+        let _ = err;
+        None
+    }
+}
+
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -158,13 +174,19 @@ impl Error {
             Error::Database(err) => match err {
                 sea_orm::DbErr::Conn(_) | sea_orm::DbErr::ConnectionAcquire(_) => true,
                 sea_orm::DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e))
-                | sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)) => matches!(
-                    e.as_ref(),
-                    sea_orm::sqlx::Error::Io(_)
-                        | sea_orm::sqlx::Error::PoolTimedOut
-                        | sea_orm::sqlx::Error::PoolClosed
-                        | sea_orm::sqlx::Error::WorkerCrashed
-                ),
+                | sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)) => {
+                    matches!(
+                        e.as_ref(),
+                        sea_orm::sqlx::Error::Io(_)
+                            | sea_orm::sqlx::Error::PoolTimedOut
+                            | sea_orm::sqlx::Error::PoolClosed
+                            | sea_orm::sqlx::Error::WorkerCrashed
+                    )
+                    // A Galera node that is not (yet, or no longer) part of
+                    // the primary component: 1047 "WSREP has not yet prepared
+                    // node for application use", 1180 an error during COMMIT.
+                    || matches!(mysql_error_number(e), Some(1047 | 1180))
+                }
                 _ => false,
             },
             _ => false,
@@ -194,9 +216,13 @@ impl Error {
             return false;
         };
         // SQLSTATE: PostgreSQL's deadlock_detected and serialization_failure;
-        // MySQL/MariaDB report ER_LOCK_DEADLOCK as 40001 too. SQLite's
-        // SQLITE_BUSY (5) and SQLITE_BUSY_SNAPSHOT (517): a deferred
+        // MySQL/MariaDB report ER_LOCK_DEADLOCK as 40001 too (Galera reports
+        // a certification conflict between nodes the same way, at COMMIT).
+        // SQLite's SQLITE_BUSY (5) and SQLITE_BUSY_SNAPSHOT (517): a deferred
         // transaction that read first could not take the write lock.
         matches!(code.as_ref(), "40P01" | "40001" | "5" | "517")
+            // MySQL/MariaDB's lock wait timeout (1205): the statement lost a
+            // wait for a row lock; its SQLSTATE (HY000) says nothing.
+            || mysql_error_number(sqlx) == Some(1205)
     }
 }

@@ -64,7 +64,7 @@ const RUN_SELECT: &str = "\
 SELECT s.workspace_id, CASE WHEN k.wide = 1 THEN '' ELSE s.uid END, v.published_run_id, s.id, s.updated_at \
 FROM saved_runs s JOIN published_run_versions v ON v.id = s.parent_version_id \
 CROSS JOIN (SELECT 0 AS wide UNION ALL SELECT 1) k \
-WHERE s.id = ? AND (k.wide = 1 OR s.uid <> '') ";
+WHERE s.id = ? AND s.workspace_id = ? AND (k.wide = 1 OR s.uid <> '') ";
 
 // With a freshness window, a row already recent enough is filtered out before
 // the insert is attempted, so no conflict arises and no row lock is taken: a
@@ -93,7 +93,8 @@ SELECT (SELECT COUNT(*) FROM workspace_recent_workflows f \
         WHERE f.workspace_id = s.workspace_id AND f.uid IN (s.uid, '') \
         AND f.published_run_id = v.published_run_id AND f.last_used_at >= ?) AS fresh, \
     CASE WHEN s.uid = '' THEN 1 ELSE 2 END AS scopes \
-FROM saved_runs s JOIN published_run_versions v ON v.id = s.parent_version_id WHERE s.id = ?";
+FROM saved_runs s JOIN published_run_versions v ON v.id = s.parent_version_id \
+WHERE s.id = ? AND s.workspace_id = ?";
 
 /// The PostgreSQL advisory lock that keeps summary rows from being lowered
 /// while a backfill batch runs (the bytes spell "recents" and a 1).
@@ -109,8 +110,9 @@ FROM saved_runs s JOIN published_run_versions v ON v.id = s.parent_version_id WH
 /// runs with shared row locks), nor SQLite (one writer at a time).
 pub(crate) const LOWERING_LOCK: i64 = 0x7265_6365_6e74_7301;
 
-/// Records the saved run `run`, as stored, in its member's and its
-/// workspace's summary rows. A run without a version counts towards nothing.
+/// Records the saved run `run` of `workspace`, as stored, in its member's
+/// and its workspace's summary rows. (The workspace narrows every read to
+/// the one workspace: a PostgreSQL sharded by workspace routes it to one shard.) A run without a version counts towards nothing.
 /// Returns whether any summary row was written (`false` also when every row
 /// already held as much, or was fresh, or the run does not exist).
 ///
@@ -119,6 +121,7 @@ pub(crate) const LOWERING_LOCK: i64 = 0x7265_6365_6e74_7301;
 pub(crate) async fn record<C: ConnectionTrait>(
     conn: &C,
     run: SavedRunId,
+    workspace: WorkspaceId,
     fresh_after: Option<DateTime<Utc>>,
 ) -> Result<bool> {
     let backend = conn.get_database_backend();
@@ -129,7 +132,7 @@ pub(crate) async fn record<C: ConnectionTrait>(
                     .query_one_raw(statement(
                         backend,
                         FRESH_ROWS_MYSQL,
-                        vec![cutoff.into(), run.0.into()],
+                        vec![cutoff.into(), run.0.into(), workspace.0.into()],
                     ))
                     .await?;
                 let Some(row) = row else {
@@ -141,11 +144,15 @@ pub(crate) async fn record<C: ConnectionTrait>(
                     return Ok(false);
                 }
             }
-            conn.execute_raw(statement(backend, &UPSERT_MYSQL, vec![run.0.into()]))
-                .await?
+            conn.execute_raw(statement(
+                backend,
+                &UPSERT_MYSQL,
+                vec![run.0.into(), workspace.0.into()],
+            ))
+            .await?
         }
         _ => {
-            let mut values: Vec<Value> = vec![run.0.into()];
+            let mut values: Vec<Value> = vec![run.0.into(), workspace.0.into()];
             let sql: &str = match fresh_after {
                 Some(cutoff) => {
                     values.push(cutoff.into());

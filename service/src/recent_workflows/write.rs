@@ -130,8 +130,9 @@ where
 
 /// Records a saved run the backend wrote with its own code, in its own
 /// transaction: call it after the insert or update, in the same transaction.
-/// The run is read as the database stored it (its workspace, uid, version
-/// and `updated_at`, which a database may have rounded): only `run.id` and
+/// The run is read as the database stored it (its uid, version and
+/// `updated_at`, which a database may have rounded): only `run.id`,
+/// `run.workspace_id` (every read stays in that workspace) and
 /// `run.updated_at` (for the freshness window) are taken from `run`. A run
 /// without a version counts towards nothing.
 ///
@@ -141,7 +142,7 @@ where
 ///
 /// # Errors
 /// [`Error::InvalidUid`], [`Error::InvalidArgument`]; [`Error::SavedRunNotFound`]
-/// when no saved run has `run.id` (nothing changes); [`Error::Database`].
+/// when the workspace has no saved run `run.id` (nothing changes); [`Error::Database`].
 pub async fn touch<C: ConnectionTrait>(
     conn: &C,
     run: &saved_run::Model,
@@ -152,7 +153,10 @@ pub async fn touch<C: ConnectionTrait>(
     let id = SavedRunId(run.id);
     // The stored row decides, its version included; only when nothing was
     // written is it worth asking whether the run exists at all.
-    if !summary::record(conn, id, options.fresh_after(at)).await? && !run_exists(conn, id).await? {
+    let workspace = WorkspaceId(run.workspace_id);
+    if !summary::record(conn, id, workspace, options.fresh_after(at)).await?
+        && !run_exists(conn, id, workspace).await?
+    {
         return Err(Error::SavedRunNotFound(id));
     }
     Ok(())
@@ -190,24 +194,31 @@ pub async fn retract<C: ConnectionTrait>(conn: &C, run_before: &saved_run::Model
     Ok(())
 }
 
-/// Deletes a saved run and brings its summary rows back to the remaining
-/// history (a row goes when no run is left in its group).
+/// Deletes the saved run `id` of `workspace` and brings its summary rows
+/// back to the remaining history (a row goes when no run is left in its
+/// group). Every statement names the workspace, so on a PostgreSQL sharded by
+/// workspace the whole delete runs on one shard.
 ///
 /// # Errors
-/// [`Error::SavedRunNotFound`]; [`Error::Database`].
-pub async fn delete_saved_run<C>(conn: &C, id: SavedRunId) -> Result<saved_run::Model>
+/// [`Error::SavedRunNotFound`] when the workspace has no run `id` (nothing
+/// changes); [`Error::Database`].
+pub async fn delete_saved_run<C>(
+    conn: &C,
+    workspace: WorkspaceId,
+    id: SavedRunId,
+) -> Result<saved_run::Model>
 where
     C: ConnectionTrait + TransactionTrait,
 {
     let txn = begin_write(conn).await?;
     let done: Result<saved_run::Model> = async {
-        let run = lock_run(&txn, id)
+        let run = lock_run(&txn, id, Some(workspace))
             .await?
             .ok_or(Error::SavedRunNotFound(id))?;
         txn.execute_raw(statement(
             txn.get_database_backend(),
-            "DELETE FROM saved_runs WHERE id = ?",
-            vec![id.0.into()],
+            "DELETE FROM saved_runs WHERE id = ? AND workspace_id = ?",
+            vec![id.0.into(), workspace.0.into()],
         ))
         .await?;
         retract(&txn, &run).await?;
@@ -410,7 +421,13 @@ async fn insert<C: ConnectionTrait>(
     let id = id.ok_or(Error::WorkspaceNotFound(save.workspace_id))?;
     let run = new_run(save, id, updated_at);
     if run.parent_version_id.is_some() {
-        summary::record(conn, SavedRunId(id), options.fresh_after(updated_at)).await?;
+        summary::record(
+            conn,
+            SavedRunId(id),
+            save.workspace_id,
+            options.fresh_after(updated_at),
+        )
+        .await?;
     }
     Ok(run)
 }
@@ -423,15 +440,22 @@ async fn update<C: ConnectionTrait>(
     options: &SaveOptions,
 ) -> Result<saved_run::Model> {
     let backend = conn.get_database_backend();
-    let before = lock_run(conn, id)
-        .await?
-        .ok_or(Error::SavedRunNotFound(id))?;
+    // The run is looked for in the workspace it is saved into first: every
+    // statement of an update in place then names that one workspace (one
+    // shard of a PostgreSQL sharded by workspace). Only a run moving in from
+    // another workspace is found by its id alone.
+    let before = match lock_run(conn, id, Some(save.workspace_id)).await? {
+        Some(run) => run,
+        None => lock_run(conn, id, None)
+            .await?
+            .ok_or(Error::SavedRunNotFound(id))?,
+    };
     let updated = conn
         .execute_raw(statement(
             backend,
             "UPDATE saved_runs SET workspace_id = ?, uid = ?, parent_version_id = ?, \
              run_status = ?, updated_at = ? \
-             WHERE id = ? AND EXISTS (\
+             WHERE id = ? AND workspace_id = ? AND EXISTS (\
                  SELECT 1 FROM workspaces w WHERE w.id = ? AND w.deleted_at IS NULL)",
             vec![
                 save.workspace_id.0.into(),
@@ -440,6 +464,7 @@ async fn update<C: ConnectionTrait>(
                 save.run_status.clone().into(),
                 updated_at.into(),
                 id.0.into(),
+                before.workspace_id.into(),
                 save.workspace_id.0.into(),
             ],
         ))
@@ -461,7 +486,7 @@ async fn update<C: ConnectionTrait>(
         && before.parent_version_id == after.parent_version_id;
     if same_group && before.updated_at <= after.updated_at {
         if after.parent_version_id.is_some() {
-            summary::record(conn, id, options.fresh_after(updated_at)).await?;
+            summary::record(conn, id, save.workspace_id, options.fresh_after(updated_at)).await?;
         }
         return Ok(after);
     }
@@ -504,7 +529,7 @@ async fn update<C: ConnectionTrait>(
         }
     }
     if after.parent_version_id.is_some() {
-        summary::record(conn, id, options.fresh_after(updated_at)).await?;
+        summary::record(conn, id, save.workspace_id, options.fresh_after(updated_at)).await?;
     }
     Ok(after)
 }
@@ -542,31 +567,42 @@ async fn lock_in_order<C: ConnectionTrait>(conn: &C, keys: &[Key]) -> Result<()>
     Ok(())
 }
 
-async fn run_exists<C: ConnectionTrait>(conn: &C, id: SavedRunId) -> Result<bool> {
+async fn run_exists<C: ConnectionTrait>(
+    conn: &C,
+    id: SavedRunId,
+    workspace: WorkspaceId,
+) -> Result<bool> {
     Ok(conn
         .query_one_raw(statement(
             conn.get_database_backend(),
-            "SELECT id FROM saved_runs WHERE id = ?",
-            vec![id.0.into()],
+            "SELECT id FROM saved_runs WHERE id = ? AND workspace_id = ?",
+            vec![id.0.into(), workspace.0.into()],
         ))
         .await?
         .is_some())
 }
 
+/// Locks the saved run `id`, in `workspace` when given.
 async fn lock_run<C: ConnectionTrait>(
     conn: &C,
     id: SavedRunId,
+    workspace: Option<WorkspaceId>,
 ) -> Result<Option<saved_run::Model>> {
     let backend = conn.get_database_backend();
     let lock = for_update(backend);
+    let (within, mut values) = match workspace {
+        Some(ws) => (" AND workspace_id = ?", vec![ws.0.into()]),
+        None => ("", vec![]),
+    };
+    values.insert(0, id.0.into());
     let row = conn
         .query_one_raw(statement(
             backend,
             &format!(
                 "SELECT id, workspace_id, uid, parent_version_id, run_status, created_at, updated_at \
-                 FROM saved_runs WHERE id = ?{lock}"
+                 FROM saved_runs WHERE id = ?{within}{lock}"
             ),
-            vec![id.0.into()],
+            values,
         ))
         .await?;
     Ok(match row {

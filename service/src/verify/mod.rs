@@ -16,7 +16,9 @@ pub use last_dequeues::{
 };
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbBackend, QueryResult, TransactionSession, TransactionTrait};
+use sea_orm::{
+    ConnectionTrait, DbBackend, QueryResult, TransactionSession, TransactionTrait, Value,
+};
 
 use crate::backfill::lost_a_race;
 use crate::backfill::statements::SESSION_POSTGRES;
@@ -26,40 +28,72 @@ use crate::recent_workflows::history::batch_aggregate;
 use crate::recent_workflows::summary::{self, Key};
 use crate::sql::{begin_write, statement};
 
-// The comparison of one batch of workspaces `[?, ?]`: every key where the
-// history aggregate and the summary row differ, or only one exists.
-//
-// PostgreSQL: a FULL JOIN, with the batch's sorts given memory.
-const DRIFT_POSTGRES: &str = "\
-SELECT COALESCE(h.workspace_id, r.workspace_id) AS workspace_id, COALESCE(h.uid, r.uid) AS uid, \
-    COALESCE(h.published_run_id, r.published_run_id) AS published_run_id, \
-    h.last_saved_run_id AS history_run_id, h.last_used_at AS history_at, \
-    r.last_saved_run_id AS summary_run_id, r.last_used_at AS summary_at \
-FROM (HISTORY) h FULL JOIN (\
-    SELECT * FROM workspace_recent_workflows WHERE workspace_id >= ? AND workspace_id <= ?\
-) r ON r.workspace_id = h.workspace_id AND r.uid = h.uid AND r.published_run_id = h.published_run_id \
-WHERE h.last_saved_run_id IS DISTINCT FROM r.last_saved_run_id \
-    OR h.last_used_at IS DISTINCT FROM r.last_used_at";
+/// The workspaces of one batch: a range, or one workspace, written as an
+/// equality so that a PostgreSQL sharded by workspace (Citus) routes each
+/// statement to the one shard that holds it (see docs/scale-out.md).
+#[derive(Clone, Copy, Debug)]
+enum Batch {
+    Range(i64, i64),
+    One(i64),
+}
 
-// MySQL/MariaDB have no FULL JOIN: the differing and missing rows, then the
-// extra ones.
-const DRIFT_STANDARD: &str = "\
-WITH h AS (HISTORY), r AS (\
-    SELECT workspace_id, uid, published_run_id, last_saved_run_id, last_used_at \
-    FROM workspace_recent_workflows WHERE workspace_id >= ? AND workspace_id <= ?\
-) \
-SELECT h.workspace_id, h.uid, h.published_run_id, \
-    h.last_saved_run_id AS history_run_id, h.last_used_at AS history_at, \
-    r.last_saved_run_id AS summary_run_id, r.last_used_at AS summary_at \
-FROM h LEFT JOIN r ON r.workspace_id = h.workspace_id AND r.uid = h.uid \
-    AND r.published_run_id = h.published_run_id \
-WHERE r.workspace_id IS NULL OR r.last_saved_run_id <> h.last_saved_run_id \
-    OR r.last_used_at <> h.last_used_at \
-UNION ALL \
-SELECT r.workspace_id, r.uid, r.published_run_id, NULL, NULL, r.last_saved_run_id, r.last_used_at \
-FROM r LEFT JOIN h ON h.workspace_id = r.workspace_id AND h.uid = r.uid \
-    AND h.published_run_id = r.published_run_id \
-WHERE h.workspace_id IS NULL";
+impl Batch {
+    /// The batch as a condition on `column`, with [`Batch::values`] for its `?`s.
+    fn on(self, column: &str) -> String {
+        match self {
+            Batch::Range(..) => format!("{column} >= ? AND {column} <= ?"),
+            Batch::One(_) => format!("{column} = ?"),
+        }
+    }
+
+    fn values(self) -> Vec<Value> {
+        match self {
+            Batch::Range(low, high) => vec![low.into(), high.into()],
+            Batch::One(id) => vec![id.into()],
+        }
+    }
+}
+
+/// The comparison of one batch: every key where the history aggregate
+/// `history` and the summary row differ, or only one exists. Takes the
+/// history's `?`s, then the batch's.
+fn drift_sql(backend: DbBackend, history: &str, batch: Batch) -> String {
+    let summary = batch.on("workspace_id");
+    match backend {
+        // A FULL JOIN, with the batch's sorts given memory.
+        DbBackend::Postgres => format!(
+            "SELECT COALESCE(h.workspace_id, r.workspace_id) AS workspace_id, COALESCE(h.uid, r.uid) AS uid, \
+                COALESCE(h.published_run_id, r.published_run_id) AS published_run_id, \
+                h.last_saved_run_id AS history_run_id, h.last_used_at AS history_at, \
+                r.last_saved_run_id AS summary_run_id, r.last_used_at AS summary_at \
+             FROM ({history}) h FULL JOIN (\
+                SELECT * FROM workspace_recent_workflows WHERE {summary}\
+             ) r ON r.workspace_id = h.workspace_id AND r.uid = h.uid AND r.published_run_id = h.published_run_id \
+             WHERE h.last_saved_run_id IS DISTINCT FROM r.last_saved_run_id \
+                OR h.last_used_at IS DISTINCT FROM r.last_used_at"
+        ),
+        // MySQL/MariaDB have no FULL JOIN: the differing and missing rows,
+        // then the extra ones.
+        _ => format!(
+            "WITH h AS ({history}), r AS (\
+                SELECT workspace_id, uid, published_run_id, last_saved_run_id, last_used_at \
+                FROM workspace_recent_workflows WHERE {summary}\
+             ) \
+             SELECT h.workspace_id, h.uid, h.published_run_id, \
+                h.last_saved_run_id AS history_run_id, h.last_used_at AS history_at, \
+                r.last_saved_run_id AS summary_run_id, r.last_used_at AS summary_at \
+             FROM h LEFT JOIN r ON r.workspace_id = h.workspace_id AND r.uid = h.uid \
+                AND r.published_run_id = h.published_run_id \
+             WHERE r.workspace_id IS NULL OR r.last_saved_run_id <> h.last_saved_run_id \
+                OR r.last_used_at <> h.last_used_at \
+             UNION ALL \
+             SELECT r.workspace_id, r.uid, r.published_run_id, NULL, NULL, r.last_saved_run_id, r.last_used_at \
+             FROM r LEFT JOIN h ON h.workspace_id = r.workspace_id AND h.uid = r.uid \
+                AND h.published_run_id = r.published_run_id \
+             WHERE h.workspace_id IS NULL"
+        ),
+    }
+}
 
 // Where the next batch ends: the workspace of the batch size's next run; the
 // batch takes all of that workspace's runs, since its workspace rows depend
@@ -68,9 +102,15 @@ const NEXT_BATCH_END: &str = "\
 SELECT workspace_id FROM saved_runs WHERE workspace_id >= ? \
 ORDER BY workspace_id LIMIT 1 OFFSET ?";
 
-const BATCH_SIZES: &str = "\
-SELECT (SELECT COUNT(*) FROM saved_runs WHERE workspace_id >= ? AND workspace_id <= ?) AS history_rows, \
-    (SELECT COUNT(*) FROM workspace_recent_workflows WHERE workspace_id >= ? AND workspace_id <= ?) AS summary_rows";
+/// The batch's history and summary rows; takes the batch's `?`s twice.
+fn batch_sizes(batch: Batch) -> String {
+    format!(
+        "SELECT (SELECT COUNT(*) FROM saved_runs WHERE {history}) AS history_rows, \
+            (SELECT COUNT(*) FROM workspace_recent_workflows WHERE {summary}) AS summary_rows",
+        history = batch.on("workspace_id"),
+        summary = batch.on("workspace_id"),
+    )
+}
 
 /// Which workspaces' summary rows verify and repair check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -298,12 +338,14 @@ where
                 .transpose()?
                 .unwrap_or(last),
         };
+        let batch = match scope {
+            VerifyScope::Workspace(id) => Batch::One(id.0),
+            VerifyScope::All => Batch::Range(low, high),
+        };
+        let mut values = batch.values();
+        values.extend(batch.values());
         let sizes = conn
-            .query_one_raw(statement(
-                backend,
-                BATCH_SIZES,
-                vec![low.into(), high.into(), low.into(), high.into()],
-            ))
+            .query_one_raw(statement(backend, &batch_sizes(batch), values))
             .await?;
         if let Some(sizes) = sizes {
             report.history_rows += sizes.try_get::<i64>("", "history_rows")?.max(0) as u64;
@@ -312,7 +354,7 @@ where
         // A flag, not a callback: an async closure over `&Drift` would make
         // this future `Send` for one lifetime only, and the console runs
         // repairs in spawned tasks.
-        for drift in drift_in(conn, low, high).await? {
+        for drift in drift_in(conn, batch).await? {
             report.record(&drift);
             if repair {
                 let key = Key {
@@ -332,23 +374,16 @@ where
     Ok(repaired)
 }
 
-/// The drifted rows of workspaces `[low, high]`, read in one statement.
-async fn drift_in<C>(conn: &C, low: i64, high: i64) -> Result<Vec<Drift>>
+/// The drifted rows of one batch of workspaces, read in one statement.
+async fn drift_in<C>(conn: &C, batch: Batch) -> Result<Vec<Drift>>
 where
     C: ConnectionTrait + TransactionTrait,
 {
     let backend = conn.get_database_backend();
-    let history = batch_aggregate(backend, "s.workspace_id >= ? AND s.workspace_id <= ?");
-    let sql = match backend {
-        DbBackend::Postgres => DRIFT_POSTGRES,
-        _ => DRIFT_STANDARD,
-    }
-    .replace("HISTORY", &history);
-    let drift = statement(
-        backend,
-        &sql,
-        vec![low.into(), high.into(), low.into(), high.into()],
-    );
+    let history = batch_aggregate(backend, &batch.on("s.workspace_id"));
+    let mut values = batch.values();
+    values.extend(batch.values());
+    let drift = statement(backend, &drift_sql(backend, &history, batch), values);
     let rows = if backend == DbBackend::Postgres {
         // The backfill's batch settings: sorts in memory, no JIT.
         let txn = conn.begin().await?;
