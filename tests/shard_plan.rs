@@ -460,11 +460,13 @@ async fn delete_version_reads_its_users_on_every_shard_and_the_rest_stays_in_one
     // read a deliberate multi-shard statement (docs/scale-out.md), and only it.
     let multi_shard =
         "SELECT DISTINCT workspace_id, uid FROM saved_runs WHERE parent_version_id = $1";
-    let mut statements = log.lock().unwrap();
-    let before = statements.len();
-    statements.retain(|s| normalize(&s.sql) != normalize(multi_shard));
-    assert_eq!(before - statements.len(), 1, "the one multi-shard read");
-    drop(statements);
+    let removed = {
+        let mut statements = log.lock().unwrap();
+        let before = statements.len();
+        statements.retain(|s| normalize(&s.sql) != normalize(multi_shard));
+        before - statements.len()
+    };
+    assert_eq!(removed, 1, "the one multi-shard read");
     assert_confined("delete_version", &log, None);
     f.db.drop_database().await;
 }
