@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use recents::entity::execution_job;
 use recents::entity::prelude::*;
 use recents::queue::{
     self, Job, JobState, NewJob, QueueOptions, cancel, complete, dequeue, enqueue, fail,
@@ -480,13 +479,7 @@ async fn enqueue_many_returns_the_ids_in_order(db: &TestDb) {
         .collect();
     let ids = queue::enqueue_many(c, &new).await.unwrap();
     assert_eq!(ids.len(), new.len());
-    let rows: BTreeMap<i64, execution_job::Model> = ExecutionJob::find()
-        .all(c)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|j| (j.id, j))
-        .collect();
+    let rows = jobs_by_id(c).await;
     for (id, job) in ids.iter().zip(&new) {
         let row = &rows[&id.0];
         assert_eq!(row.user_id, job.user_id.0);
@@ -684,13 +677,7 @@ async fn a_batch_of_large_jobs_enqueues_whatever_the_servers_packet_limit(db: &T
         .collect();
     let ids = queue::enqueue_many(c, &new).await.unwrap();
     assert_eq!(ids.len(), 1_000);
-    let rows: BTreeMap<i64, Job> = ExecutionJob::find()
-        .all(c)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|j| (j.id, j))
-        .collect();
+    let rows = jobs_by_id(c).await;
     assert_eq!(rows.len(), 1_000);
     for (id, job) in ids.iter().zip(&new) {
         assert_eq!(rows[&id.0].payload, job.payload, "job {id} in order");
@@ -750,4 +737,15 @@ async fn row(c: &DatabaseConnection, id: JobId) -> Job {
         .await
         .unwrap()
         .unwrap()
+}
+
+/// Every job, by id.
+async fn jobs_by_id(c: &DatabaseConnection) -> BTreeMap<i64, Job> {
+    ExecutionJob::find()
+        .all(c)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| (j.id, j))
+        .collect()
 }

@@ -73,6 +73,18 @@ pub(crate) fn for_update(backend: DbBackend) -> &'static str {
     }
 }
 
+/// ` LOCK IN SHARE MODE` on MySQL/MariaDB, where a plain read answers from
+/// the transaction's first snapshot and a locking read sees the latest
+/// committed rows (what a read after a row lock, or after a wait, needs);
+/// nothing elsewhere, where each statement already reads the latest commits
+/// (PostgreSQL's READ COMMITTED) or there is one writer (SQLite).
+pub(crate) fn latest_committed(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::MySql => " LOCK IN SHARE MODE",
+        _ => "",
+    }
+}
+
 /// Starts a transaction (a savepoint inside the caller's), taking SQLite's
 /// write lock up front: a deferred SQLite transaction that reads and then
 /// writes can fail with `SQLITE_BUSY` instead of waiting. What a backend's

@@ -10,7 +10,7 @@ use super::summary::Key;
 use super::{RecentWorkflow, Scope};
 use crate::error::Result;
 use crate::ids::{SavedRunId, WorkspaceId};
-use crate::sql::statement;
+use crate::sql::{latest_committed, statement};
 use crate::validate;
 
 // The seed's query: DISTINCT ON sorts every matching run by workflow. Kept as
@@ -147,13 +147,8 @@ pub(crate) async fn aggregate<C: ConnectionTrait>(
         values.push(key.uid.clone().into());
         "AND s.uid = ?"
     };
-    // MySQL's REPEATABLE READ would answer from the transaction's first
-    // snapshot, possibly older than the row lock just taken; a locking read
-    // sees the latest committed runs.
-    let lock = match backend {
-        DbBackend::MySql => "LOCK IN SHARE MODE",
-        _ => "",
-    };
+    // Read after the row's lock was taken: the latest committed runs.
+    let lock = latest_committed(backend);
     let row = conn
         .query_one_raw(statement(
             backend,
@@ -161,7 +156,7 @@ pub(crate) async fn aggregate<C: ConnectionTrait>(
                 "SELECT s.id, s.updated_at FROM saved_runs s \
                  JOIN published_run_versions v ON v.id = s.parent_version_id \
                  WHERE s.workspace_id = ? AND v.published_run_id = ? {member} \
-                 ORDER BY s.updated_at DESC, s.id DESC LIMIT 1 {lock}"
+                 ORDER BY s.updated_at DESC, s.id DESC LIMIT 1{lock}"
             ),
             values,
         ))

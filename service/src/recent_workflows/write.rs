@@ -10,7 +10,7 @@ use sea_orm::{ConnectionTrait, DbBackend, SqlErr, TransactionTrait};
 use super::summary::{self, Key};
 use crate::error::{Error, Result};
 use crate::ids::{PublishedRunId, SavedRunId, VersionId, WorkspaceId};
-use crate::sql::{begin_write, finish, for_update, statement};
+use crate::sql::{begin_write, finish, for_update, latest_committed, statement};
 use crate::validate;
 
 /// How saves maintain the summary.
@@ -267,12 +267,7 @@ where
         let published_run_id = published_run_of(&txn, id, for_update(backend))
             .await?
             .ok_or(Error::VersionNotFound(id))?;
-        // MySQL/MariaDB: a locking read, which sees the latest committed runs
-        // (a plain read answers from the transaction's first snapshot).
-        let latest = match backend {
-            DbBackend::MySql => " LOCK IN SHARE MODE",
-            _ => "",
-        };
+        let latest = latest_committed(backend);
         let users = txn
             .query_all_raw(statement(
                 backend,
@@ -652,10 +647,7 @@ async fn explain<C: ConnectionTrait>(conn: &C, save: &RunSave, err: Error) -> Er
         return err;
     }
     let backend = conn.get_database_backend();
-    let latest = match backend {
-        DbBackend::MySql => " LOCK IN SHARE MODE",
-        _ => "",
-    };
+    let latest = latest_committed(backend);
     let workspace = conn
         .query_one_raw(statement(
             backend,
