@@ -59,11 +59,12 @@ where
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
-    let budget = statement_bytes(conn).await?;
     let sizes: Vec<usize> = jobs
         .iter()
         .map(|j| j.payload.to_string().len() + ROW_OVERHEAD_BYTES)
         .collect();
+    let limits = server_limits(conn, &sizes).await?;
+    let budget = limits.statement_bytes;
     if let Some(largest) = sizes.iter().max()
         && *largest > budget
     {
@@ -92,6 +93,7 @@ where
                 &jobs[start..end],
                 &process_after[start..end],
                 created_at,
+                limits.consecutive_ids,
                 &mut ids,
             )
             .await?;
@@ -107,28 +109,55 @@ where
 /// two times and the parameters' headers, generously.
 const ROW_OVERHEAD_BYTES: usize = 128;
 
-/// How many bytes of rows one statement may carry: on MySQL/MariaDB the
-/// server's `max_allowed_packet` less room for the statement itself;
-/// PostgreSQL and SQLite take far more than a thousand rows of any payload
-/// their JSON columns hold, so 64 MiB only keeps statements reasonable.
-async fn statement_bytes<C: ConnectionTrait>(conn: &C) -> Result<usize> {
+/// What the server allows a multi-row INSERT of jobs.
+struct Limits {
+    /// Bytes of rows one statement may carry: on MySQL/MariaDB the server's
+    /// `max_allowed_packet` less room for the statement itself; PostgreSQL
+    /// and SQLite take far more than a thousand rows of any payload their
+    /// JSON columns hold, so 64 MiB only keeps statements reasonable.
+    statement_bytes: usize,
+    /// Whether one multi-row INSERT numbers its rows consecutively, so their
+    /// ids follow from the first (MySQL/MariaDB under
+    /// `innodb_autoinc_lock_mode` 0 and 1, MariaDB's default; RETURNING
+    /// answers elsewhere).
+    consecutive_ids: bool,
+}
+
+/// The server's limits, read in one round trip on MySQL/MariaDB, and only
+/// when they can matter: a single job of up to 64 KiB fits every server's
+/// packet as configured in practice (the default is 16 MiB) and needs no ids
+/// numbered, so the common enqueue of one job pays no extra statement.
+async fn server_limits<C: ConnectionTrait>(conn: &C, sizes: &[usize]) -> Result<Limits> {
     const ELSEWHERE: usize = 64 << 20;
-    if conn.get_database_backend() != DbBackend::MySql {
-        return Ok(ELSEWHERE);
+    let elsewhere = Limits {
+        statement_bytes: ELSEWHERE,
+        consecutive_ids: true,
+    };
+    let small_single = sizes.len() == 1 && sizes[0] <= 64 << 10;
+    if conn.get_database_backend() != DbBackend::MySql || small_single {
+        return Ok(elsewhere);
     }
-    let packet = conn
+    let row = conn
         .query_one_raw(statement(
             DbBackend::MySql,
-            "SELECT CAST(@@max_allowed_packet AS SIGNED) AS packet",
+            "SELECT CAST(@@max_allowed_packet AS SIGNED) AS packet, \
+             CAST(@@innodb_autoinc_lock_mode AS SIGNED) AS autoinc_mode",
             vec![],
         ))
-        .await?
-        .map(|row| row.try_get::<i64>("", "packet"))
-        .transpose()?
-        .unwrap_or(4 << 20);
-    Ok(usize::try_from(packet)
-        .unwrap_or(usize::MAX)
-        .saturating_sub(16 << 10))
+        .await?;
+    let (packet, mode) = match row {
+        Some(row) => (
+            row.try_get::<i64>("", "packet")?,
+            row.try_get::<i64>("", "autoinc_mode")?,
+        ),
+        None => (4 << 20, 2),
+    };
+    Ok(Limits {
+        statement_bytes: usize::try_from(packet)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(16 << 10),
+        consecutive_ids: mode != 2,
+    })
 }
 
 /// One multi-row INSERT of `jobs`, their ids appended to `ids` in order.
@@ -137,6 +166,7 @@ async fn insert_jobs<C: ConnectionTrait>(
     jobs: &[NewJob],
     process_after: &[Option<DateTime<Utc>>],
     created_at: DateTime<Utc>,
+    consecutive_ids: bool,
     ids: &mut Vec<JobId>,
 ) -> Result<()> {
     let backend = txn.get_database_backend();
@@ -163,11 +193,9 @@ async fn insert_jobs<C: ConnectionTrait>(
     };
     match backend {
         DbBackend::MySql => {
-            // InnoDB numbers the rows of one multi-row INSERT consecutively
-            // under innodb_autoinc_lock_mode 0 and 1 (MariaDB's default);
-            // under 2 it may interleave, so insert row by row there.
-            let one_by_one = jobs.len() > 1 && autoinc_interleaved(txn).await?;
-            if one_by_one {
+            // Under innodb_autoinc_lock_mode 2 the rows of one INSERT may
+            // interleave with another's: insert row by row there.
+            if jobs.len() > 1 && !consecutive_ids {
                 for (job, after) in jobs.iter().zip(process_after) {
                     let result = txn
                         .execute_raw(statement(
@@ -204,20 +232,6 @@ async fn insert_jobs<C: ConnectionTrait>(
         }
     }
     Ok(())
-}
-
-async fn autoinc_interleaved<C: ConnectionTrait>(conn: &C) -> Result<bool> {
-    let row = conn
-        .query_one_raw(statement(
-            DbBackend::MySql,
-            "SELECT CAST(@@innodb_autoinc_lock_mode AS SIGNED) AS mode",
-            vec![],
-        ))
-        .await?;
-    Ok(match row {
-        Some(row) => row.try_get::<i64>("", "mode").unwrap_or(2) == 2,
-        None => true,
-    })
 }
 
 /// Records that `worker` is still running `jobs`: `last_heartbeat_at` moves
