@@ -492,7 +492,7 @@ async fn ctrl_c_stops_a_backfill_at_its_checkpoint_and_says_how_to_resume(db: &T
         .await
         .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_recents"))
-        .args(["backfill", "--batch-rows", "100"])
+        .args(["backfill", "--batch-rows", "50"])
         .env("DATABASE_URL", &db.url)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
