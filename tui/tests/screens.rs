@@ -372,7 +372,11 @@ async fn backfill_runs_with_progress_then_verify_finds_and_repairs_drift() {
         .unwrap()
         .as_ref()
         .unwrap();
-    assert!(exact.0.is_exact(), "{:?}", exact.0);
+    assert!(exact.summary.is_exact(), "{:?}", exact.summary);
+    assert!(
+        exact.last_dequeues.as_ref().is_some_and(|l| l.is_exact()),
+        "{exact:?}"
+    );
     db.drop_database().await;
 }
 
@@ -448,7 +452,7 @@ async fn esc_cancels_a_running_backfill_and_b_resumes_it() {
         .unwrap()
         .as_ref()
         .unwrap();
-    assert!(report.0.is_exact(), "{:?}", report.0);
+    assert!(report.summary.is_exact(), "{:?}", report.summary);
     db.drop_database().await;
 }
 
@@ -809,4 +813,35 @@ async fn the_selection_stays_on_its_workspace_when_the_filter_changes() {
     console.press(KeyCode::Enter).await;
     assert_eq!(console.app.workspaces.table.selected(), Some(0));
     assert_eq!(console.app.workspaces.selected().unwrap().name, "ada");
+}
+
+#[tokio::test]
+async fn the_consoles_verify_checks_latest_dequeues_as_the_subcommand_does() {
+    use sea_orm::ConnectionTrait;
+    let db = demo_db().await;
+    // A latest dequeue for a user without any started job: extra.
+    db.conn
+        .execute_unprepared(
+            "INSERT INTO execution_last_dequeues (user_id, latest_dequeue) \
+             VALUES (999, '2026-11-23T08:00:00+00:00')",
+        )
+        .await
+        .unwrap();
+    let mut console = Console::open(&db.url, Migrate::Never).await;
+    console.press(KeyCode::Char('3')).await;
+    console.press(KeyCode::Char('v')).await;
+    let screen = console.screen(100, 20);
+    assert!(
+        screen.contains("latest dequeues: 0 missing, 0 stale, 0 too high, 1 extra"),
+        "{screen}"
+    );
+    console.press(KeyCode::Char('x')).await;
+    console.press(KeyCode::Char('x')).await;
+    assert!(
+        console
+            .screen(100, 20)
+            .contains("latest dequeues: 1 drifted, 1 repaired")
+    );
+    console.press(KeyCode::Char('v')).await;
+    assert!(console.screen(100, 20).contains("latest dequeues exact"));
 }

@@ -6,6 +6,7 @@ use recents_service::{
     Drift, LastDequeueReport, VerifyOptions, VerifyReport, VerifyScope, WorkspaceId, repair,
     repair_last_dequeues, verify, verify_last_dequeues,
 };
+use sea_orm::DatabaseConnection;
 use serde::Serialize;
 
 use super::timestamp;
@@ -40,6 +41,65 @@ struct LastDequeuesFound {
 /// Jobs per batch of the last-dequeue pass.
 const LAST_DEQUEUE_BATCH_JOBS: u32 = 100_000;
 
+/// What a verify (or repair) found: the one policy of the subcommand and the
+/// console alike. Both summaries are checked for the whole database; one
+/// workspace has no latest dequeues of its own, so only its summary rows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checked {
+    /// The recent-workflows summary against its history.
+    pub summary: VerifyReport,
+    /// Rows repaired, when asked to repair.
+    pub repaired: Option<u64>,
+    /// `execution_last_dequeues` against the jobs (whole-database runs only).
+    pub last_dequeues: Option<LastDequeueReport>,
+}
+
+impl Checked {
+    /// Drift left after the run: none when it was repaired.
+    pub fn drift_left(&self) -> u64 {
+        if self.repaired.is_some() {
+            return 0;
+        }
+        self.summary.drifted()
+            + self
+                .last_dequeues
+                .as_ref()
+                .map_or(0, LastDequeueReport::drifted)
+    }
+}
+
+/// Verifies `scope` (and with `fix`, repairs what is found) by that policy.
+///
+/// # Errors
+/// As [`verify`] and [`verify_last_dequeues`].
+pub async fn check(
+    conn: &DatabaseConnection,
+    scope: &VerifyScope,
+    fix: bool,
+) -> recents_service::Result<Checked> {
+    let options = VerifyOptions::default();
+    let (summary, repaired) = if fix {
+        let done = repair(conn, scope, &options).await?;
+        (done.found, Some(done.repaired))
+    } else {
+        (verify(conn, scope, &options).await?, None)
+    };
+    let last_dequeues = match (scope, fix) {
+        (VerifyScope::Workspace(_), _) => None,
+        (VerifyScope::All, true) => {
+            Some(repair_last_dequeues(conn, LAST_DEQUEUE_BATCH_JOBS).await?)
+        }
+        (VerifyScope::All, false) => {
+            Some(verify_last_dequeues(conn, LAST_DEQUEUE_BATCH_JOBS).await?)
+        }
+    };
+    Ok(Checked {
+        summary,
+        repaired,
+        last_dequeues,
+    })
+}
+
 /// Verifies (and with `repair`, repairs) the summary of everything or one workspace.
 ///
 /// # Errors
@@ -56,22 +116,11 @@ pub async fn run(
         None => VerifyScope::All,
     };
     let conn = target.connect().await?;
-    let options = VerifyOptions::default();
-    let (report, repaired) = if fix {
-        let done = repair(&conn, &scope, &options).await?;
-        (done.found, Some(done.repaired))
-    } else {
-        (verify(&conn, &scope, &options).await?, None)
-    };
-    let last_dequeues = match (scope, fix) {
-        (VerifyScope::Workspace(_), _) => None,
-        (VerifyScope::All, true) => {
-            Some(repair_last_dequeues(&conn, LAST_DEQUEUE_BATCH_JOBS).await?)
-        }
-        (VerifyScope::All, false) => {
-            Some(verify_last_dequeues(&conn, LAST_DEQUEUE_BATCH_JOBS).await?)
-        }
-    };
+    let Checked {
+        summary: report,
+        repaired,
+        last_dequeues,
+    } = check(&conn, &scope, fix).await?;
     if json {
         let mut out = found(&report, repaired);
         if let Some(l) = &last_dequeues {

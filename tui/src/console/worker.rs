@@ -8,15 +8,17 @@ use std::sync::{Arc, Mutex};
 
 use recents_service::{
     BackfillOptions, BackfillReport, BackfillScope, CancelToken, Error, Migrate, Progress,
-    RecentWorkflow, Scope, VerifyOptions, VerifyReport, VerifyScope, WorkspaceId, WorkspaceListing,
-    WorkspaceOverview, WorkspacePage, backfill, recent_workflows, recent_workflows_from_history,
-    repair, verify, workspace_members, workspace_overview,
+    RecentWorkflow, Scope, VerifyScope, WorkspaceId, WorkspaceListing, WorkspaceOverview,
+    WorkspacePage, backfill, recent_workflows, recent_workflows_from_history, workspace_members,
+    workspace_overview,
 };
 
 use recents_service::queue::{
     InLine, Job, ResetReport, UserQueueStats, next_in_line, queue_stats, reset_stalled,
     stalled_jobs,
 };
+
+use crate::commands::verify::Checked;
 
 use super::screens::backfill::Target;
 use sea_orm::DatabaseConnection;
@@ -226,7 +228,7 @@ pub enum Response {
     /// A backfill ended (finished, or cancelled with a checkpoint).
     BackfillDone(Result<BackfillReport, Failure>),
     /// What verify found, and how many rows a repair fixed.
-    Verified(Result<(VerifyReport, Option<u64>), Failure>),
+    Verified(Result<Checked, Failure>),
     /// The queue at this refresh.
     Queue(Result<QueueSnapshot, Failure>),
     /// What a reset of stalled jobs did.
@@ -463,24 +465,15 @@ impl Database {
                 *self.cancel.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 Response::BackfillDone(result)
             }
-            Request::Verify {
-                target,
-                repair: fix,
-            } => {
+            Request::Verify { target, repair } => {
                 let scope = match target {
                     Target::All => VerifyScope::All,
                     Target::Workspace(id) => VerifyScope::Workspace(id),
                 };
-                let options = VerifyOptions::default();
-                let result = match fix {
-                    true => repair(conn, &scope, &options)
-                        .await
-                        .map(|done| (done.found, Some(done.repaired))),
-                    false => verify(conn, &scope, &options)
-                        .await
-                        .map(|found| (found, None)),
-                }
-                .map_err(|e| Failure::from(&e));
+                // The subcommand's policy: latest dequeues too, database-wide.
+                let result = crate::commands::verify::check(conn, &scope, repair)
+                    .await
+                    .map_err(|e| Failure::from(&e));
                 Response::Verified(result)
             }
             Request::Queue { stalled_after } => {

@@ -8,7 +8,9 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style, Stylize};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Gauge, Paragraph, Row, Sparkline, Table, Wrap};
-use recents_service::{BackfillReport, Drift, Progress, VerifyReport, WorkspaceId};
+use recents_service::{BackfillReport, Drift, Progress, WorkspaceId};
+
+use crate::commands::verify::Checked;
 
 use super::super::format::{count, duration, precise_time};
 
@@ -42,7 +44,7 @@ pub struct BackfillState {
     /// Whether a verify or repair is running.
     pub checking: bool,
     /// The last verify's report, and the rows a repair fixed.
-    pub drift: Option<Result<(VerifyReport, Option<u64>), String>>,
+    pub drift: Option<Result<Checked, String>>,
 }
 
 impl Default for BackfillState {
@@ -248,7 +250,11 @@ fn render_drift(state: &BackfillState, frame: &mut Frame, area: Rect) {
         }
         (Some(Ok(report)), false) => report,
     };
-    let (found, repaired) = report;
+    let Checked {
+        summary: found,
+        repaired,
+        last_dequeues,
+    } = report;
     let verdict = match (found.is_exact(), repaired) {
         (true, _) => Line::from(format!(
             "exact: {} summary rows match {} history rows",
@@ -268,11 +274,40 @@ fn render_drift(state: &BackfillState, frame: &mut Frame, area: Rect) {
         ))
         .red(),
     };
+    // The latest dequeues, checked with every whole-database verify.
+    let dequeues = last_dequeues
+        .as_ref()
+        .map(|l| match (l.is_exact(), repaired) {
+            (true, _) => Line::from(format!(
+                "latest dequeues exact: {} rows match {} jobs",
+                count(l.rows),
+                count(l.jobs)
+            ))
+            .green(),
+            (false, Some(_)) => Line::from(format!(
+                "latest dequeues: {} drifted, {} repaired",
+                count(l.drifted()),
+                count(l.repaired)
+            ))
+            .yellow(),
+            (false, None) => Line::from(format!(
+                "latest dequeues: {} missing, {} stale, {} too high, {} extra · x repairs",
+                l.missing, l.stale, l.too_high, l.extra
+            ))
+            .red(),
+        });
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let [verdict_area, samples_area] =
-        Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
+    let [verdict_area, dequeues_area, samples_area] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(u16::from(dequeues.is_some())),
+        Constraint::Min(0),
+    ])
+    .areas(inner);
     frame.render_widget(Paragraph::new(verdict), verdict_area);
+    if let Some(dequeues) = dequeues {
+        frame.render_widget(Paragraph::new(dequeues), dequeues_area);
+    }
     let rows = found.samples.iter().map(sample_row);
     frame.render_widget(
         Table::new(
