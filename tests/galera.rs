@@ -11,14 +11,16 @@
 //!   certification (two claims of one job write the same row), not from the
 //!   node-local lock; the fairness that node-local claim serialization
 //!   leaves is measured and bounded.
-//! - Throughput on one node and spread over three, beside the single server.
+//!
+//! Throughput on one node and spread over three, beside the single server,
+//! is measured by the benchmark: `recents-bench --backend mysql --figures 5`.
 //!
 //! The whole story runs on one cluster (starting one costs ~15 s on two
 //! cores); each phase has a database of its own.
 
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,7 +35,6 @@ use recents::{
     delete_saved_run, save_run, touch, verify, verify_last_dequeues,
 };
 use recents_testkit::galera::{Cluster, GaleraDb, NODES};
-use recents_testkit::{Backend, TestDb};
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Statement, TransactionTrait};
 
 /// Straight to the process's stderr: libtest captures `eprintln!`, and the
@@ -119,7 +120,6 @@ async fn galera_three_node_cluster() {
     a_commit_conflict_between_nodes_is_retryable(&cluster).await;
     saves_on_every_node_with_a_node_killed_stay_exact(&mut cluster).await;
     workers_on_every_node_claim_each_job_once(&cluster).await;
-    throughput_figures(&cluster).await;
     say(&format!(
         "the whole story took {:.1} s",
         started.elapsed().as_secs_f64()
@@ -504,7 +504,7 @@ async fn workers_on_every_node_claim_each_job_once(cluster: &Cluster) {
             ids.len() as i64
         );
     }
-    let (served, retries, _) = drain(&db, 3, Spread::AllNodes).await;
+    let (served, retries) = drain(&db, 3).await;
 
     // Exactly once: every job handed out once, to one worker, and completed.
     let mut times: BTreeMap<i64, usize> = BTreeMap::new();
@@ -610,45 +610,26 @@ fn fairness(served: &[Served]) -> (usize, usize) {
     (worst, worst_begun)
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Spread {
-    OneNode,
-    AllNodes,
-}
-
 static EVENTS: AtomicU64 = AtomicU64::new(0);
 
-/// Drains the queue with `per_node` workers on each node (or all of them on
-/// node 0); what was served, the retries, and the wall time.
-async fn drain(db: &GaleraDb, per_node: usize, spread: Spread) -> (Vec<Served>, u64, Duration) {
-    let pools: Vec<DatabaseConnection> = db.nodes.clone();
-    drain_on("story", &pools, per_node, spread).await
-}
-
-async fn drain_on(
-    label: &'static str,
-    pools: &[DatabaseConnection],
-    per_node: usize,
-    spread: Spread,
-) -> (Vec<Served>, u64, Duration) {
+/// Drains the queue with `per_node` workers on each node; what was served
+/// and the retries.
+async fn drain(db: &GaleraDb, per_node: usize) -> (Vec<Served>, u64) {
+    let pools = &db.nodes;
     let served = Arc::new(Mutex::new(Vec::<Served>::new()));
     // Who each job was handed to, when: a second entry is a double hand-out.
     type Handed = BTreeMap<i64, Vec<(String, Option<DateTime<Utc>>)>>;
     let handed = Arc::new(Mutex::new(Handed::new()));
     let retries = Arc::new(AtomicU64::new(0));
-    let start = Instant::now();
     let mut workers = Vec::new();
     for w in 0..per_node * pools.len() {
-        let node = match spread {
-            Spread::AllNodes => w % pools.len(),
-            Spread::OneNode => 0,
-        };
+        let node = w % pools.len();
         let pool = pools[node].clone();
         let served = served.clone();
         let retries = retries.clone();
         let handed = handed.clone();
         workers.push(tokio::spawn(async move {
-            let name = format!("{label}-node{node}-worker{w}");
+            let name = format!("story-node{node}-worker{w}");
             let mut idle = 0;
             loop {
                 let called = EVENTS.fetch_add(1, Ordering::SeqCst);
@@ -698,131 +679,6 @@ async fn drain_on(
     for worker in workers {
         worker.await.unwrap();
     }
-    let elapsed = start.elapsed();
     let served = Arc::try_unwrap(served).unwrap().into_inner().unwrap();
-    (served, retries.load(Ordering::Relaxed), elapsed)
-}
-
-/// Cold saves (each client its own workspace) and a queue drain with six
-/// clients: on the single server, on one Galera node, spread over three.
-/// On one machine the three nodes share two cores, so this is the price of
-/// certification and replication, not a speed-up.
-async fn throughput_figures(cluster: &Cluster) {
-    const CLIENTS: usize = 6;
-    const SAVES_PER_CLIENT: usize = 60;
-    const JOBS: usize = 300;
-    let single = TestDb::new(Backend::MySql).await;
-    let mut rows = Vec::new();
-    let mut setups: Vec<(
-        &'static str,
-        Vec<DatabaseConnection>,
-        Spread,
-        Option<GaleraDb>,
-    )> = Vec::new();
-    if let Some(single) = &single {
-        setups.push((
-            "single MariaDB server",
-            vec![single.conn.clone()],
-            Spread::OneNode,
-            None,
-        ));
-    }
-    for (label, spread) in [
-        ("galera, all clients on node 0", Spread::OneNode),
-        ("galera, clients over 3 nodes", Spread::AllNodes),
-    ] {
-        let db = cluster.database(CLIENTS as u32).await;
-        setups.push((label, db.nodes.clone(), spread, Some(db)));
-    }
-    for (label, pools, spread, galera) in setups {
-        let mut targets = Vec::new();
-        for c in 0..CLIENTS {
-            let ws = support::workspace(&pools[0], &format!("bench {c}"), false).await;
-            let run = support::published_run(&pools[0], ws, "wf").await;
-            targets.push((ws, support::version(&pools[0], run).await));
-        }
-        if let Some(db) = &galera {
-            for node in 0..NODES {
-                let reader = db.synced_reader(node).await;
-                let _ = scalar(&reader, "SELECT COUNT(*) AS v FROM published_run_versions").await;
-            }
-        }
-        let start = Instant::now();
-        let retries = Arc::new(AtomicU64::new(0));
-        let mut tasks = Vec::new();
-        for (c, (ws, version)) in targets.into_iter().enumerate() {
-            let pool = match spread {
-                Spread::AllNodes => pools[c % pools.len()].clone(),
-                Spread::OneNode => pools[0].clone(),
-            };
-            let retries = retries.clone();
-            tasks.push(tokio::spawn(async move {
-                for i in 0..SAVES_PER_CLIENT {
-                    let save = RunSave {
-                        id: None,
-                        workspace_id: ws,
-                        uid: format!("u{}", i % 5),
-                        parent_version_id: Some(version),
-                        run_status: "bench".into(),
-                        updated_at: now_micros(),
-                    };
-                    let (result, again) = retried("bench save", || async {
-                        let txn = pool.begin().await?;
-                        save_run(&txn, &save, &SaveOptions::exact()).await?;
-                        txn.commit().await?;
-                        Ok(())
-                    })
-                    .await;
-                    result.unwrap();
-                    retries.fetch_add(again, Ordering::Relaxed);
-                }
-            }));
-        }
-        for task in tasks {
-            task.await.unwrap();
-        }
-        let saves = (CLIENTS * SAVES_PER_CLIENT) as f64 / start.elapsed().as_secs_f64();
-        let save_retries = retries.load(Ordering::Relaxed);
-
-        let new: Vec<NewJob> = (0..JOBS)
-            .map(|i| NewJob::now(UserId((i % 20) as i64), serde_json::json!({ "i": i })))
-            .collect();
-        enqueue_many(&pools[0], &new).await.unwrap();
-        if let Some(db) = &galera {
-            for node in 0..NODES {
-                let reader = db.synced_reader(node).await;
-                let _ = scalar(&reader, "SELECT COUNT(*) AS v FROM execution_jobs").await;
-            }
-        }
-        let per_node = match spread {
-            Spread::AllNodes => CLIENTS / pools.len(),
-            Spread::OneNode => CLIENTS,
-        };
-        let one = match spread {
-            Spread::OneNode => &pools[..1],
-            Spread::AllNodes => &pools[..],
-        };
-        let (served, queue_retries, elapsed) =
-            drain_on(label, one, per_node, Spread::AllNodes).await;
-        let ids: BTreeSet<i64> = served.iter().map(|s| s.job).collect();
-        assert_eq!(ids.len(), JOBS, "{label}: every job once");
-        assert_eq!(served.len(), JOBS, "{label}: every job once");
-        rows.push(format!(
-            "| {label} | {saves:.0} saves/s ({save_retries} retries) | {:.0} jobs/s ({queue_retries} retries) |",
-            JOBS as f64 / elapsed.as_secs_f64()
-        ));
-        if let Some(db) = galera {
-            db.close().await;
-        }
-    }
-    if let Some(single) = single {
-        single.drop_database().await;
-    }
-    say(&format!(
-        "throughput, {CLIENTS} clients, {} cold saves and a {JOBS}-job drain (one machine: the cost of certification, not a speed-up):",
-        CLIENTS * SAVES_PER_CLIENT
-    ));
-    for row in rows {
-        say(&row);
-    }
+    (served, retries.load(Ordering::Relaxed))
 }

@@ -29,6 +29,7 @@ pub async fn measure(conn: &DatabaseConnection) -> Result<Vec<Figure>> {
     }
     Ok(vec![
         Figure::throughput(
+            "backfill",
             format!(
                 "backfill of the whole history ({} runs)",
                 report.rows_scanned
@@ -38,6 +39,7 @@ pub async fn measure(conn: &DatabaseConnection) -> Result<Vec<Figure>> {
             backfill_rate,
         ),
         Figure::throughput(
+            "verify",
             format!(
                 "verify of the whole summary ({} runs)",
                 verified.history_rows

@@ -7,6 +7,10 @@ use serde::Serialize;
 /// A figure: recents and its baseline, measured on the same data.
 #[derive(Clone, Debug, Serialize)]
 pub struct Figure {
+    /// Stable across runs and scales (`saves.cold.exact`,
+    /// `galera.drain.one_node`): what a reader of the JSON keys on, where
+    /// `figure` carries the run's sizes.
+    pub id: String,
     /// What was measured.
     pub figure: String,
     /// `ms` (lower is better) or `ops/s` / `rows/s` (higher is better).
@@ -21,9 +25,15 @@ pub struct Figure {
 
 impl Figure {
     /// A latency figure (lower is better).
-    pub fn latency(figure: impl Into<String>, baseline: Duration, recents: Duration) -> Self {
+    pub fn latency(
+        id: impl Into<String>,
+        figure: impl Into<String>,
+        baseline: Duration,
+        recents: Duration,
+    ) -> Self {
         let (b, r) = (ms(baseline), ms(recents));
         Figure {
+            id: id.into(),
             figure: figure.into(),
             unit: "ms",
             baseline: Some(b),
@@ -34,12 +44,14 @@ impl Figure {
 
     /// A throughput figure (higher is better).
     pub fn throughput(
+        id: impl Into<String>,
         figure: impl Into<String>,
         unit: &'static str,
         baseline: Option<f64>,
         recents: f64,
     ) -> Self {
         Figure {
+            id: id.into(),
             figure: figure.into(),
             unit,
             baseline,
@@ -110,9 +122,14 @@ mod tests {
 
     #[test]
     fn a_ratio_above_one_means_recents_is_better() {
-        let faster = Figure::latency("read", Duration::from_millis(10), Duration::from_millis(1));
+        let faster = Figure::latency(
+            "read",
+            "read",
+            Duration::from_millis(10),
+            Duration::from_millis(1),
+        );
         assert_eq!(faster.ratio, Some(10.0));
-        let more = Figure::throughput("saves", "ops/s", Some(100.0), 80.0);
+        let more = Figure::throughput("saves", "saves", "ops/s", Some(100.0), 80.0);
         assert_eq!(more.ratio, Some(0.8));
     }
 }

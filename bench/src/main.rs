@@ -1,4 +1,5 @@
 //! `cargo run --release -p recents-bench -- [--backend postgres] [--scale 1] [--figures 4 --explain]`
+//! (`--backend mysql --figures 5`: Galera beside the single MariaDB server)
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -31,15 +32,18 @@ struct Args {
     /// Repetitions of each fast read.
     #[arg(long, default_value_t = 500)]
     repetitions: usize,
-    /// Saves per writer (8 writers) in the throughput figures.
+    /// Saves per writer (8 writers) in the throughput figures; per client
+    /// (6 clients) in figure 5.
     #[arg(long, default_value_t = 250)]
     saves_per_writer: u64,
     /// Which figures to measure: 1 reads, 2 saves, 3 backfill/verify, 4 the
-    /// queue's dequeue.
+    /// queue's dequeue, 5 saves and a queue drain on a three-node Galera
+    /// cluster started on this machine beside the single MariaDB server
+    /// (needs --backend mysql; not in the default).
     #[arg(long, value_delimiter = ',', default_values_t = recents_bench::ALL_FIGURES)]
     figures: Vec<u32>,
     /// Jobs 8 workers dequeue and complete in figure 4's throughput (at
-    /// most the jobs waiting).
+    /// most the jobs waiting), and jobs of each of figure 5's drains.
     #[arg(long, default_value_t = 4_000)]
     drain_jobs: u64,
     /// Print EXPLAIN ANALYZE of the dequeue's claim statement at the seed's
@@ -92,6 +96,9 @@ async fn main() -> Result<()> {
         },
     )
     .await?;
+    for why in &report.skipped {
+        eprintln!("recents-bench: {why}");
+    }
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);

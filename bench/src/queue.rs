@@ -171,9 +171,13 @@ pub async fn measure(
                 "{users} users ({} with jobs waiting), {waiting} waiting of {} jobs",
                 made.waiting_users, shape.jobs
             );
-            for (name, baseline) in [("seed before", &before), ("seed after", &after)] {
+            for (key, name, baseline) in [
+                ("before", "seed before", &before),
+                ("after", "seed after", &after),
+            ] {
                 for p in [50.0, 99.0] {
                     measured.figures.push(Figure::latency(
+                        format!("dequeue.users{users}.{key}.p{p}"),
                         format!(
                             "dequeue, {at}, p{p}: {name} vs recents (n={}/{})",
                             baseline.len(),
@@ -190,6 +194,7 @@ pub async fn measure(
             let drained = drain.min(waiting).max(1);
             let rate = throughput(conn, drained).await?;
             measured.figures.push(Figure::throughput(
+                format!("drain.users{users}"),
                 format!("dequeue+complete, 8 workers, {users} users, {drained} jobs"),
                 "jobs/s",
                 None,

@@ -33,7 +33,7 @@ pub async fn measure(
 ) -> Result<(Vec<Figure>, Vec<ReadSample>)> {
     let mut figures = Vec::new();
     let mut samples = Vec::new();
-    for &(ws, runs, _) in &history.heavy {
+    for (rank, &(ws, runs, _)) in history.heavy.iter().enumerate() {
         for (label, scope) in [
             ("workspace", Scope::Workspace),
             ("member", Scope::Member("u0".into())),
@@ -61,6 +61,7 @@ pub async fn measure(
             }
             for p in [50.0, 99.0] {
                 figures.push(Figure::latency(
+                    format!("reads.heavy{}.{label}.p{p}", rank + 1),
                     format!(
                         "recent workflows, workspace {ws} ({runs} runs), {label} scope, p{p} (history n={}, recents n={})",
                         history_times.len(),

@@ -36,9 +36,9 @@ pub async fn measure(
 ) -> Result<Vec<Figure>> {
     let mut figures = Vec::new();
     let window = SaveOptions::with_freshness_window(Duration::from_secs(1));
-    for (spread, label) in [
-        (Spread::Hot, "hot: one workflow"),
-        (Spread::Cold, "cold: the tail"),
+    for (spread, key, label) in [
+        (Spread::Hot, "hot", "hot: one workflow"),
+        (Spread::Cold, "cold", "cold: the tail"),
     ] {
         let plain = throughput(conn, history, spread, Path::Plain, saves_per_writer).await?;
         let exact = throughput(
@@ -58,12 +58,14 @@ pub async fn measure(
         )
         .await?;
         figures.push(Figure::throughput(
+            format!("saves.{key}.exact"),
             format!("run saves, 8 writers, {label}, exact summary"),
             "saves/s",
             Some(plain),
             exact,
         ));
         figures.push(Figure::throughput(
+            format!("saves.{key}.window_1s"),
             format!("run saves, 8 writers, {label}, 1 s freshness window"),
             "saves/s",
             Some(plain),

@@ -48,6 +48,14 @@ async fn the_benchmark_runs_at_one_hundredth_scale(db: &TestDb) {
     for (_, plan) in &report.plans {
         assert!(plan.contains("Update on execution_jobs"), "{plan}");
     }
+    let mut ids: Vec<&str> = report.figures.iter().map(|f| f.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(
+        ids.len(),
+        report.figures.len(),
+        "figure ids repeat: {ids:?}"
+    );
     for figure in &report.figures {
         assert!(figure.recents > 0.0, "{} measured nothing", figure.figure);
         // Backfill, verify and the queue's throughput are recents' own work:

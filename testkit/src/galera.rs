@@ -76,6 +76,12 @@ struct Tools {
     provider: PathBuf,
 }
 
+/// What keeps a cluster from starting on this machine (the provider or a
+/// program that is not installed), or `None` when Galera is installed.
+pub fn missing() -> Option<String> {
+    find_tools().err()
+}
+
 impl Cluster {
     /// Starts a fresh cluster: node 0 bootstraps it (`--wsrep-new-cluster`),
     /// nodes 1 and 2 join one after the other by SST. `None` when Galera is
