@@ -13,6 +13,7 @@ mod m20261123_000003_execution_last_dequeues;
 mod m20261123_000004_backfill_checkpoints;
 mod m20261123_000005_fair_queue;
 mod m20261201_000006_exact_edges;
+mod m20261201_000007_summary_writes;
 mod placeholders;
 pub mod reach;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_backfill_checkpoints::Migration),
             Box::new(m20261123_000005_fair_queue::Migration),
             Box::new(m20261201_000006_exact_edges::Migration),
+            Box::new(m20261201_000007_summary_writes::Migration),
         ]
     }
 }

@@ -53,6 +53,43 @@ pub(crate) fn keep_greater(backend: DbBackend) -> &'static str {
     }
 }
 
+// MySQL/MariaDB, the live paths: the same upsert, and a write of the row's
+// `writes` counter whether or not the row rises. On one server the row lock
+// orders a save and a lowering path of the same group; on a Galera cluster
+// row locks are local to a node and only write-write conflicts are
+// certified, so a save that decided from a stale read "not greater" and wrote
+// nothing would let a lowering path on another node leave the row too low.
+// Writing the row makes every such pair conflict at COMMIT (1213, retryable).
+// The backfill keeps the plain clause: it runs on one node, beside no
+// lowering path (the lowering lock is PostgreSQL's only).
+const KEEP_GREATER_MYSQL_COUNTED: &str = "\
+ON DUPLICATE KEY UPDATE \
+last_saved_run_id = IF((VALUES(last_used_at), VALUES(last_saved_run_id)) \
+    > (workspace_recent_workflows.last_used_at, workspace_recent_workflows.last_saved_run_id), \
+    VALUES(last_saved_run_id), workspace_recent_workflows.last_saved_run_id), \
+last_used_at = IF(workspace_recent_workflows.last_saved_run_id = VALUES(last_saved_run_id), \
+    GREATEST(workspace_recent_workflows.last_used_at, VALUES(last_used_at)), \
+    workspace_recent_workflows.last_used_at), \
+writes = workspace_recent_workflows.writes + 1";
+
+/// MySQL/MariaDB: writes the row's `writes` counter, so that a decision made
+/// from the row (here: "the leaving run is not the latest, nothing to do")
+/// conflicts on a Galera cluster with a concurrent write of the row on another
+/// node (see [`KEEP_GREATER_MYSQL_COUNTED`]). Nothing elsewhere.
+async fn count_write<C: ConnectionTrait>(conn: &C, key: &Key) -> Result<()> {
+    let backend = conn.get_database_backend();
+    if backend == DbBackend::MySql {
+        conn.execute_raw(statement(
+            backend,
+            "UPDATE workspace_recent_workflows SET writes = writes + 1 \
+             WHERE workspace_id = ? AND uid = ? AND published_run_id = ?",
+            key_values(key),
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
 // The rows a saved run counts for, read from the run as the database stored
 // it (PostgreSQL rounds sub-microsecond times, SQLite keeps them as written:
 // the summary must hold exactly what history holds), resolving its version to
@@ -81,8 +118,9 @@ static UPSERT_STANDARD: LazyLock<String> =
 static UPSERT_STANDARD_FRESHNESS: LazyLock<String> = LazyLock::new(|| {
     format!("{INSERT_INTO}{RUN_SELECT}{FRESHNESS_STANDARD}{MEMBER_FIRST}{KEEP_GREATER_STANDARD}")
 });
-static UPSERT_MYSQL: LazyLock<String> =
-    LazyLock::new(|| format!("{INSERT_INTO}{RUN_SELECT}{MEMBER_FIRST}{KEEP_GREATER_MYSQL}"));
+static UPSERT_MYSQL: LazyLock<String> = LazyLock::new(|| {
+    format!("{INSERT_INTO}{RUN_SELECT}{MEMBER_FIRST}{KEEP_GREATER_MYSQL_COUNTED}")
+});
 
 // MySQL/MariaDB: an INSERT … SELECT takes shared locks on what it reads under
 // REPEATABLE READ, which would queue behind the hot row's writer; a plain
@@ -180,10 +218,13 @@ pub(crate) struct Key {
 /// cannot change the maximum.
 pub(crate) async fn forget<C: ConnectionTrait>(conn: &C, key: &Key, run: SavedRunId) -> Result<()> {
     let latest = lock_row(conn, key).await?;
-    if latest != Some(run) {
-        return Ok(());
+    match latest {
+        Some(latest) if latest == run => set_to_history(conn, key, true).await,
+        // Not the latest: nothing to lower, but the decision rests on the
+        // row as read, so the row is written (on MySQL/MariaDB).
+        Some(_) => count_write(conn, key).await,
+        None => Ok(()),
     }
-    set_to_history(conn, key, true).await
 }
 
 /// Brings one summary row back to its history aggregate, whatever it holds
@@ -248,8 +289,17 @@ async fn set_to_history<C: ConnectionTrait>(conn: &C, key: &Key, exists: bool) -
             let mut values: Vec<Value> = vec![run_id.0.into(), at.into()];
             values.extend(key_values(key));
             (
-                "UPDATE workspace_recent_workflows SET last_saved_run_id = ?, last_used_at = ? \
-                 WHERE workspace_id = ? AND uid = ? AND published_run_id = ?",
+                match backend {
+                    DbBackend::MySql => {
+                        "UPDATE workspace_recent_workflows SET last_saved_run_id = ?, last_used_at = ?, \
+                         writes = writes + 1 \
+                         WHERE workspace_id = ? AND uid = ? AND published_run_id = ?"
+                    }
+                    _ => {
+                        "UPDATE workspace_recent_workflows SET last_saved_run_id = ?, last_used_at = ? \
+                         WHERE workspace_id = ? AND uid = ? AND published_run_id = ?"
+                    }
+                },
                 values,
             )
         }
