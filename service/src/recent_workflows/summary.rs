@@ -53,7 +53,7 @@ pub(crate) fn keep_greater(backend: DbBackend) -> &'static str {
     }
 }
 
-// MySQL/MariaDB, the live paths: the same upsert, and a write of the row's
+// MySQL/MariaDB, the live paths: KEEP_GREATER_MYSQL, and a write of the row's
 // `writes` counter whether or not the row rises. On one server the row lock
 // orders a save and a lowering path of the same group; on a Galera cluster
 // row locks are local to a node and only write-write conflicts are
@@ -62,20 +62,12 @@ pub(crate) fn keep_greater(backend: DbBackend) -> &'static str {
 // Writing the row makes every such pair conflict at COMMIT (1213, retryable).
 // The backfill keeps the plain clause: it runs on one node, beside no
 // lowering path (the lowering lock is PostgreSQL's only).
-const KEEP_GREATER_MYSQL_COUNTED: &str = "\
-ON DUPLICATE KEY UPDATE \
-last_saved_run_id = IF((VALUES(last_used_at), VALUES(last_saved_run_id)) \
-    > (workspace_recent_workflows.last_used_at, workspace_recent_workflows.last_saved_run_id), \
-    VALUES(last_saved_run_id), workspace_recent_workflows.last_saved_run_id), \
-last_used_at = IF(workspace_recent_workflows.last_saved_run_id = VALUES(last_saved_run_id), \
-    GREATEST(workspace_recent_workflows.last_used_at, VALUES(last_used_at)), \
-    workspace_recent_workflows.last_used_at), \
-writes = workspace_recent_workflows.writes + 1";
+const COUNT_THE_WRITE_MYSQL: &str = ", writes = workspace_recent_workflows.writes + 1";
 
 /// MySQL/MariaDB: writes the row's `writes` counter, so that a decision made
 /// from the row (here: "the leaving run is not the latest, nothing to do")
 /// conflicts on a Galera cluster with a concurrent write of the row on another
-/// node (see [`KEEP_GREATER_MYSQL_COUNTED`]). Nothing elsewhere.
+/// node (see [`COUNT_THE_WRITE_MYSQL`]). Nothing elsewhere.
 async fn count_write<C: ConnectionTrait>(conn: &C, key: &Key) -> Result<()> {
     let backend = conn.get_database_backend();
     if backend == DbBackend::MySql {
@@ -119,7 +111,7 @@ static UPSERT_STANDARD_FRESHNESS: LazyLock<String> = LazyLock::new(|| {
     format!("{INSERT_INTO}{RUN_SELECT}{FRESHNESS_STANDARD}{MEMBER_FIRST}{KEEP_GREATER_STANDARD}")
 });
 static UPSERT_MYSQL: LazyLock<String> = LazyLock::new(|| {
-    format!("{INSERT_INTO}{RUN_SELECT}{MEMBER_FIRST}{KEEP_GREATER_MYSQL_COUNTED}")
+    format!("{INSERT_INTO}{RUN_SELECT}{MEMBER_FIRST}{KEEP_GREATER_MYSQL}{COUNT_THE_WRITE_MYSQL}")
 });
 
 // MySQL/MariaDB: an INSERT … SELECT takes shared locks on what it reads under
