@@ -1,7 +1,7 @@
 //! Column types that must be spelled per backend to mean the same thing on all three.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
+use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};
 
 /// A timestamp that keeps microseconds: `timestamptz` on PostgreSQL,
 /// `DATETIME(6)` on MySQL/MariaDB (plain `TIMESTAMP` drops the fraction and
@@ -15,18 +15,43 @@ pub fn timestamp<T: IntoIden>(backend: DbBackend, name: T) -> ColumnDef {
     column
 }
 
-/// A user id as text. MySQL/MariaDB compares strings case- and
-/// trailing-space-insensitively by default; a binary collation makes `Alice`
-/// and `alice` two users there too, as on the other backends.
-pub fn uid<T: IntoIden>(backend: DbBackend, name: T) -> ColumnDef {
+/// A user id (or worker name) as text. MySQL/MariaDB compares strings case-
+/// and trailing-space-insensitively by default; a NO PAD binary collation
+/// (`collation`, from [`byte_collation`]) makes `Alice`, `alice` and
+/// `alice ` three users there too, as on the other backends.
+pub fn uid<T: IntoIden>(backend: DbBackend, name: T, collation: &str) -> ColumnDef {
     let mut column = ColumnDef::new(name);
     match backend {
-        DbBackend::MySql => column.custom(Alias::new(
-            "VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
-        )),
+        DbBackend::MySql => column.custom(Alias::new(format!(
+            "VARCHAR(255) CHARACTER SET utf8mb4 COLLATE {collation}"
+        ))),
         _ => column.string_len(255),
     };
     column
+}
+
+/// The NO PAD binary collation of utf8mb4 (MariaDB and MySQL 8 name it
+/// differently); `""` on the other backends, which compare bytes already.
+pub async fn byte_collation(manager: &SchemaManager<'_>) -> Result<&'static str, DbErr> {
+    if manager.get_database_backend() != DbBackend::MySql {
+        return Ok("");
+    }
+    let row = manager
+        .get_connection()
+        .query_one_raw(Statement::from_string(
+            DbBackend::MySql,
+            "SELECT VERSION() AS version",
+        ))
+        .await?;
+    let version: String = match row {
+        Some(row) => row.try_get("", "version")?,
+        None => String::new(),
+    };
+    Ok(if version.contains("MariaDB") {
+        "utf8mb4_nopad_bin"
+    } else {
+        "utf8mb4_0900_bin"
+    })
 }
 
 /// A `bigint` primary key that the database numbers.

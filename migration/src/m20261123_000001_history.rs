@@ -1,9 +1,14 @@
 //! The history tables, shaped as the production backend has them: `recents`
-//! reads them and, through the service, writes saved runs and jobs.
+//! reads them and, through the service, writes saved runs and jobs. They
+//! belong to the backend: this is the optional set (`history_migrations`)
+//! for a team starting from nothing, the demo and the tests.
+//!
+//! (Uids and worker names on MySQL/MariaDB are created with a NO PAD binary
+//! collation; databases made before that got it from migration 6.)
 
 use sea_orm_migration::prelude::*;
 
-use crate::columns::{id, timestamp, uid};
+use crate::columns::{byte_collation, id, timestamp, uid};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -71,6 +76,7 @@ pub(crate) enum ExecutionJobs {
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_database_backend();
+        let collation = byte_collation(manager).await?;
         manager
             .create_table(
                 Table::create()
@@ -158,7 +164,7 @@ impl MigrationTrait for Migration {
                             .big_integer()
                             .not_null(),
                     )
-                    .col(uid(db, SavedRuns::Uid).not_null())
+                    .col(uid(db, SavedRuns::Uid, collation).not_null())
                     .col(
                         ColumnDef::new(SavedRuns::ParentVersionId)
                             .big_integer()
@@ -237,11 +243,7 @@ impl MigrationTrait for Migration {
                             .default(0),
                     )
                     .col(ColumnDef::new(ExecutionJobs::FailureMessage).text().null())
-                    .col(
-                        ColumnDef::new(ExecutionJobs::WorkerHostname)
-                            .string()
-                            .null(),
-                    )
+                    .col(uid(db, ExecutionJobs::WorkerHostname, collation).null())
                     .col(timestamp(db, ExecutionJobs::LastHeartbeatAt).null())
                     .col(
                         ColumnDef::new(ExecutionJobs::Cancel)

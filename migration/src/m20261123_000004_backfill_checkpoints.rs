@@ -4,14 +4,25 @@
 
 use sea_orm_migration::prelude::*;
 
+use recents_schema::Schema;
+
 use crate::columns::timestamp;
 
+/// Takes the schema mapping (for the prefix).
 #[derive(DeriveMigrationName)]
-pub struct Migration;
+pub struct Migration {
+    pub(crate) schema: Schema,
+}
+
+fn table(schema: &Schema) -> Alias {
+    Alias::new(format!(
+        "{}recents_backfill_checkpoints",
+        schema.mapping().prefix
+    ))
+}
 
 #[derive(DeriveIden)]
 enum RecentsBackfillCheckpoints {
-    Table,
     Name,
     MaxId,
     ResumeAtId,
@@ -30,7 +41,7 @@ impl MigrationTrait for Migration {
         manager
             .create_table(
                 Table::create()
-                    .table(C::Table)
+                    .table(table(&self.schema))
                     // Which summary and scope, e.g. `workspace_recent_workflows`
                     // or `workspace_recent_workflows/workspace=5`.
                     .col(
@@ -59,7 +70,8 @@ impl MigrationTrait for Migration {
         manager
             .drop_table(
                 Table::drop()
-                    .table(RecentsBackfillCheckpoints::Table)
+                    .table(table(&self.schema))
+                    .if_exists()
                     .to_owned(),
             )
             .await

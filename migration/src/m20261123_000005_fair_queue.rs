@@ -2,16 +2,20 @@
 //! job" an index probe, the triggers that keep `execution_last_dequeues`
 //! exact whichever code path starts a job, and a fill of that table from the
 //! jobs already there (so `migrate up` on an existing queue leaves it exact).
+//! The index and the triggers land on the backend's jobs table, as the
+//! schema mapping names it.
 
 use std::time::Instant;
 
+use recents_schema::{Names, Schema, numbered};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};
 
-use crate::placeholders::numbered;
-
+/// Takes the schema mapping: the jobs table and its columns.
 #[derive(DeriveMigrationName)]
-pub struct Migration;
+pub struct Migration {
+    pub(crate) schema: Schema,
+}
 
 const LOG: &str = "recents_migration";
 
@@ -21,6 +25,12 @@ const USER_STARTED_INDEX: &str = "idx_execution_jobs_user_started";
 
 /// The latest dequeue of all users: a dequeue starts after it.
 const LATEST_INDEX: &str = "idx_execution_last_dequeues_latest";
+
+/// Eligible jobs by user, oldest first (see `queue_index`).
+const QUEUE_INDEX: &str = "idx_execution_jobs_queue";
+
+/// MySQL/MariaDB's virtual column behind the queue index.
+pub(crate) const QUEUED_USER_COLUMN: &str = "queued_user_id";
 
 /// Jobs per fill batch (about): each batch is one short `INSERT … SELECT …
 /// GROUP BY` over a range of users, read through `idx_execution_jobs_user_started`.
@@ -36,50 +46,51 @@ impl MigrationTrait for Migration {
     }
 
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if !self.schema.install().fair_queue {
+            return Ok(());
+        }
         let db = manager.get_connection();
         let backend = manager.get_database_backend();
-        if backend == DbBackend::MySql
-            && !manager
-                .has_column("execution_jobs", "queued_user_id")
-                .await?
-        {
-            db.execute_unprepared(MYSQL_QUEUE_COLUMN).await?;
+        let n = self.schema.names(backend);
+        let m = self.schema.mapping();
+        let jobs = &m.tables.execution_jobs;
+        let queued_user = n.unquoted_object(QUEUED_USER_COLUMN);
+        if backend == DbBackend::MySql && !manager.has_column(jobs, &queued_user).await? {
+            db.execute_unprepared(&mysql_queue_column(n)).await?;
         }
-        if !manager
-            .has_index("execution_jobs", USER_STARTED_INDEX)
-            .await?
-        {
+        let user_started = n.unquoted_object(USER_STARTED_INDEX);
+        if !manager.has_index(jobs, &user_started).await? {
             manager
                 .create_index(
                     Index::create()
-                        .name(USER_STARTED_INDEX)
-                        .table(Alias::new("execution_jobs"))
-                        .col(Alias::new("user_id"))
-                        .col(Alias::new("started_at"))
+                        .name(&user_started)
+                        .table(Alias::new(jobs))
+                        .col(Alias::new(&m.columns.execution_jobs.user_id))
+                        .col(Alias::new(&m.columns.execution_jobs.started_at))
                         .to_owned(),
                 )
                 .await?;
         }
-        if !manager
-            .has_index("execution_last_dequeues", LATEST_INDEX)
-            .await?
-        {
+        let last_dequeues = n.unquoted_object("execution_last_dequeues");
+        let latest = n.unquoted_object(LATEST_INDEX);
+        if !manager.has_index(&last_dequeues, &latest).await? {
             manager
                 .create_index(
                     Index::create()
-                        .name(LATEST_INDEX)
-                        .table(Alias::new("execution_last_dequeues"))
+                        .name(&latest)
+                        .table(Alias::new(&last_dequeues))
                         .col(Alias::new("latest_dequeue"))
                         .to_owned(),
                 )
                 .await?;
         }
         // One row that dequeues lock in turn (see recents-service's queue).
-        if !manager.has_table("execution_dequeue_lock").await? {
+        let lock = n.unquoted_object("execution_dequeue_lock");
+        if !manager.has_table(&lock).await? {
             manager
                 .create_table(
                     Table::create()
-                        .table(Alias::new("execution_dequeue_lock"))
+                        .table(Alias::new(&lock))
                         .col(
                             ColumnDef::new(Alias::new("id"))
                                 .integer()
@@ -89,24 +100,28 @@ impl MigrationTrait for Migration {
                         .to_owned(),
                 )
                 .await?;
-            db.execute_unprepared("INSERT INTO execution_dequeue_lock (id) VALUES (1)")
+            db.execute_unprepared(&format!("INSERT INTO {} (id) VALUES (1)", n.dequeue_lock))
                 .await?;
         }
-        for sql in up_statements(backend) {
-            db.execute_unprepared(sql).await?;
+        for sql in up_statements(n) {
+            db.execute_unprepared(&sql).await?;
         }
-        fill(manager).await
+        fill(manager, n).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if !self.schema.install().fair_queue {
+            return Ok(());
+        }
         let db = manager.get_connection();
-        for sql in down_statements(manager.get_database_backend()) {
-            db.execute_unprepared(sql).await?;
+        let n = self.schema.names(manager.get_database_backend());
+        for sql in down_statements(n) {
+            db.execute_unprepared(&sql).await?;
         }
         manager
             .drop_table(
                 Table::drop()
-                    .table(Alias::new("execution_dequeue_lock"))
+                    .table(Alias::new(n.unquoted_object("execution_dequeue_lock")))
                     .if_exists()
                     .to_owned(),
             )
@@ -118,173 +133,260 @@ impl MigrationTrait for Migration {
 // are one contiguous index range: PostgreSQL and SQLite with a partial index,
 // MySQL/MariaDB (no partial indexes) with an index on a virtual column that
 // is the user id for eligible jobs and NULL otherwise.
-const PG_SQLITE_QUEUE_INDEX: &str = "\
-CREATE INDEX IF NOT EXISTS idx_execution_jobs_queue ON execution_jobs (user_id, created_at, id) \
-WHERE state IN ('queued', 'errored') AND NOT cancel";
+fn queue_index(n: &Names) -> String {
+    let j = &n.jobs;
+    format!(
+        "CREATE INDEX IF NOT EXISTS {index} ON {table} ({user}, {created}, {id}) \
+         WHERE {state} IN ('queued', 'errored') AND NOT {cancel}",
+        index = n.object(QUEUE_INDEX),
+        table = j.table,
+        user = j.user_id,
+        created = j.created_at,
+        id = j.id,
+        state = j.state,
+        cancel = j.cancel,
+    )
+}
 
-const MYSQL_QUEUE_COLUMN: &str = "\
-ALTER TABLE execution_jobs ADD COLUMN queued_user_id BIGINT AS \
-(CASE WHEN state IN ('queued', 'errored') AND NOT cancel THEN user_id END) VIRTUAL, \
-ADD INDEX idx_execution_jobs_queue (queued_user_id, created_at, id)";
+fn mysql_queue_column(n: &Names) -> String {
+    let j = &n.jobs;
+    format!(
+        "ALTER TABLE {table} ADD COLUMN {queued} BIGINT AS \
+         (CASE WHEN {state} IN ('queued', 'errored') AND NOT {cancel} THEN {user} END) VIRTUAL, \
+         ADD INDEX {index} ({queued}, {created}, {id})",
+        table = j.table,
+        queued = n.object(QUEUED_USER_COLUMN),
+        state = j.state,
+        cancel = j.cancel,
+        user = j.user_id,
+        index = n.object(QUEUE_INDEX),
+        created = j.created_at,
+        id = j.id,
+    )
+}
 
 // PostgreSQL: statement-level triggers over transition tables, as in the seed,
 // so `enqueue_many` or a bulk UPDATE fires once. The NOT EXISTS keeps updates
 // that do not move a user's latest dequeue (heartbeats, completions) from
 // touching, and so locking, that user's row.
-const PG_FUNCTION: &str = "\
-CREATE OR REPLACE FUNCTION recents_record_last_dequeue() RETURNS trigger LANGUAGE plpgsql AS $$
+fn pg_function(n: &Names) -> String {
+    let j = &n.jobs;
+    let d = &n.last_dequeues;
+    format!(
+        "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO execution_last_dequeues (user_id, latest_dequeue)
-    SELECT n.user_id, MAX(n.started_at) FROM recents_new_jobs n
-    WHERE n.started_at IS NOT NULL
-      AND NOT EXISTS (SELECT 1 FROM execution_last_dequeues d
-                      WHERE d.user_id = n.user_id AND d.latest_dequeue >= n.started_at)
-    GROUP BY n.user_id
+    INSERT INTO {d} (user_id, latest_dequeue)
+    SELECT n.{user}, MAX(n.{started}) FROM recents_new_jobs n
+    WHERE n.{started} IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM {d} d
+                      WHERE d.user_id = n.{user} AND d.latest_dequeue >= n.{started})
+    GROUP BY n.{user}
     ON CONFLICT (user_id) DO UPDATE SET latest_dequeue = EXCLUDED.latest_dequeue
-    WHERE execution_last_dequeues.latest_dequeue < EXCLUDED.latest_dequeue;
+    WHERE {d}.latest_dequeue < EXCLUDED.latest_dequeue;
     RETURN NULL;
 END
-$$";
+$$",
+        function = n.object("recents_record_last_dequeue"),
+        user = j.user_id,
+        started = j.started_at,
+    )
+}
 
-const PG_TRIGGERS: [&str; 2] = [
-    "CREATE TRIGGER execution_jobs_last_dequeue_insert AFTER INSERT ON execution_jobs \
-     REFERENCING NEW TABLE AS recents_new_jobs FOR EACH STATEMENT \
-     EXECUTE FUNCTION recents_record_last_dequeue()",
-    "CREATE TRIGGER execution_jobs_last_dequeue_update AFTER UPDATE ON execution_jobs \
-     REFERENCING NEW TABLE AS recents_new_jobs FOR EACH STATEMENT \
-     EXECUTE FUNCTION recents_record_last_dequeue()",
-];
+fn pg_triggers(n: &Names) -> [String; 2] {
+    let table = &n.jobs.table;
+    let function = n.object("recents_record_last_dequeue");
+    ["insert", "update"].map(|event| {
+        format!(
+            "CREATE TRIGGER {trigger} AFTER {upper} ON {table} \
+             REFERENCING NEW TABLE AS recents_new_jobs FOR EACH STATEMENT \
+             EXECUTE FUNCTION {function}()",
+            trigger = n.object(&format!("execution_jobs_last_dequeue_{event}")),
+            upper = event.to_uppercase(),
+        )
+    })
+}
 
 // MySQL/MariaDB: row triggers. GREATEST keeps the time from going backwards
 // when raw SQL writes an older `started_at`.
-const MYSQL_TRIGGERS: [&str; 2] = [
-    "CREATE TRIGGER execution_jobs_last_dequeue_insert AFTER INSERT ON execution_jobs FOR EACH ROW \
-     BEGIN \
-       IF NEW.started_at IS NOT NULL THEN \
-         INSERT INTO execution_last_dequeues (user_id, latest_dequeue) VALUES (NEW.user_id, NEW.started_at) \
-         ON DUPLICATE KEY UPDATE latest_dequeue = GREATEST(latest_dequeue, VALUES(latest_dequeue)); \
-       END IF; \
-     END",
-    "CREATE TRIGGER execution_jobs_last_dequeue_update AFTER UPDATE ON execution_jobs FOR EACH ROW \
-     BEGIN \
-       IF NEW.started_at IS NOT NULL AND (OLD.started_at IS NULL OR NEW.started_at <> OLD.started_at \
-                                          OR NEW.user_id <> OLD.user_id) THEN \
-         INSERT INTO execution_last_dequeues (user_id, latest_dequeue) VALUES (NEW.user_id, NEW.started_at) \
-         ON DUPLICATE KEY UPDATE latest_dequeue = GREATEST(latest_dequeue, VALUES(latest_dequeue)); \
-       END IF; \
-     END",
-];
+fn mysql_triggers(n: &Names) -> [String; 2] {
+    let j = &n.jobs;
+    let d = &n.last_dequeues;
+    let upsert = format!(
+        "INSERT INTO {d} (user_id, latest_dequeue) VALUES (NEW.{user}, NEW.{started}) \
+         ON DUPLICATE KEY UPDATE latest_dequeue = GREATEST(latest_dequeue, VALUES(latest_dequeue));",
+        user = j.user_id,
+        started = j.started_at,
+    );
+    [
+        format!(
+            "CREATE TRIGGER {trigger} AFTER INSERT ON {table} FOR EACH ROW \
+             BEGIN \
+               IF NEW.{started} IS NOT NULL THEN {upsert} END IF; \
+             END",
+            trigger = n.object("execution_jobs_last_dequeue_insert"),
+            table = j.table,
+            started = j.started_at,
+        ),
+        format!(
+            "CREATE TRIGGER {trigger} AFTER UPDATE ON {table} FOR EACH ROW \
+             BEGIN \
+               IF NEW.{started} IS NOT NULL AND (OLD.{started} IS NULL OR NEW.{started} <> OLD.{started} \
+                                                 OR NEW.{user} <> OLD.{user}) THEN {upsert} END IF; \
+             END",
+            trigger = n.object("execution_jobs_last_dequeue_update"),
+            table = j.table,
+            started = j.started_at,
+            user = j.user_id,
+        ),
+    ]
+}
 
 // SQLite: row triggers; timestamps are UTC RFC 3339 text, so text order is
 // time order.
-const SQLITE_TRIGGERS: [&str; 2] = [
-    "CREATE TRIGGER IF NOT EXISTS execution_jobs_last_dequeue_insert AFTER INSERT ON execution_jobs \
-     WHEN NEW.started_at IS NOT NULL \
-     BEGIN \
-       INSERT INTO execution_last_dequeues (user_id, latest_dequeue) VALUES (NEW.user_id, NEW.started_at) \
-       ON CONFLICT (user_id) DO UPDATE SET latest_dequeue = excluded.latest_dequeue \
-       WHERE excluded.latest_dequeue > execution_last_dequeues.latest_dequeue; \
-     END",
-    "CREATE TRIGGER IF NOT EXISTS execution_jobs_last_dequeue_update AFTER UPDATE OF started_at, user_id \
-     ON execution_jobs WHEN NEW.started_at IS NOT NULL \
-     BEGIN \
-       INSERT INTO execution_last_dequeues (user_id, latest_dequeue) VALUES (NEW.user_id, NEW.started_at) \
-       ON CONFLICT (user_id) DO UPDATE SET latest_dequeue = excluded.latest_dequeue \
-       WHERE excluded.latest_dequeue > execution_last_dequeues.latest_dequeue; \
-     END",
-];
+fn sqlite_triggers(n: &Names) -> [String; 2] {
+    let j = &n.jobs;
+    let d = &n.last_dequeues;
+    let upsert = format!(
+        "INSERT INTO {d} (user_id, latest_dequeue) VALUES (NEW.{user}, NEW.{started}) \
+         ON CONFLICT (user_id) DO UPDATE SET latest_dequeue = excluded.latest_dequeue \
+         WHERE excluded.latest_dequeue > {d}.latest_dequeue;",
+        user = j.user_id,
+        started = j.started_at,
+    );
+    [
+        format!(
+            "CREATE TRIGGER IF NOT EXISTS {trigger} AFTER INSERT ON {table} \
+             WHEN NEW.{started} IS NOT NULL BEGIN {upsert} END",
+            trigger = n.object("execution_jobs_last_dequeue_insert"),
+            table = j.table,
+            started = j.started_at,
+        ),
+        format!(
+            "CREATE TRIGGER IF NOT EXISTS {trigger} AFTER UPDATE OF {started}, {user} \
+             ON {table} WHEN NEW.{started} IS NOT NULL BEGIN {upsert} END",
+            trigger = n.object("execution_jobs_last_dequeue_update"),
+            table = j.table,
+            started = j.started_at,
+            user = j.user_id,
+        ),
+    ]
+}
 
-fn up_statements(backend: DbBackend) -> Vec<&'static str> {
-    match backend {
+fn drop_triggers(n: &Names) -> Vec<String> {
+    ["insert", "update"]
+        .into_iter()
+        .map(|event| {
+            let trigger = n.object(&format!("execution_jobs_last_dequeue_{event}"));
+            match n.backend {
+                DbBackend::Postgres => {
+                    format!("DROP TRIGGER IF EXISTS {trigger} ON {}", n.jobs.table)
+                }
+                _ => format!("DROP TRIGGER IF EXISTS {trigger}"),
+            }
+        })
+        .collect()
+}
+
+fn up_statements(n: &Names) -> Vec<String> {
+    let mut all = Vec::new();
+    match n.backend {
         DbBackend::Postgres => {
-            let mut all = vec![
-                PG_SQLITE_QUEUE_INDEX,
-                PG_FUNCTION,
-                "DROP TRIGGER IF EXISTS execution_jobs_last_dequeue_insert ON execution_jobs",
-                "DROP TRIGGER IF EXISTS execution_jobs_last_dequeue_update ON execution_jobs",
-            ];
-            all.extend(PG_TRIGGERS);
-            all
+            all.push(queue_index(n));
+            all.push(pg_function(n));
+            all.extend(drop_triggers(n));
+            all.extend(pg_triggers(n));
         }
         DbBackend::MySql => {
-            let mut all = vec![
-                "DROP TRIGGER IF EXISTS execution_jobs_last_dequeue_insert",
-                "DROP TRIGGER IF EXISTS execution_jobs_last_dequeue_update",
-            ];
-            all.extend(MYSQL_TRIGGERS);
-            all
+            all.extend(drop_triggers(n));
+            all.extend(mysql_triggers(n));
         }
         _ => {
-            let mut all = vec![PG_SQLITE_QUEUE_INDEX];
-            all.extend(SQLITE_TRIGGERS);
-            all
+            all.push(queue_index(n));
+            all.extend(sqlite_triggers(n));
         }
     }
+    all
 }
 
-fn down_statements(backend: DbBackend) -> Vec<&'static str> {
-    match backend {
-        DbBackend::Postgres => vec![
-            "DROP TRIGGER IF EXISTS execution_jobs_last_dequeue_insert ON execution_jobs",
-            "DROP TRIGGER IF EXISTS execution_jobs_last_dequeue_update ON execution_jobs",
-            "DROP FUNCTION IF EXISTS recents_record_last_dequeue()",
-            "DROP INDEX IF EXISTS idx_execution_jobs_queue",
-            "DROP INDEX IF EXISTS idx_execution_jobs_user_started",
-            "DROP INDEX IF EXISTS idx_execution_last_dequeues_latest",
-            "DELETE FROM execution_last_dequeues",
-        ],
-        DbBackend::MySql => vec![
-            "DROP TRIGGER IF EXISTS execution_jobs_last_dequeue_insert",
-            "DROP TRIGGER IF EXISTS execution_jobs_last_dequeue_update",
-            "ALTER TABLE execution_jobs DROP INDEX idx_execution_jobs_queue, DROP COLUMN queued_user_id, \
-             DROP INDEX idx_execution_jobs_user_started",
-            "ALTER TABLE execution_last_dequeues DROP INDEX idx_execution_last_dequeues_latest",
-            "DELETE FROM execution_last_dequeues",
-        ],
-        _ => vec![
-            "DROP TRIGGER IF EXISTS execution_jobs_last_dequeue_insert",
-            "DROP TRIGGER IF EXISTS execution_jobs_last_dequeue_update",
-            "DROP INDEX IF EXISTS idx_execution_jobs_queue",
-            "DROP INDEX IF EXISTS idx_execution_jobs_user_started",
-            "DROP INDEX IF EXISTS idx_execution_last_dequeues_latest",
-            "DELETE FROM execution_last_dequeues",
-        ],
-    }
-}
-
-/// One batch of users: their greatest `started_at`, never lowering a row.
-fn fill_batch(backend: DbBackend) -> &'static str {
-    match backend {
+fn down_statements(n: &Names) -> Vec<String> {
+    let mut all = drop_triggers(n);
+    let queue = n.object(QUEUE_INDEX);
+    let user_started = n.object(USER_STARTED_INDEX);
+    let latest = n.object(LATEST_INDEX);
+    match n.backend {
         DbBackend::Postgres => {
-            "INSERT INTO execution_last_dequeues (user_id, latest_dequeue) \
-             SELECT user_id, MAX(started_at) FROM execution_jobs \
-             WHERE user_id >= $1 AND user_id <= $2 AND started_at IS NOT NULL GROUP BY user_id \
-             ON CONFLICT (user_id) DO UPDATE SET latest_dequeue = EXCLUDED.latest_dequeue \
-             WHERE execution_last_dequeues.latest_dequeue < EXCLUDED.latest_dequeue"
+            all.push(format!(
+                "DROP FUNCTION IF EXISTS {}()",
+                n.object("recents_record_last_dequeue")
+            ));
+            all.push(format!("DROP INDEX IF EXISTS {queue}"));
+            all.push(format!("DROP INDEX IF EXISTS {user_started}"));
+            all.push(format!("DROP INDEX IF EXISTS {latest}"));
         }
         DbBackend::MySql => {
-            "INSERT INTO execution_last_dequeues (user_id, latest_dequeue) \
-             SELECT user_id, MAX(started_at) FROM execution_jobs \
-             WHERE user_id >= ? AND user_id <= ? AND started_at IS NOT NULL GROUP BY user_id \
-             ON DUPLICATE KEY UPDATE latest_dequeue = GREATEST(latest_dequeue, VALUES(latest_dequeue))"
+            all.push(format!(
+                "ALTER TABLE {table} DROP INDEX {queue}, DROP COLUMN {column}, DROP INDEX {user_started}",
+                table = n.jobs.table,
+                column = n.object(QUEUED_USER_COLUMN),
+            ));
+            all.push(format!(
+                "ALTER TABLE {} DROP INDEX {latest}",
+                n.last_dequeues
+            ));
         }
         _ => {
-            "INSERT INTO execution_last_dequeues (user_id, latest_dequeue) \
-             SELECT user_id, MAX(started_at) FROM execution_jobs \
-             WHERE user_id >= ? AND user_id <= ? AND started_at IS NOT NULL GROUP BY user_id \
-             ON CONFLICT (user_id) DO UPDATE SET latest_dequeue = excluded.latest_dequeue \
-             WHERE excluded.latest_dequeue > execution_last_dequeues.latest_dequeue"
+            all.push(format!("DROP INDEX IF EXISTS {queue}"));
+            all.push(format!("DROP INDEX IF EXISTS {user_started}"));
+            all.push(format!("DROP INDEX IF EXISTS {latest}"));
         }
     }
+    all.push(format!("DELETE FROM {}", n.last_dequeues));
+    all
 }
 
-async fn fill(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+/// One batch of users `[?, ?]`: their greatest `started_at`, never lowering a row.
+fn fill_batch(n: &Names) -> String {
+    let j = &n.jobs;
+    let d = &n.last_dequeues;
+    let conflict = match n.backend {
+        DbBackend::Postgres => format!(
+            "ON CONFLICT (user_id) DO UPDATE SET latest_dequeue = EXCLUDED.latest_dequeue \
+             WHERE {d}.latest_dequeue < EXCLUDED.latest_dequeue"
+        ),
+        DbBackend::MySql => {
+            "ON DUPLICATE KEY UPDATE latest_dequeue = GREATEST(latest_dequeue, VALUES(latest_dequeue))"
+                .to_owned()
+        }
+        _ => format!(
+            "ON CONFLICT (user_id) DO UPDATE SET latest_dequeue = excluded.latest_dequeue \
+             WHERE excluded.latest_dequeue > {d}.latest_dequeue"
+        ),
+    };
+    numbered(
+        n.backend,
+        &format!(
+            "INSERT INTO {d} (user_id, latest_dequeue) \
+             SELECT {user}, MAX({started}) FROM {table} \
+             WHERE {user} >= ? AND {user} <= ? AND {started} IS NOT NULL GROUP BY {user} {conflict}",
+            user = j.user_id,
+            started = j.started_at,
+            table = j.table,
+        ),
+    )
+}
+
+async fn fill(manager: &SchemaManager<'_>, n: &Names) -> Result<(), DbErr> {
     let db = manager.get_connection();
     let backend = manager.get_database_backend();
+    let j = &n.jobs;
     let bounds = db
         .query_one_raw(Statement::from_string(
             backend,
-            "SELECT MIN(user_id) AS lo, MAX(user_id) AS hi FROM execution_jobs",
+            format!(
+                "SELECT MIN({user}) AS lo, MAX({user}) AS hi FROM {table}",
+                user = j.user_id,
+                table = j.table
+            ),
         ))
         .await?;
     let (lo, hi): (Option<i64>, Option<i64>) = match &bounds {
@@ -296,6 +398,15 @@ async fn fill(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     };
     let started = Instant::now();
     tracing::info!(target: LOG, "execution_last_dequeues: filling users {lo}..={hi}");
+    let next_sql = numbered(
+        backend,
+        &format!(
+            "SELECT {user} AS user_id FROM {table} WHERE {user} >= ? ORDER BY {user} LIMIT 1 OFFSET ?",
+            user = j.user_id,
+            table = j.table
+        ),
+    );
+    let batch = fill_batch(n);
     // Inclusive ranges of users, up to `hi` itself: user i64::MAX included,
     // and no step past it.
     let mut from = lo;
@@ -306,10 +417,7 @@ async fn fill(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
         let next = db
             .query_one_raw(Statement::from_sql_and_values(
                 backend,
-                numbered(
-                    backend,
-                    "SELECT user_id FROM execution_jobs WHERE user_id >= ? ORDER BY user_id LIMIT 1 OFFSET ?",
-                ),
+                &next_sql,
                 [from.into(), (FILL_BATCH_JOBS - 1).into()],
             ))
             .await?;
@@ -319,7 +427,7 @@ async fn fill(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
         };
         db.execute_raw(Statement::from_sql_and_values(
             backend,
-            fill_batch(backend),
+            &batch,
             [from.into(), to.into()],
         ))
         .await?;

@@ -6,30 +6,50 @@
 //!   it. (Migration 5's triggers only ever raised a row, so a deleted latest
 //!   job left it too high.) Recomputed only when the leaving job held the
 //!   user's latest start: one index probe.
-//! - MySQL/MariaDB compare uids and worker names byte for byte, as
-//!   PostgreSQL and SQLite do: `utf8mb4_bin` is a PAD SPACE collation, so
-//!   `'ann'` and `'ann '` were one user there (and worker names were
-//!   case-insensitive). A NO PAD binary collation keeps them apart.
+//! - MySQL/MariaDB compare uids byte for byte, as PostgreSQL and SQLite do:
+//!   `utf8mb4_bin` is a PAD SPACE collation, so `'ann'` and `'ann '` were one
+//!   user there. A NO PAD binary collation keeps them apart in recents'
+//!   summary (the history tables recents creates have it from migration 1;
+//!   a backend's own keep theirs).
 
+use recents_schema::{Names, Schema};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};
 
+use crate::columns::byte_collation;
+
+/// Takes the schema mapping: the jobs table, and the summary's prefix.
 #[derive(DeriveMigrationName)]
-pub struct Migration;
+pub struct Migration {
+    pub(crate) schema: Schema,
+}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
         let backend = manager.get_database_backend();
-        if backend == DbBackend::MySql {
+        let n = self.schema.names(backend);
+        let install = self.schema.install();
+        if backend == DbBackend::MySql && install.recent_workflows {
+            // Only recents' own summary: the backend's uid column keeps its
+            // collation (the history tables recents creates have this one
+            // from the start; a database made before got it here).
             let collation = byte_collation(manager).await?;
-            for sql in mysql_columns(collation) {
-                db.execute_unprepared(&sql).await?;
+            let table = n.unquoted_object("workspace_recent_workflows");
+            if uid_collation(manager, &table).await?.as_deref() != Some(collation) {
+                db.execute_unprepared(&format!(
+                    "ALTER TABLE {} MODIFY uid VARCHAR(255) CHARACTER SET utf8mb4 \
+                     COLLATE {collation} NOT NULL",
+                    n.recent_workflows
+                ))
+                .await?;
             }
         }
-        for sql in up_statements(backend) {
-            db.execute_unprepared(&sql).await?;
+        if install.fair_queue {
+            for sql in up_statements(n) {
+                db.execute_unprepared(&sql).await?;
+            }
         }
         Ok(())
     }
@@ -37,64 +57,31 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
         let backend = manager.get_database_backend();
-        for sql in down_statements(backend) {
-            db.execute_unprepared(sql).await?;
-        }
-        if backend == DbBackend::MySql {
-            for sql in mysql_columns_before() {
-                db.execute_unprepared(sql).await?;
+        let n = self.schema.names(backend);
+        if self.schema.install().fair_queue {
+            for sql in down_statements(n) {
+                db.execute_unprepared(&sql).await?;
             }
         }
         Ok(())
     }
 }
 
-/// The NO PAD binary collation of utf8mb4: MariaDB and MySQL 8 name it
-/// differently.
-async fn byte_collation(manager: &SchemaManager<'_>) -> Result<&'static str, DbErr> {
+/// The collation of `uid` in `table` (MySQL/MariaDB).
+async fn uid_collation(manager: &SchemaManager<'_>, table: &str) -> Result<Option<String>, DbErr> {
     let row = manager
         .get_connection()
-        .query_one_raw(Statement::from_string(
+        .query_one_raw(Statement::from_sql_and_values(
             DbBackend::MySql,
-            "SELECT VERSION() AS version",
+            "SELECT CAST(COLLATION_NAME AS CHAR) AS collation FROM information_schema.columns \
+             WHERE table_schema = DATABASE() AND table_name = ? AND column_name = 'uid'",
+            [table.into()],
         ))
         .await?;
-    let version: String = match row {
-        Some(row) => row.try_get("", "version")?,
-        None => String::new(),
-    };
-    Ok(if version.contains("MariaDB") {
-        "utf8mb4_nopad_bin"
-    } else {
-        "utf8mb4_0900_bin"
+    Ok(match row {
+        Some(row) => row.try_get("", "collation")?,
+        None => None,
     })
-}
-
-fn mysql_columns(collation: &str) -> Vec<String> {
-    vec![
-        format!(
-            "ALTER TABLE saved_runs MODIFY uid VARCHAR(255) CHARACTER SET utf8mb4 \
-             COLLATE {collation} NOT NULL"
-        ),
-        format!(
-            "ALTER TABLE workspace_recent_workflows MODIFY uid VARCHAR(255) CHARACTER SET utf8mb4 \
-             COLLATE {collation} NOT NULL"
-        ),
-        format!(
-            "ALTER TABLE execution_jobs MODIFY worker_hostname VARCHAR(255) CHARACTER SET utf8mb4 \
-             COLLATE {collation} NULL"
-        ),
-    ]
-}
-
-fn mysql_columns_before() -> [&'static str; 3] {
-    [
-        "ALTER TABLE saved_runs MODIFY uid VARCHAR(255) CHARACTER SET utf8mb4 \
-         COLLATE utf8mb4_bin NOT NULL",
-        "ALTER TABLE workspace_recent_workflows MODIFY uid VARCHAR(255) CHARACTER SET utf8mb4 \
-         COLLATE utf8mb4_bin NOT NULL",
-        "ALTER TABLE execution_jobs MODIFY worker_hostname VARCHAR(255) NULL",
-    ]
 }
 
 // PostgreSQL: statement triggers over transition tables, like migration 5's.
@@ -104,158 +91,245 @@ fn mysql_columns_before() -> [&'static str; 3] {
 // was granted, and a dequeue still running raises the row again afterwards
 // (its upsert keeps the greater time). Users go in id order, so two such
 // statements lock rows in one order.
-const PG_RECOMPUTE: &str = "\
-CREATE OR REPLACE FUNCTION recents_recompute_last_dequeue(u bigint) RETURNS void LANGUAGE plpgsql AS $$
+fn pg_recompute(n: &Names) -> String {
+    let j = &n.jobs;
+    let d = &n.last_dequeues;
+    format!(
+        "CREATE OR REPLACE FUNCTION {function}(u bigint) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM 1 FROM execution_last_dequeues WHERE user_id = u FOR UPDATE;
-    UPDATE execution_last_dequeues d SET latest_dequeue = m.latest
-    FROM (SELECT MAX(started_at) AS latest FROM execution_jobs WHERE user_id = u) m
+    PERFORM 1 FROM {d} WHERE user_id = u FOR UPDATE;
+    UPDATE {d} d SET latest_dequeue = m.latest
+    FROM (SELECT MAX({started}) AS latest FROM {table} WHERE {user} = u) m
     WHERE d.user_id = u AND m.latest IS NOT NULL AND d.latest_dequeue <> m.latest;
-    DELETE FROM execution_last_dequeues d WHERE d.user_id = u AND NOT EXISTS (
-        SELECT 1 FROM execution_jobs j WHERE j.user_id = u AND j.started_at IS NOT NULL);
+    DELETE FROM {d} d WHERE d.user_id = u AND NOT EXISTS (
+        SELECT 1 FROM {table} j WHERE j.{user} = u AND j.{started} IS NOT NULL);
 END
-$$";
+$$",
+        function = n.object("recents_recompute_last_dequeue"),
+        started = j.started_at,
+        user = j.user_id,
+        table = j.table,
+    )
+}
 
 // The trigger function that recomputes, in user order, each user whose
 // latest start may have left with the statement's rows: `leaving` narrows the
 // old rows `o` that held their user's latest start.
-fn pg_forget(name: &str, leaving: &str) -> String {
+fn pg_forget(n: &Names, name: &str, leaving: &str) -> String {
+    let j = &n.jobs;
     format!(
-        "CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
+        "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE u bigint;
 BEGIN
-    FOR u IN SELECT DISTINCT o.user_id FROM recents_old_jobs o
-             JOIN execution_last_dequeues d ON d.user_id = o.user_id AND o.started_at >= d.latest_dequeue
+    FOR u IN SELECT DISTINCT o.{user} FROM recents_old_jobs o
+             JOIN {d} d ON d.user_id = o.{user} AND o.{started} >= d.latest_dequeue
              WHERE {leaving}
              ORDER BY 1
     LOOP
-        PERFORM recents_recompute_last_dequeue(u);
+        PERFORM {recompute}(u);
     END LOOP;
     RETURN NULL;
 END
-$$"
+$$",
+        function = n.object(name),
+        user = j.user_id,
+        started = j.started_at,
+        d = n.last_dequeues,
+        recompute = n.object("recents_recompute_last_dequeue"),
     )
 }
 
 // Deleted jobs all leave. Updated jobs leave when they now hold a lesser start
 // (or none, or belong to another user); heartbeats and completions keep their
 // start, so they pass the anti-join and lock nothing.
-const PG_DELETED: &str = "TRUE";
-const PG_LOWERED: &str = "NOT EXISTS (SELECT 1 FROM recents_new_jobs n \
-    WHERE n.id = o.id AND n.user_id = o.user_id AND n.started_at >= o.started_at)";
+fn pg_lowered(n: &Names) -> String {
+    let j = &n.jobs;
+    format!(
+        "NOT EXISTS (SELECT 1 FROM recents_new_jobs n \
+         WHERE n.{id} = o.{id} AND n.{user} = o.{user} AND n.{started} >= o.{started})",
+        id = j.id,
+        user = j.user_id,
+        started = j.started_at,
+    )
+}
 
-const PG_TRIGGERS: [&str; 2] = [
-    "CREATE TRIGGER execution_jobs_last_dequeue_delete AFTER DELETE ON execution_jobs \
-     REFERENCING OLD TABLE AS recents_old_jobs FOR EACH STATEMENT \
-     EXECUTE FUNCTION recents_forget_deleted_dequeues()",
-    "CREATE TRIGGER execution_jobs_last_dequeue_lower AFTER UPDATE ON execution_jobs \
-     REFERENCING OLD TABLE AS recents_old_jobs NEW TABLE AS recents_new_jobs FOR EACH STATEMENT \
-     EXECUTE FUNCTION recents_forget_lowered_dequeues()",
-];
+fn pg_triggers(n: &Names) -> [String; 2] {
+    let table = &n.jobs.table;
+    [
+        format!(
+            "CREATE TRIGGER {trigger} AFTER DELETE ON {table} \
+             REFERENCING OLD TABLE AS recents_old_jobs FOR EACH STATEMENT \
+             EXECUTE FUNCTION {function}()",
+            trigger = n.object("execution_jobs_last_dequeue_delete"),
+            function = n.object("recents_forget_deleted_dequeues"),
+        ),
+        format!(
+            "CREATE TRIGGER {trigger} AFTER UPDATE ON {table} \
+             REFERENCING OLD TABLE AS recents_old_jobs NEW TABLE AS recents_new_jobs FOR EACH STATEMENT \
+             EXECUTE FUNCTION {function}()",
+            trigger = n.object("execution_jobs_last_dequeue_lower"),
+            function = n.object("recents_forget_lowered_dequeues"),
+        ),
+    ]
+}
 
 // MySQL/MariaDB: row triggers calling one procedure. It locks the user's row,
 // then finds the greatest remaining start with a locking read: that sees the
 // latest committed jobs (and this transaction's own changes), where a plain
 // read would answer from the transaction's snapshot.
-const MYSQL_FORGET: &str = "\
-CREATE PROCEDURE recents_forget_last_dequeue(IN u BIGINT, IN started DATETIME(6))
+fn mysql_forget(n: &Names) -> String {
+    let j = &n.jobs;
+    let d = &n.last_dequeues;
+    format!(
+        "CREATE PROCEDURE {procedure}(IN u BIGINT, IN started DATETIME(6))
 BEGIN
   DECLARE latest DATETIME(6) DEFAULT NULL;
   DECLARE remaining DATETIME(6) DEFAULT NULL;
   DECLARE CONTINUE HANDLER FOR NOT FOUND BEGIN END;
-  SELECT latest_dequeue INTO latest FROM execution_last_dequeues WHERE user_id = u FOR UPDATE;
+  SELECT latest_dequeue INTO latest FROM {d} WHERE user_id = u FOR UPDATE;
   IF latest IS NOT NULL AND started >= latest THEN
-    SELECT started_at INTO remaining FROM execution_jobs
-    WHERE user_id = u AND started_at IS NOT NULL ORDER BY started_at DESC LIMIT 1 LOCK IN SHARE MODE;
+    SELECT {started_at} INTO remaining FROM {table}
+    WHERE {user} = u AND {started_at} IS NOT NULL ORDER BY {started_at} DESC LIMIT 1 LOCK IN SHARE MODE;
     IF remaining IS NULL THEN
-      DELETE FROM execution_last_dequeues WHERE user_id = u;
+      DELETE FROM {d} WHERE user_id = u;
     ELSE
-      UPDATE execution_last_dequeues SET latest_dequeue = remaining WHERE user_id = u;
+      UPDATE {d} SET latest_dequeue = remaining WHERE user_id = u;
     END IF;
   END IF;
-END";
+END",
+        procedure = n.object("recents_forget_last_dequeue"),
+        started_at = j.started_at,
+        table = j.table,
+        user = j.user_id,
+    )
+}
 
-const MYSQL_TRIGGERS: [&str; 2] = [
-    "CREATE TRIGGER execution_jobs_last_dequeue_delete AFTER DELETE ON execution_jobs FOR EACH ROW \
-     BEGIN \
-       IF OLD.started_at IS NOT NULL THEN CALL recents_forget_last_dequeue(OLD.user_id, OLD.started_at); END IF; \
-     END",
-    "CREATE TRIGGER execution_jobs_last_dequeue_lower AFTER UPDATE ON execution_jobs FOR EACH ROW \
-     BEGIN \
-       IF OLD.started_at IS NOT NULL AND (NEW.user_id <> OLD.user_id OR NEW.started_at IS NULL \
-                                          OR NEW.started_at < OLD.started_at) THEN \
-         CALL recents_forget_last_dequeue(OLD.user_id, OLD.started_at); \
-       END IF; \
-     END",
-];
+fn mysql_triggers(n: &Names) -> [String; 2] {
+    let j = &n.jobs;
+    let procedure = n.object("recents_forget_last_dequeue");
+    [
+        format!(
+            "CREATE TRIGGER {trigger} AFTER DELETE ON {table} FOR EACH ROW \
+             BEGIN \
+               IF OLD.{started} IS NOT NULL THEN CALL {procedure}(OLD.{user}, OLD.{started}); END IF; \
+             END",
+            trigger = n.object("execution_jobs_last_dequeue_delete"),
+            table = j.table,
+            started = j.started_at,
+            user = j.user_id,
+        ),
+        format!(
+            "CREATE TRIGGER {trigger} AFTER UPDATE ON {table} FOR EACH ROW \
+             BEGIN \
+               IF OLD.{started} IS NOT NULL AND (NEW.{user} <> OLD.{user} OR NEW.{started} IS NULL \
+                                                 OR NEW.{started} < OLD.{started}) THEN \
+                 CALL {procedure}(OLD.{user}, OLD.{started}); \
+               END IF; \
+             END",
+            trigger = n.object("execution_jobs_last_dequeue_lower"),
+            table = j.table,
+            started = j.started_at,
+            user = j.user_id,
+        ),
+    ]
+}
 
 // SQLite: row triggers; one writer at a time, so no locks to take. Times are
 // UTC text in one format within years 1000 to 9999, so text order is time
 // order. Both triggers recompute the user of the leaving row `OLD`.
-fn sqlite_trigger(name: &str, event: &str, when: &str) -> String {
+fn sqlite_trigger(n: &Names, name: &str, event: &str, when: &str) -> String {
+    let j = &n.jobs;
+    let d = &n.last_dequeues;
     format!(
-        "CREATE TRIGGER IF NOT EXISTS {name} AFTER {event} ON execution_jobs WHEN {when} \
+        "CREATE TRIGGER IF NOT EXISTS {trigger} AFTER {event} ON {table} WHEN {when} \
          BEGIN \
-           DELETE FROM execution_last_dequeues WHERE user_id = OLD.user_id \
-             AND latest_dequeue <= OLD.started_at AND NOT EXISTS (\
-               SELECT 1 FROM execution_jobs j WHERE j.user_id = OLD.user_id AND j.started_at IS NOT NULL); \
-           UPDATE execution_last_dequeues SET latest_dequeue = (\
-               SELECT MAX(j.started_at) FROM execution_jobs j WHERE j.user_id = OLD.user_id) \
-             WHERE user_id = OLD.user_id AND latest_dequeue <= OLD.started_at; \
-         END"
+           DELETE FROM {d} WHERE user_id = OLD.{user} \
+             AND latest_dequeue <= OLD.{started} AND NOT EXISTS (\
+               SELECT 1 FROM {table} j WHERE j.{user} = OLD.{user} AND j.{started} IS NOT NULL); \
+           UPDATE {d} SET latest_dequeue = (\
+               SELECT MAX(j.{started}) FROM {table} j WHERE j.{user} = OLD.{user}) \
+             WHERE user_id = OLD.{user} AND latest_dequeue <= OLD.{started}; \
+         END",
+        trigger = n.object(name),
+        table = j.table,
+        user = j.user_id,
+        started = j.started_at,
     )
 }
 
-fn up_statements(backend: DbBackend) -> Vec<String> {
-    let mut all: Vec<String> = down_statements(backend)
-        .into_iter()
-        .map(String::from)
-        .collect();
-    match backend {
+fn up_statements(n: &Names) -> Vec<String> {
+    let mut all = down_statements(n);
+    let j = &n.jobs;
+    match n.backend {
         DbBackend::Postgres => {
-            all.push(PG_RECOMPUTE.into());
-            all.push(pg_forget("recents_forget_deleted_dequeues", PG_DELETED));
-            all.push(pg_forget("recents_forget_lowered_dequeues", PG_LOWERED));
-            all.extend(PG_TRIGGERS.map(String::from));
+            all.push(pg_recompute(n));
+            all.push(pg_forget(n, "recents_forget_deleted_dequeues", "TRUE"));
+            all.push(pg_forget(
+                n,
+                "recents_forget_lowered_dequeues",
+                &pg_lowered(n),
+            ));
+            all.extend(pg_triggers(n));
         }
         DbBackend::MySql => {
-            all.push(MYSQL_FORGET.into());
-            all.extend(MYSQL_TRIGGERS.map(String::from));
+            all.push(mysql_forget(n));
+            all.extend(mysql_triggers(n));
         }
         _ => {
             all.push(sqlite_trigger(
+                n,
                 "execution_jobs_last_dequeue_delete",
                 "DELETE",
-                "OLD.started_at IS NOT NULL",
+                &format!("OLD.{} IS NOT NULL", j.started_at),
             ));
             all.push(sqlite_trigger(
+                n,
                 "execution_jobs_last_dequeue_lower",
-                "UPDATE OF started_at, user_id",
-                "OLD.started_at IS NOT NULL AND (NEW.user_id <> OLD.user_id \
-                 OR NEW.started_at IS NULL OR NEW.started_at < OLD.started_at)",
+                &format!("UPDATE OF {}, {}", j.started_at, j.user_id),
+                &format!(
+                    "OLD.{started} IS NOT NULL AND (NEW.{user} <> OLD.{user} \
+                     OR NEW.{started} IS NULL OR NEW.{started} < OLD.{started})",
+                    started = j.started_at,
+                    user = j.user_id,
+                ),
             ));
         }
     }
     all
 }
 
-fn down_statements(backend: DbBackend) -> Vec<&'static str> {
-    match backend {
+fn down_statements(n: &Names) -> Vec<String> {
+    let table = &n.jobs.table;
+    let delete = n.object("execution_jobs_last_dequeue_delete");
+    let lower = n.object("execution_jobs_last_dequeue_lower");
+    match n.backend {
         DbBackend::Postgres => vec![
-            "DROP TRIGGER IF EXISTS execution_jobs_last_dequeue_delete ON execution_jobs",
-            "DROP TRIGGER IF EXISTS execution_jobs_last_dequeue_lower ON execution_jobs",
-            "DROP FUNCTION IF EXISTS recents_forget_deleted_dequeues()",
-            "DROP FUNCTION IF EXISTS recents_forget_lowered_dequeues()",
-            "DROP FUNCTION IF EXISTS recents_recompute_last_dequeue(bigint)",
+            format!("DROP TRIGGER IF EXISTS {delete} ON {table}"),
+            format!("DROP TRIGGER IF EXISTS {lower} ON {table}"),
+            format!(
+                "DROP FUNCTION IF EXISTS {}()",
+                n.object("recents_forget_deleted_dequeues")
+            ),
+            format!(
+                "DROP FUNCTION IF EXISTS {}()",
+                n.object("recents_forget_lowered_dequeues")
+            ),
+            format!(
+                "DROP FUNCTION IF EXISTS {}(bigint)",
+                n.object("recents_recompute_last_dequeue")
+            ),
         ],
         DbBackend::MySql => vec![
-            "DROP TRIGGER IF EXISTS execution_jobs_last_dequeue_delete",
-            "DROP TRIGGER IF EXISTS execution_jobs_last_dequeue_lower",
-            "DROP PROCEDURE IF EXISTS recents_forget_last_dequeue",
+            format!("DROP TRIGGER IF EXISTS {delete}"),
+            format!("DROP TRIGGER IF EXISTS {lower}"),
+            format!(
+                "DROP PROCEDURE IF EXISTS {}",
+                n.object("recents_forget_last_dequeue")
+            ),
         ],
         _ => vec![
-            "DROP TRIGGER IF EXISTS execution_jobs_last_dequeue_delete",
-            "DROP TRIGGER IF EXISTS execution_jobs_last_dequeue_lower",
+            format!("DROP TRIGGER IF EXISTS {delete}"),
+            format!("DROP TRIGGER IF EXISTS {lower}"),
         ],
     }
 }

@@ -4,13 +4,20 @@
 //! code 1 (not a panic); a missing `DATABASE_URL` says so (exit 2); and `fresh`,
 //! `refresh` and `reset`, which drop every table of the database (a team's own
 //! too), run only with `RECENTS_MIGRATION_DROP_ALL_TABLES=yes`.
+//!
+//! Without `RECENTS_SCHEMA` it migrates a database recents makes whole (the
+//! history tables and recents' own, under recents' names). With
+//! `RECENTS_SCHEMA=mapping.toml` it runs recents' own migrations only, over
+//! the backend's tables as the mapping names them; a team whose
+//! `seaql_migrations` also records its own migrations runs recents' from its
+//! own migrator instead (see the README), or with `recents migrate`.
 
 use std::process::exit;
 use std::time::Duration;
 
 use recents_migration::reach::{cause_of, redact, someone_listens};
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectOptions, Database};
+use sea_orm_migration::sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 /// The environment variable that must say `yes` for the commands that drop
 /// every table of the database.
@@ -51,9 +58,45 @@ async fn main() {
         );
         exit(2);
     }
-    cli::run_cli_with_connection(
-        recents_migration::Migrator,
-        async |mut options: ConnectOptions| {
+    match recents_migration::Schema::from_file_or_env(None) {
+        Err(err) => {
+            eprintln!("recents-migration: {err}");
+            exit(2);
+        }
+        Ok(_) if std::env::var_os(recents_schema::SCHEMA_ENV).is_none_or(|v| v.is_empty()) => {
+            cli::run_cli_with_connection(recents_migration::Migrator, async |options| {
+                connect(options, None).await
+            })
+            .await
+        }
+        Ok(schema) => {
+            let check = schema.clone();
+            cli::run_cli_with_connection(Mapped(schema), async move |options| {
+                connect(options, Some(&check)).await
+            })
+            .await
+        }
+    }
+}
+
+/// recents' own migrations over a mapped schema.
+struct Mapped(recents_migration::Schema);
+
+#[async_trait::async_trait]
+impl sea_orm_migration::MigratorTraitSelf for Mapped {
+    fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {
+        recents_migration::migrations(&self.0)
+    }
+}
+
+/// Connects, or says why not and exits; with a mapping, checks it against the
+/// database before any migration runs.
+async fn connect(
+    mut options: ConnectOptions,
+    schema: Option<&recents_migration::Schema>,
+) -> Result<DatabaseConnection, DbErr> {
+    {
+        {
             let url = options.get_url().to_owned();
             let fail = |why: String| -> ! {
                 eprintln!("recents-migration: {why}");
@@ -71,14 +114,20 @@ async fn main() {
                 Err(err) => Err(err),
             };
             match connected {
-                Ok(db) => Ok(db),
+                Ok(db) => {
+                    if let Some(schema) = schema
+                        && let Err(err) = schema.check(&db).await
+                    {
+                        fail(err.to_string());
+                    }
+                    Ok(db)
+                }
                 Err(err) => fail(format!(
                     "cannot connect to {}: {}",
                     redact(&url),
                     cause_of(&err)
                 )),
             }
-        },
-    )
-    .await;
+        }
+    }
 }

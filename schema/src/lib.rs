@@ -31,8 +31,8 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr};
 
 pub use ident::MAX_IDENTIFIER_BYTES;
 pub use mapping::{
-    ColumnNames, ExecutionJobColumns, Install, PublishedRunColumns, SavedRunColumns,
-    SchemaMapping, TableNames, VersionColumns, WorkspaceColumns,
+    ColumnNames, ExecutionJobColumns, Install, PublishedRunColumns, SavedRunColumns, SchemaMapping,
+    TableNames, VersionColumns, WorkspaceColumns,
 };
 pub use names::{JobsSql, Names, PublishedRunsSql, SavedRunsSql, VersionsSql, WorkspacesSql};
 
@@ -126,7 +126,11 @@ impl Schema {
             )?;
         }
         let w = &mapping.columns.workspaces;
-        let is_personal = Some(w.is_personal.clone().unwrap_or_else(|| "is_personal".into()));
+        let is_personal = Some(
+            w.is_personal
+                .clone()
+                .unwrap_or_else(|| "is_personal".into()),
+        );
         let deleted_at = Some(w.deleted_at.clone().unwrap_or_else(|| "deleted_at".into()));
         Ok(Self::resolved(mapping, is_personal, deleted_at))
     }
@@ -312,10 +316,22 @@ impl Schema {
                         Kind::Integer,
                     ),
                     want("columns.saved_runs.uid", &s.uid, Kind::Text),
-                    want("columns.saved_runs.version_id", &s.version_id, Kind::Integer),
+                    want(
+                        "columns.saved_runs.version_id",
+                        &s.version_id,
+                        Kind::Integer,
+                    ),
                     want("columns.saved_runs.run_status", &s.run_status, Kind::Text),
-                    want("columns.saved_runs.created_at", &s.created_at, Kind::Timestamp),
-                    want("columns.saved_runs.updated_at", &s.updated_at, Kind::Timestamp),
+                    want(
+                        "columns.saved_runs.created_at",
+                        &s.created_at,
+                        Kind::Timestamp,
+                    ),
+                    want(
+                        "columns.saved_runs.updated_at",
+                        &s.updated_at,
+                        Kind::Timestamp,
+                    ),
                 ],
             )
             .await?;
@@ -350,7 +366,11 @@ impl Schema {
             self.check_one(conn, "execution_jobs", &m.tables.execution_jobs, &wanted)
                 .await?;
         }
-        Ok(Self::resolved(self.mapping.clone(), is_personal, deleted_at))
+        Ok(Self::resolved(
+            self.mapping.clone(),
+            is_personal,
+            deleted_at,
+        ))
     }
 
     async fn check_one<C: ConnectionTrait>(
@@ -398,7 +418,10 @@ fn identifiers(m: &SchemaMapping) -> Vec<(String, &str)> {
             "columns.published_runs.workspace_id".into(),
             &c.published_runs.workspace_id,
         ),
-        ("columns.published_runs.title".into(), &c.published_runs.title),
+        (
+            "columns.published_runs.title".into(),
+            &c.published_runs.title,
+        ),
         ("columns.versions.id".into(), &c.versions.id),
         (
             "columns.versions.published_run_id".into(),
@@ -494,8 +517,9 @@ mod tests {
 
     #[test]
     fn names_are_quoted_per_backend_and_own_tables_take_the_prefix() {
-        let schema = Schema::from_toml("prefix = \"rc_\"\n[tables]\nsaved_runs = \"bots_savedrun\"")
-            .unwrap();
+        let schema =
+            Schema::from_toml("prefix = \"rc_\"\n[tables]\nsaved_runs = \"bots_savedrun\"")
+                .unwrap();
         let pg = schema.names(DbBackend::Postgres);
         assert_eq!(pg.saved_runs.table, "\"bots_savedrun\"");
         assert_eq!(pg.recent_workflows, "\"rc_workspace_recent_workflows\"");
@@ -514,7 +538,10 @@ mod tests {
 
     #[test]
     fn placeholders_are_numbered_for_postgres_only() {
-        assert_eq!(numbered(DbBackend::Postgres, "a = ? AND b = ?"), "a = $1 AND b = $2");
+        assert_eq!(
+            numbered(DbBackend::Postgres, "a = ? AND b = ?"),
+            "a = $1 AND b = $2"
+        );
         assert_eq!(numbered(DbBackend::MySql, "a = ?"), "a = ?");
     }
 }

@@ -104,8 +104,12 @@ pub(crate) async fn columns<C: ConnectionTrait>(
         .map_err(SchemaError::Database)?;
     let mut found = HashMap::new();
     for row in rows {
-        let name: String = row.try_get("", "column_name").map_err(SchemaError::Database)?;
-        let declared: String = row.try_get("", "data_type").map_err(SchemaError::Database)?;
+        let name: String = row
+            .try_get("", "column_name")
+            .map_err(SchemaError::Database)?;
+        let declared: String = row
+            .try_get("", "data_type")
+            .map_err(SchemaError::Database)?;
         found.insert(name, declared);
     }
     Ok(found)
