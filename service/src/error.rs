@@ -84,8 +84,8 @@ pub enum Error {
     /// (or, for SQLite, the file does not and the URL does not ask to create it).
     #[error("{0}")]
     DatabaseNotFound(String),
-    /// The database's schema lacks migrations this version needs.
-    #[error("database schema is behind: pending migrations {0:?} (run `recents migrate up`)")]
+    /// The database lacks migrations of recents that this version needs.
+    #[error("database schema is behind: recents' migrations {0:?} are pending")]
     MigrationsBehind(Vec<String>),
     /// The database has migrations this version does not know.
     #[error("database schema is ahead of this version: unknown migrations {0:?}")]
@@ -109,6 +109,11 @@ pub enum Error {
         /// How many workspaces it found.
         workspaces: u64,
     },
+    /// The schema mapping is wrong: a name that is not an identifier, or a
+    /// table or column the database lacks or holds with another type.
+    /// Returned before anything is written.
+    #[error(transparent)]
+    Schema(#[from] recents_schema::SchemaError),
     /// A backfill's checkpoint row was deleted while the backfill ran; the
     /// next call starts a new pass.
     #[error("backfill checkpoint {0} was removed while its backfill ran")]
@@ -141,6 +146,7 @@ impl Error {
             Error::TransactionRolledBack(_) => "transaction_rolled_back",
             Error::Database(_) => "database",
             Error::DatabaseNotEmpty { .. } => "database_not_empty",
+            Error::Schema(_) => "invalid_schema_mapping",
             Error::CheckpointRemoved(_) => "checkpoint_removed",
         }
     }

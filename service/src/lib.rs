@@ -27,6 +27,7 @@
 pub mod backfill;
 pub mod config;
 pub mod error;
+mod handle;
 pub mod ids;
 pub mod queue;
 pub mod recent_workflows;
@@ -44,9 +45,11 @@ pub use config::{
     migrate_up, redact, schema_status,
 };
 pub use error::{Error, Result};
+pub use handle::Recents;
+pub use recents_schema::{Schema, SchemaError, SchemaMapping};
 pub use ids::{JobId, PublishedRunId, SavedRunId, UserId, VersionId, WorkspaceId};
 pub use recent_workflows::{
-    RecentWorkflow, RunSave, SaveOptions, Scope, delete_published_run, delete_saved_run,
+    RecentWorkflow, RunSave, SaveOptions, SavedRun, Scope, delete_published_run, delete_saved_run,
     delete_version, home_recent_workflows, recent_workflows, recent_workflows_from_history,
     retract, save_run, touch,
 };

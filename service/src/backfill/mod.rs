@@ -17,12 +17,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use recents_schema::Schema;
 use sea_orm::{
-    ConnectionTrait, DbBackend, IsolationLevel, QueryResult, SqlErr, TransactionSession,
+    ConnectionTrait, DbBackend, FromQueryResult, IsolationLevel, SqlErr, TransactionSession,
     TransactionTrait, Value,
 };
 
 use crate::error::{Error, Result};
+use crate::handle::Recents;
 use crate::ids::WorkspaceId;
 use crate::sql::{begin_write, now, statement};
 
@@ -181,12 +183,45 @@ pub async fn backfill<C, P>(
     conn: &C,
     scope: &BackfillScope,
     options: &BackfillOptions,
-    mut progress: P,
+    progress: P,
 ) -> Result<BackfillReport>
 where
     C: ConnectionTrait + TransactionTrait,
     P: FnMut(&Progress),
 {
+    Recents::standard()
+        .backfill(conn, scope, options, progress)
+        .await
+}
+
+/// The checkpoint of `scope`'s latest pass, if it ever ran.
+///
+/// # Errors
+/// [`Error::Database`].
+pub async fn checkpoint<C: ConnectionTrait>(
+    conn: &C,
+    scope: &BackfillScope,
+) -> Result<Option<Checkpoint>> {
+    Recents::standard().checkpoint(conn, scope).await
+}
+
+impl Recents {
+    /// [`backfill`] on the tables this handle's schema names.
+    ///
+    /// # Errors
+    /// As [`backfill`].
+    pub async fn backfill<C, P>(
+        &self,
+        conn: &C,
+        scope: &BackfillScope,
+        options: &BackfillOptions,
+        mut progress: P,
+    ) -> Result<BackfillReport>
+    where
+        C: ConnectionTrait + TransactionTrait,
+        P: FnMut(&Progress),
+    {
+    let schema = self.schema();
     if options.batch_rows == 0 || options.batch_rows > MAX_BATCH_ROWS {
         return Err(Error::InvalidArgument {
             what: "batch_rows",
@@ -194,10 +229,10 @@ where
         });
     }
     if let BackfillScope::RecentWorkflowsOf(workspace_id) = scope {
-        crate::verify::check_workspace(conn, *workspace_id).await?;
+        crate::verify::check_workspace(conn, schema, *workspace_id).await?;
     }
     let started = Instant::now();
-    let (mut checkpoint, resumed) = retrying(|| start_pass(conn, scope)).await?;
+    let (mut checkpoint, resumed) = retrying(|| start_pass(conn, schema, scope)).await?;
     let mut report = BackfillReport {
         resumed,
         rows_scanned: 0,
@@ -206,7 +241,7 @@ where
         elapsed: Duration::ZERO,
     };
     while !report.finished && !options.cancel.is_cancelled() {
-        let (advanced, rows) = retrying(|| merge_batch(conn, scope, options.batch_rows)).await?;
+        let (advanced, rows) = retrying(|| merge_batch(conn, schema, scope, options.batch_rows)).await?;
         checkpoint = advanced;
         report.rows_scanned += rows;
         report.batches += 1;
@@ -223,29 +258,19 @@ where
     }
     report.elapsed = started.elapsed();
     Ok(report)
-}
+    }
 
-/// The checkpoint of `scope`'s latest pass, if it ever ran.
-///
-/// # Errors
-/// [`Error::Database`].
-pub async fn checkpoint<C: ConnectionTrait>(
-    conn: &C,
-    scope: &BackfillScope,
-) -> Result<Option<Checkpoint>> {
-    let backend = conn.get_database_backend();
-    let sql = format!(
-        "SELECT {} FROM recents_backfill_checkpoints WHERE name = ?",
-        statements::CHECKPOINT_COLUMNS
-    );
-    conn.query_one_raw(statement(
-        backend,
-        &sql,
-        vec![scope.checkpoint_name().into()],
-    ))
-    .await?
-    .map(|row| checkpoint_of(&row))
-    .transpose()
+    /// [`checkpoint`] on the tables this handle's schema names.
+    ///
+    /// # Errors
+    /// As [`checkpoint`].
+    pub async fn checkpoint<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        scope: &BackfillScope,
+    ) -> Result<Option<Checkpoint>> {
+        read_checkpoint(conn, self.schema(), &scope.checkpoint_name(), false).await
+    }
 }
 
 fn progress_of(checkpoint: &Checkpoint, rows_this_call: u64, started: Instant) -> Progress {
@@ -324,14 +349,15 @@ where
 
 /// Continues the scope's unfinished pass, or starts a new one. Returns the
 /// checkpoint and whether it was resumed.
-async fn start_pass<C>(conn: &C, scope: &BackfillScope) -> Result<(Checkpoint, bool)>
+async fn start_pass<C>(conn: &C, schema: &Schema, scope: &BackfillScope) -> Result<(Checkpoint, bool)>
 where
     C: ConnectionTrait + TransactionTrait,
 {
     let txn = begin_step(conn).await?;
     let backend = txn.get_database_backend();
+    let n = schema.names(backend);
     let name = scope.checkpoint_name();
-    let existing = read_checkpoint(&txn, &name).await?;
+    let existing = read_checkpoint(&txn, schema, &name, true).await?;
     if let Some(checkpoint) = &existing
         && checkpoint.finished_at.is_none()
     {
@@ -341,15 +367,15 @@ where
     let row = txn
         .query_one_raw(statement(
             backend,
-            &statements::extent(scope),
+            &statements::extent(n, scope),
             scope_values(scope),
         ))
         .await?;
     let (max_id, rows_total) = match row {
-        Some(row) => (
-            row.try_get::<Option<i64>>("", "max_id")?.unwrap_or(0),
-            row.try_get::<i64>("", "n")?,
-        ),
+        Some(row) => {
+            let extent = Extent::from_query_result(&row, "")?;
+            (extent.max_id.unwrap_or(0), extent.n)
+        }
         None => (0, 0),
     };
     let now = now();
@@ -365,12 +391,12 @@ where
         finished_at: (rows_total == 0).then_some(now),
     };
     let sql = match existing {
-        Some(_) => statements::RESTART_CHECKPOINT,
-        None => statements::START_CHECKPOINT,
+        Some(_) => statements::restart_checkpoint(n),
+        None => statements::start_checkpoint(n),
     };
     txn.execute_raw(statement(
         backend,
-        sql,
+        &sql,
         vec![
             checkpoint.max_id.into(),
             checkpoint.resume_at_id.into(),
@@ -391,6 +417,7 @@ where
 /// transaction. Returns the advanced checkpoint and the rows merged.
 async fn merge_batch<C>(
     conn: &C,
+    schema: &Schema,
     scope: &BackfillScope,
     batch_rows: u32,
 ) -> Result<(Checkpoint, u64)>
@@ -399,6 +426,7 @@ where
 {
     let txn = begin_step(conn).await?;
     let backend = txn.get_database_backend();
+    let n = schema.names(backend);
     if backend == DbBackend::Postgres {
         txn.execute_raw(statement(
             backend,
@@ -410,7 +438,7 @@ where
     let name = scope.checkpoint_name();
     // Read under lock, not remembered: a second backfill of the same scope
     // waits here and then continues after this batch instead of redoing it.
-    let Some(mut checkpoint) = read_checkpoint(&txn, &name).await? else {
+    let Some(mut checkpoint) = read_checkpoint(&txn, schema, &name, true).await? else {
         return Err(Error::CheckpointRemoved(name));
     };
     if checkpoint.finished_at.is_some() {
@@ -421,13 +449,13 @@ where
     values.extend(scope_values(scope));
     values.push(i64::from(batch_rows).into());
     let probe = txn
-        .query_one_raw(statement(backend, &statements::probe(scope), values))
+        .query_one_raw(statement(backend, &statements::probe(n, scope), values))
         .await?;
     let (rows, low) = match probe {
-        Some(row) => (
-            row.try_get::<i64>("", "n")?.max(0) as u64,
-            row.try_get::<Option<i64>>("", "low")?,
-        ),
+        Some(row) => {
+            let probe = Probe::from_query_result(&row, "")?;
+            (count(probe.n), probe.low)
+        }
         None => (0, None),
     };
     let now = now();
@@ -436,7 +464,7 @@ where
         values.extend(scope_values(scope));
         txn.execute_raw(statement(
             backend,
-            &statements::merge_batch(backend, scope),
+            &statements::merge_batch(n, scope),
             values,
         ))
         .await?;
@@ -453,7 +481,7 @@ where
     checkpoint.finished_at = finished.then_some(now);
     txn.execute_raw(statement(
         backend,
-        statements::ADVANCE_CHECKPOINT,
+        &statements::advance_checkpoint(n),
         vec![
             checkpoint.resume_at_id.into(),
             (rows as i64).into(),
@@ -467,29 +495,66 @@ where
     Ok((checkpoint, rows))
 }
 
-async fn read_checkpoint<C: ConnectionTrait>(conn: &C, name: &str) -> Result<Option<Checkpoint>> {
+/// Reads a checkpoint; `lock`: for the rest of the transaction.
+async fn read_checkpoint<C: ConnectionTrait>(
+    conn: &C,
+    schema: &Schema,
+    name: &str,
+    lock: bool,
+) -> Result<Option<Checkpoint>> {
     let backend = conn.get_database_backend();
-    conn.query_one_raw(statement(
-        backend,
-        &statements::read_checkpoint(backend),
-        vec![name.into()],
-    ))
-    .await?
-    .map(|row| checkpoint_of(&row))
-    .transpose()
+    let row = conn
+        .query_one_raw(statement(
+            backend,
+            &statements::read_checkpoint(schema.names(backend), lock),
+            vec![name.into()],
+        ))
+        .await?;
+    Ok(match row {
+        Some(row) => {
+            let row = CheckpointRow::from_query_result(&row, "")?;
+            Some(Checkpoint {
+                name: row.name,
+                max_id: row.max_id,
+                resume_at_id: row.resume_at_id,
+                rows_total: count(row.rows_total),
+                rows_scanned: count(row.rows_scanned),
+                started_at: row.started_at,
+                updated_at: row.updated_at,
+                finished_at: row.finished_at,
+            })
+        }
+        None => None,
+    })
 }
 
-fn checkpoint_of(row: &QueryResult) -> Result<Checkpoint> {
-    Ok(Checkpoint {
-        name: row.try_get("", "name")?,
-        max_id: row.try_get("", "max_id")?,
-        resume_at_id: row.try_get("", "resume_at_id")?,
-        rows_total: row.try_get::<i64>("", "rows_total")?.max(0) as u64,
-        rows_scanned: row.try_get::<i64>("", "rows_scanned")?.max(0) as u64,
-        started_at: row.try_get("", "started_at")?,
-        updated_at: row.try_get("", "updated_at")?,
-        finished_at: row.try_get("", "finished_at")?,
-    })
+/// A count the database returns as a signed integer.
+pub(crate) fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+#[derive(FromQueryResult)]
+struct CheckpointRow {
+    name: String,
+    max_id: i64,
+    resume_at_id: i64,
+    rows_total: i64,
+    rows_scanned: i64,
+    started_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(FromQueryResult)]
+struct Extent {
+    max_id: Option<i64>,
+    n: i64,
+}
+
+#[derive(FromQueryResult)]
+struct Probe {
+    n: i64,
+    low: Option<i64>,
 }
 
 /// The values of the scope's own condition (`statements::history`).

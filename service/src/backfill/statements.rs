@@ -1,59 +1,68 @@
-//! The backfill's SQL, per backend, side by side.
+//! The backfill's SQL, per backend, side by side, over the tables the schema
+//! mapping names.
 //!
 //! A batch is a range of history ids, walked from the newest down: the newest
 //! runs set most summary rows to their final value in the first batches, so
 //! the older batches after them mostly compare and write nothing.
 
+use recents_schema::Names;
 use sea_orm::DbBackend;
 
 use crate::recent_workflows::history::batch_aggregate;
-use crate::recent_workflows::summary::{INSERT_INTO, LOWERING_LOCK, keep_greater};
+use crate::recent_workflows::summary::{LOWERING_LOCK, insert_into, keep_greater};
 
 use super::BackfillScope;
 
-/// The history table a scope reads, and the condition (on alias `s`, with
-/// `?` placeholders) that narrows it to the scope.
-pub(super) fn history(scope: &BackfillScope) -> (&'static str, &'static str) {
+/// The history a scope reads: its table, its id column, and the condition
+/// (on alias `s`, with `?` placeholders) that narrows it to the scope.
+fn history(n: &Names, scope: &BackfillScope) -> (String, String, String) {
+    let s = &n.saved_runs;
     match scope {
-        BackfillScope::RecentWorkflows => ("saved_runs", ""),
-        BackfillScope::RecentWorkflowsOf(_) => ("saved_runs", " AND s.workspace_id = ?"),
-        BackfillScope::LastDequeues => ("execution_jobs", ""),
+        BackfillScope::RecentWorkflows => (s.table.clone(), s.id.clone(), String::new()),
+        BackfillScope::RecentWorkflowsOf(_) => (
+            s.table.clone(),
+            s.id.clone(),
+            format!(" AND s.{} = ?", s.workspace_id),
+        ),
+        BackfillScope::LastDequeues => (n.jobs.table.clone(), n.jobs.id.clone(), String::new()),
     }
 }
 
 /// The ids at or below `?` still to do: how many (up to `?`), and the lowest,
 /// which ends the batch. PostgreSQL plans it as an Aggregate over a Limit over
 /// an Index Only Scan Backward of the primary key: `batch_rows` index entries.
-pub(super) fn probe(scope: &BackfillScope) -> String {
-    let (table, only) = history(scope);
+pub(super) fn probe(n: &Names, scope: &BackfillScope) -> String {
+    let (table, id, only) = history(n, scope);
     format!(
         "SELECT COUNT(*) AS n, MIN(t.id) AS low FROM (\
-            SELECT s.id FROM {table} s WHERE s.id <= ?{only} ORDER BY s.id DESC LIMIT ?\
+            SELECT s.{id} AS id FROM {table} s WHERE s.{id} <= ?{only} ORDER BY s.{id} DESC LIMIT ?\
          ) t"
     )
 }
 
 /// The pass's extent: the greatest id now (later rows are written by code
 /// that keeps the summary itself) and how many rows lie at or below it.
-pub(super) fn extent(scope: &BackfillScope) -> String {
-    let (table, only) = history(scope);
-    format!("SELECT MAX(s.id) AS max_id, COUNT(*) AS n FROM {table} s WHERE 1 = 1{only}")
+pub(super) fn extent(n: &Names, scope: &BackfillScope) -> String {
+    let (table, id, only) = history(n, scope);
+    format!("SELECT MAX(s.{id}) AS max_id, COUNT(*) AS n FROM {table} s WHERE 1 = 1{only}")
 }
 
 /// Merges the batch `s.id BETWEEN ? AND ?` (plus the scope's condition) into
 /// its summary with the monotonic upsert the live path uses.
-pub(super) fn merge_batch(backend: DbBackend, scope: &BackfillScope) -> String {
-    let (_, only) = history(scope);
+pub(super) fn merge_batch(n: &Names, scope: &BackfillScope) -> String {
+    let (_, id, only) = history(n, scope);
     match scope {
-        BackfillScope::LastDequeues => merge_last_dequeues(backend),
-        _ => merge_recent_workflows(backend, &format!("s.id >= ? AND s.id <= ?{only}")),
+        BackfillScope::LastDequeues => merge_last_dequeues(n),
+        _ => merge_recent_workflows(n, &format!("s.{id} >= ? AND s.{id} <= ?{only}")),
     }
 }
 
-fn merge_recent_workflows(backend: DbBackend, filter: &str) -> String {
-    let batch = batch_aggregate(backend, filter);
-    let keep_greater = keep_greater(backend);
-    match backend {
+fn merge_recent_workflows(n: &Names, filter: &str) -> String {
+    let batch = batch_aggregate(n, filter);
+    let insert_into = insert_into(n);
+    let keep_greater = keep_greater(n);
+    let r = &n.recent_workflows;
+    match n.backend {
         // Rows the summary already holds at or above are dropped before the
         // insert: the upsert would lock each such row only to write nothing,
         // and in a backfill that is nearly every row after the first batches.
@@ -63,46 +72,54 @@ fn merge_recent_workflows(backend: DbBackend, filter: &str) -> String {
         // per candidate row one index probe of the summary (SubPlan), about
         // 3 µs each; no tuple is locked unless it is written.
         DbBackend::Postgres => format!(
-            "{INSERT_INTO}SELECT h.* FROM ({batch}) h \
+            "{insert_into}SELECT h.* FROM ({batch}) h \
              WHERE NOT COALESCE((\
                 SELECT (r.last_used_at, r.last_saved_run_id) >= (h.last_used_at, h.last_saved_run_id) \
-                FROM workspace_recent_workflows r \
+                FROM {r} r \
                 WHERE r.workspace_id = h.workspace_id AND r.uid = h.uid \
                 AND r.published_run_id = h.published_run_id), false) \
              {keep_greater}"
         ),
         // SQLite needs a WHERE before ON CONFLICT to parse an INSERT … SELECT.
         DbBackend::Sqlite => {
-            format!("{INSERT_INTO}SELECT h.* FROM ({batch}) h WHERE true {keep_greater}")
+            format!("{insert_into}SELECT h.* FROM ({batch}) h WHERE true {keep_greater}")
         }
         // MySQL/MariaDB: INSERT … SELECT reads the runs with shared locks
         // (under REPEATABLE READ, which the batch sets), so a run being moved
         // or deleted is read as committed after that change, never before it.
-        _ => format!("{INSERT_INTO}SELECT h.* FROM ({batch}) h {keep_greater}"),
+        _ => format!("{insert_into}SELECT h.* FROM ({batch}) h {keep_greater}"),
     }
 }
 
 // The greatest `started_at` per user; a user's row only ever rises.
-fn merge_last_dequeues(backend: DbBackend) -> String {
-    let insert = "INSERT INTO execution_last_dequeues (user_id, latest_dequeue) \
-                  SELECT s.user_id, MAX(s.started_at) FROM execution_jobs s \
-                  WHERE s.id >= ? AND s.id <= ? AND s.started_at IS NOT NULL \
-                  GROUP BY s.user_id";
-    format!("{insert}{}", keep_greater_latest_dequeue(backend))
+fn merge_last_dequeues(n: &Names) -> String {
+    let j = &n.jobs;
+    format!(
+        "INSERT INTO {d} (user_id, latest_dequeue) \
+         SELECT s.{user}, MAX(s.{started}) FROM {table} s \
+         WHERE s.{id} >= ? AND s.{id} <= ? AND s.{started} IS NOT NULL \
+         GROUP BY s.{user}{keep}",
+        d = n.last_dequeues,
+        user = j.user_id,
+        started = j.started_at,
+        table = j.table,
+        id = j.id,
+        keep = keep_greater_latest_dequeue(n),
+    )
 }
 
 /// The conflict clause of an insert into `execution_last_dequeues` that
 /// never lowers a row (a dequeue's trigger may have written a later time).
-pub(crate) fn keep_greater_latest_dequeue(backend: DbBackend) -> &'static str {
-    match backend {
-        DbBackend::MySql => {
-            " ON DUPLICATE KEY UPDATE latest_dequeue = \
-             GREATEST(execution_last_dequeues.latest_dequeue, VALUES(latest_dequeue))"
-        }
-        _ => {
+pub(crate) fn keep_greater_latest_dequeue(n: &Names) -> String {
+    let d = &n.last_dequeues;
+    match n.backend {
+        DbBackend::MySql => format!(
+            " ON DUPLICATE KEY UPDATE latest_dequeue = GREATEST({d}.latest_dequeue, VALUES(latest_dequeue))"
+        ),
+        _ => format!(
             " ON CONFLICT (user_id) DO UPDATE SET latest_dequeue = excluded.latest_dequeue \
-             WHERE excluded.latest_dequeue > execution_last_dequeues.latest_dequeue"
-        }
+             WHERE excluded.latest_dequeue > {d}.latest_dequeue"
+        ),
     }
 }
 
@@ -123,27 +140,44 @@ pub(super) fn batch_setup_postgres(scope: &BackfillScope) -> String {
 pub(crate) const SESSION_POSTGRES: &str =
     "set_config('work_mem', '64MB', true), set_config('jit', 'off', true)";
 
-pub(super) const CHECKPOINT_COLUMNS: &str = "name, max_id, resume_at_id, rows_total, rows_scanned, \
+const CHECKPOINT_COLUMNS: &str = "name, max_id, resume_at_id, rows_total, rows_scanned, \
     started_at, updated_at, finished_at";
 
-/// Reads a checkpoint, locking it for the rest of the transaction (SQLite
-/// locks the whole database on `BEGIN IMMEDIATE` instead).
-pub(super) fn read_checkpoint(backend: DbBackend) -> String {
-    let lock = match backend {
+/// Reads a checkpoint; `lock`: for the rest of the transaction (SQLite locks
+/// the whole database on `BEGIN IMMEDIATE` instead).
+pub(super) fn read_checkpoint(n: &Names, lock: bool) -> String {
+    let lock = match n.backend {
         DbBackend::Sqlite => "",
-        _ => " FOR UPDATE",
+        _ if lock => " FOR UPDATE",
+        _ => "",
     };
-    format!("SELECT {CHECKPOINT_COLUMNS} FROM recents_backfill_checkpoints WHERE name = ?{lock}")
+    format!(
+        "SELECT {CHECKPOINT_COLUMNS} FROM {} WHERE name = ?{lock}",
+        n.checkpoints
+    )
 }
 
-pub(super) const START_CHECKPOINT: &str = "INSERT INTO recents_backfill_checkpoints \
-    (max_id, resume_at_id, rows_total, rows_scanned, started_at, updated_at, finished_at, name) \
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+pub(super) fn start_checkpoint(n: &Names) -> String {
+    format!(
+        "INSERT INTO {} \
+         (max_id, resume_at_id, rows_total, rows_scanned, started_at, updated_at, finished_at, name) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        n.checkpoints
+    )
+}
 
-pub(super) const RESTART_CHECKPOINT: &str = "UPDATE recents_backfill_checkpoints SET \
-    max_id = ?, resume_at_id = ?, rows_total = ?, rows_scanned = ?, started_at = ?, updated_at = ?, \
-    finished_at = ? WHERE name = ?";
+pub(super) fn restart_checkpoint(n: &Names) -> String {
+    format!(
+        "UPDATE {} SET max_id = ?, resume_at_id = ?, rows_total = ?, rows_scanned = ?, \
+         started_at = ?, updated_at = ?, finished_at = ? WHERE name = ?",
+        n.checkpoints
+    )
+}
 
-pub(super) const ADVANCE_CHECKPOINT: &str = "UPDATE recents_backfill_checkpoints SET \
-    resume_at_id = ?, rows_scanned = rows_scanned + ?, updated_at = ?, finished_at = ? \
-    WHERE name = ?";
+pub(super) fn advance_checkpoint(n: &Names) -> String {
+    format!(
+        "UPDATE {} SET resume_at_id = ?, rows_scanned = rows_scanned + ?, updated_at = ?, \
+         finished_at = ? WHERE name = ?",
+        n.checkpoints
+    )
+}

@@ -14,8 +14,9 @@ pub(crate) mod summary;
 mod write;
 
 use chrono::{DateTime, Utc};
+use sea_orm::FromQueryResult;
 
-use crate::ids::{PublishedRunId, SavedRunId};
+use crate::ids::{PublishedRunId, SavedRunId, VersionId, WorkspaceId};
 
 pub use history::recent_workflows_from_history;
 pub use read::{home_recent_workflows, recent_workflows};
@@ -45,3 +46,20 @@ pub struct RecentWorkflow {
     /// The run that has it (ties: the higher id).
     pub last_saved_run_id: SavedRunId,
 }
+
+/// A saved run as the summary sees it: what [`save_run`] returns and what
+/// [`touch`] and [`retract`] take, whatever else the backend's row holds.
+#[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
+pub struct SavedRun {
+    /// The run.
+    pub id: SavedRunId,
+    /// Its workspace.
+    pub workspace_id: WorkspaceId,
+    /// Who saved it.
+    pub uid: String,
+    /// The version it ran (`None`: it counts for nothing).
+    pub version_id: Option<VersionId>,
+    /// Its last save: the run's use.
+    pub updated_at: DateTime<Utc>,
+}
+

@@ -2,10 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use recents_entity::workspace_recent_workflow::WORKSPACE_SCOPE_UID;
-use sea_orm::{ConnectionTrait, QueryResult};
+use recents_schema::Names;
+use sea_orm::{ConnectionTrait, FromQueryResult, QueryResult};
 
 use super::{RecentWorkflow, Scope};
 use crate::error::{Error, Result};
+use crate::handle::Recents;
 use crate::ids::{PublishedRunId, SavedRunId, WorkspaceId};
 use crate::sql::statement;
 use crate::validate;
@@ -16,16 +18,28 @@ use crate::validate;
 // PostgreSQL plans it as an Index Scan with a Limit, nested-looping into
 // published_runs by primary key, so it touches `limit` summary rows whatever
 // the history holds. The workspace scope reads the uid '' rows the same way.
-const RECENT: &str = "\
-SELECT w.deleted_at AS workspace_deleted_at, x.published_run_id, x.title, x.last_used_at, x.last_saved_run_id \
-FROM workspaces w LEFT JOIN (\
-    SELECT r.published_run_id, p.title, r.last_used_at, r.last_saved_run_id \
-    FROM workspace_recent_workflows r JOIN published_runs p ON p.id = r.published_run_id \
-    WHERE r.workspace_id = ? AND r.uid = ? \
-    ORDER BY r.last_used_at DESC, r.published_run_id DESC LIMIT ?\
-) x ON 1 = 1 \
-WHERE w.id = ? \
-ORDER BY x.last_used_at DESC, x.published_run_id DESC";
+fn recent(n: &Names) -> String {
+    let w = &n.workspaces;
+    let p = &n.published_runs;
+    format!(
+        "SELECT {deleted} AS workspace_deleted_at, x.published_run_id, x.title, x.last_used_at, x.last_saved_run_id \
+         FROM {workspaces} w LEFT JOIN (\
+             SELECT r.published_run_id, p.{title} AS title, r.last_used_at, r.last_saved_run_id \
+             FROM {r} r JOIN {published_runs} p ON p.{p_id} = r.published_run_id \
+             WHERE r.workspace_id = ? AND r.uid = ? \
+             ORDER BY r.last_used_at DESC, r.published_run_id DESC LIMIT ?\
+         ) x ON 1 = 1 \
+         WHERE w.{w_id} = ? \
+         ORDER BY x.last_used_at DESC, x.published_run_id DESC",
+        deleted = w.deleted_at_of("w"),
+        workspaces = w.table,
+        title = p.title,
+        r = n.recent_workflows,
+        published_runs = p.table,
+        p_id = p.id,
+        w_id = w.id,
+    )
+}
 
 /// The `limit` workflows the scope used most recently, newest first (ties:
 /// higher published run id first). Exact: equal to
@@ -50,26 +64,9 @@ pub async fn recent_workflows<C: ConnectionTrait>(
     scope: &Scope,
     limit: u32,
 ) -> Result<Vec<RecentWorkflow>> {
-    let limit = validate::limit(limit)?;
-    let uid = match scope {
-        Scope::Workspace => WORKSPACE_SCOPE_UID,
-        Scope::Member(uid) => validate::uid(uid)?,
-    };
-    let backend = conn.get_database_backend();
-    let rows = conn
-        .query_all_raw(statement(
-            backend,
-            RECENT,
-            vec![
-                workspace_id.0.into(),
-                uid.into(),
-                i64::from(limit).into(),
-                workspace_id.0.into(),
-            ],
-        ))
-        .await?;
-    check_workspace_rows(workspace_id, &rows)?;
-    rows_to_workflows(&rows)
+    Recents::standard()
+        .recent_workflows(conn, workspace_id, scope, limit)
+        .await
 }
 
 /// The home page's list: a personal workspace shows its own recent workflows
@@ -83,29 +80,92 @@ pub async fn home_recent_workflows<C: ConnectionTrait>(
     viewer_uid: &str,
     limit: u32,
 ) -> Result<Vec<RecentWorkflow>> {
-    validate::limit(limit)?;
-    validate::uid(viewer_uid)?;
-    let backend = conn.get_database_backend();
-    let row = conn
-        .query_one_raw(statement(
-            backend,
-            "SELECT is_personal, deleted_at FROM workspaces WHERE id = ?",
-            vec![workspace_id.0.into()],
-        ))
-        .await?
-        .ok_or(Error::WorkspaceNotFound(workspace_id))?;
-    if row
-        .try_get::<Option<DateTime<Utc>>>("", "deleted_at")?
-        .is_some()
-    {
-        return Err(Error::WorkspaceDeleted(workspace_id));
-    }
-    let scope = if row.try_get::<bool>("", "is_personal")? {
-        Scope::Workspace
-    } else {
-        Scope::Member(viewer_uid.to_owned())
+    Recents::standard()
+        .home_recent_workflows(conn, workspace_id, viewer_uid, limit)
+        .await
+}
+
+#[derive(FromQueryResult)]
+struct WorkspaceKind {
+    is_personal: Option<bool>,
+    deleted_at: Option<DateTime<Utc>>,
+}
+
+impl Recents {
+    /// [`recent_workflows`] on the tables this handle's schema names.
+    ///
+    /// # Errors
+    /// As [`recent_workflows`].
+    pub async fn recent_workflows<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        workspace_id: WorkspaceId,
+        scope: &Scope,
+        limit: u32,
+    ) -> Result<Vec<RecentWorkflow>> {
+    let limit = validate::limit(limit)?;
+    let uid = match scope {
+        Scope::Workspace => WORKSPACE_SCOPE_UID,
+        Scope::Member(uid) => validate::uid(uid)?,
     };
-    recent_workflows(conn, workspace_id, &scope, limit).await
+    let backend = conn.get_database_backend();
+    let rows = conn
+        .query_all_raw(statement(
+            backend,
+            &recent(self.schema().names(backend)),
+            vec![
+                workspace_id.0.into(),
+                uid.into(),
+                i64::from(limit).into(),
+                workspace_id.0.into(),
+            ],
+        ))
+        .await?;
+    check_workspace_rows(workspace_id, &rows)?;
+    rows_to_workflows(&rows)
+    }
+
+    /// [`home_recent_workflows`] on the tables this handle's schema names.
+    ///
+    /// # Errors
+    /// As [`recent_workflows`].
+    pub async fn home_recent_workflows<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        workspace_id: WorkspaceId,
+        viewer_uid: &str,
+        limit: u32,
+    ) -> Result<Vec<RecentWorkflow>> {
+        validate::limit(limit)?;
+        validate::uid(viewer_uid)?;
+        let backend = conn.get_database_backend();
+        let w = &self.schema().names(backend).workspaces;
+        let row = conn
+            .query_one_raw(statement(
+                backend,
+                &format!(
+                    "SELECT {personal} AS is_personal, {deleted} AS deleted_at FROM {table} w WHERE w.{id} = ?",
+                    // Without the column, NULL: a team workspace.
+                    personal = w.is_personal.as_ref().map_or("NULL".to_owned(), |c| format!("w.{c}")),
+                    deleted = w.deleted_at_of("w"),
+                    table = w.table,
+                    id = w.id,
+                ),
+                vec![workspace_id.0.into()],
+            ))
+            .await?
+            .ok_or(Error::WorkspaceNotFound(workspace_id))?;
+        let workspace = WorkspaceKind::from_query_result(&row, "")?;
+        if workspace.deleted_at.is_some() {
+            return Err(Error::WorkspaceDeleted(workspace_id));
+        }
+        let scope = if workspace.is_personal == Some(true) {
+            Scope::Workspace
+        } else {
+            Scope::Member(viewer_uid.to_owned())
+        };
+        self.recent_workflows(conn, workspace_id, &scope, limit).await
+    }
 }
 
 /// Turns "no row" into `WorkspaceNotFound` and a set `deleted_at` into
@@ -121,17 +181,33 @@ pub(super) fn check_workspace_rows(workspace_id: WorkspaceId, rows: &[QueryResul
     Ok(())
 }
 
+/// One row of a recent-workflows statement: all NULL but the workspace's
+/// deletion time when the scope has no workflow (the workspace's row is
+/// left-joined to the answer).
+#[derive(FromQueryResult)]
+struct WorkflowRow {
+    published_run_id: Option<i64>,
+    title: Option<String>,
+    last_used_at: Option<DateTime<Utc>>,
+    last_saved_run_id: Option<i64>,
+}
+
 pub(super) fn rows_to_workflows(rows: &[QueryResult]) -> Result<Vec<RecentWorkflow>> {
     let mut workflows = Vec::with_capacity(rows.len());
     for row in rows {
-        let Some(published_run_id) = row.try_get::<Option<i64>>("", "published_run_id")? else {
+        let row = WorkflowRow::from_query_result(row, "")?;
+        let (Some(published_run_id), Some(last_used_at), Some(last_saved_run_id)) =
+            (row.published_run_id, row.last_used_at, row.last_saved_run_id)
+        else {
             continue;
         };
         workflows.push(RecentWorkflow {
             published_run_id: PublishedRunId(published_run_id),
-            title: row.try_get("", "title")?,
-            last_used_at: row.try_get("", "last_used_at")?,
-            last_saved_run_id: SavedRunId(row.try_get("", "last_saved_run_id")?),
+            // A workflow deleted between the summary read and the join is
+            // not in the answer; one with a NULL title shows an empty one.
+            title: row.title.unwrap_or_default(),
+            last_used_at,
+            last_saved_run_id: SavedRunId(last_saved_run_id),
         });
     }
     Ok(workflows)

@@ -4,11 +4,13 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use recents_entity::saved_run;
-use sea_orm::{ConnectionTrait, DbBackend, SqlErr, TransactionTrait};
+use recents_schema::{Names, Schema};
+use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, SqlErr, TransactionTrait};
 
+use super::SavedRun;
 use super::summary::{self, Key};
 use crate::error::{Error, Result};
+use crate::handle::Recents;
 use crate::ids::{PublishedRunId, SavedRunId, VersionId, WorkspaceId};
 use crate::sql::{begin_write, finish, for_update, latest_committed, statement};
 use crate::validate;
@@ -84,7 +86,7 @@ const MAX_STATUS_BYTES: usize = 255;
 /// Pass the backend's own run-save transaction as `conn` (the work then runs
 /// in a savepoint of it) or a connection (in a transaction of its own). Roll
 /// the caller's transaction back and neither the run nor its summary change
-/// remains.
+/// remains. Returns the run as written (its id, for an insert).
 ///
 /// Updating a run that changes its version, user or workspace, or moves its
 /// `updated_at` back, recomputes the group it left, reading history only if it
@@ -95,37 +97,11 @@ const MAX_STATUS_BYTES: usize = 255;
 /// [`Error::WorkspaceNotFound`], [`Error::WorkspaceDeleted`] (no run is saved
 /// into a deleted workspace), [`Error::VersionNotFound`],
 /// [`Error::SavedRunNotFound`] for an update of a missing run; [`Error::Database`].
-pub async fn save_run<C>(
-    conn: &C,
-    save: &RunSave,
-    options: &SaveOptions,
-) -> Result<saved_run::Model>
+pub async fn save_run<C>(conn: &C, save: &RunSave, options: &SaveOptions) -> Result<SavedRun>
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    validate::uid(&save.uid)?;
-    validate::text("run_status", &save.run_status, MAX_STATUS_BYTES)?;
-    let updated_at = validate::timestamp("updated_at", save.updated_at)?;
-
-    if save.id.is_none() && conn.get_database_backend() == DbBackend::Postgres {
-        return match insert_in_one_statement(conn, save, updated_at, options).await {
-            Err(err) => Err(explain(conn, save, err).await),
-            saved => saved,
-        };
-    }
-    let txn = begin_write(conn).await?;
-    let saved = match save.id {
-        None => insert(&txn, save, updated_at, options).await,
-        Some(id) => update(&txn, id, save, updated_at, options).await,
-    };
-    // The savepoint is rolled back before asking why, so PostgreSQL answers
-    // the questions in `explain`. When MySQL/MariaDB rolled back the whole
-    // transaction, that is the answer.
-    match finish(txn, saved).await {
-        Err(err @ Error::TransactionRolledBack(_)) => Err(err),
-        Err(err) => Err(explain(conn, save, err).await),
-        saved => saved,
-    }
+    Recents::standard().save_run(conn, save, options).await
 }
 
 /// Records a saved run the backend wrote with its own code, in its own
@@ -143,23 +119,8 @@ where
 /// # Errors
 /// [`Error::InvalidUid`], [`Error::InvalidArgument`]; [`Error::SavedRunNotFound`]
 /// when the workspace has no saved run `run.id` (nothing changes); [`Error::Database`].
-pub async fn touch<C: ConnectionTrait>(
-    conn: &C,
-    run: &saved_run::Model,
-    options: &SaveOptions,
-) -> Result<()> {
-    validate::stored_uid(&run.uid)?;
-    let at = validate::timestamp("updated_at", run.updated_at)?;
-    let id = SavedRunId(run.id);
-    // The stored row decides, its version included; only when nothing was
-    // written is it worth asking whether the run exists at all.
-    let workspace = WorkspaceId(run.workspace_id);
-    if !summary::record(conn, id, workspace, options.fresh_after(at)).await?
-        && !run_exists(conn, id, workspace).await?
-    {
-        return Err(Error::SavedRunNotFound(id));
-    }
-    Ok(())
+pub async fn touch<C: ConnectionTrait>(conn: &C, run: &SavedRun, options: &SaveOptions) -> Result<()> {
+    Recents::standard().touch(conn, run, options).await
 }
 
 /// Takes back what `run_before` counted for, after the backend deleted the
@@ -173,59 +134,24 @@ pub async fn touch<C: ConnectionTrait>(
 /// already holds summary row locks then risks a deadlock with that batch.
 ///
 /// # Errors
-/// [`Error::Database`].
-pub async fn retract<C: ConnectionTrait>(conn: &C, run_before: &saved_run::Model) -> Result<()> {
-    validate::stored_uid(&run_before.uid)?;
-    let Some(version_id) = run_before.parent_version_id else {
-        return Ok(());
-    };
-    let Some(published_run_id) = published_run_of(conn, VersionId(version_id), "").await? else {
-        // The version is gone, and with it (by cascade or by `delete_version`)
-        // the rows this run counted for.
-        return Ok(());
-    };
-    for key in summary::keys(
-        WorkspaceId(run_before.workspace_id),
-        &run_before.uid,
-        published_run_id,
-    ) {
-        summary::forget(conn, &key, SavedRunId(run_before.id)).await?;
-    }
-    Ok(())
+/// [`Error::InvalidUid`]; [`Error::Database`].
+pub async fn retract<C: ConnectionTrait>(conn: &C, run_before: &SavedRun) -> Result<()> {
+    Recents::standard().retract(conn, run_before).await
 }
 
 /// Deletes the saved run `id` of `workspace` and brings its summary rows
 /// back to the remaining history (a row goes when no run is left in its
 /// group). Every statement names the workspace, so on a PostgreSQL sharded by
-/// workspace the whole delete runs on one shard.
+/// workspace the whole delete runs on one shard. Returns the run deleted.
 ///
 /// # Errors
 /// [`Error::SavedRunNotFound`] when the workspace has no run `id` (nothing
 /// changes); [`Error::Database`].
-pub async fn delete_saved_run<C>(
-    conn: &C,
-    workspace: WorkspaceId,
-    id: SavedRunId,
-) -> Result<saved_run::Model>
+pub async fn delete_saved_run<C>(conn: &C, workspace: WorkspaceId, id: SavedRunId) -> Result<SavedRun>
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    let txn = begin_write(conn).await?;
-    let done: Result<saved_run::Model> = async {
-        let run = lock_run(&txn, id, Some(workspace))
-            .await?
-            .ok_or(Error::SavedRunNotFound(id))?;
-        txn.execute_raw(statement(
-            txn.get_database_backend(),
-            "DELETE FROM saved_runs WHERE id = ? AND workspace_id = ?",
-            vec![id.0.into(), workspace.0.into()],
-        ))
-        .await?;
-        retract(&txn, &run).await?;
-        Ok(run)
-    }
-    .await;
-    finish(txn, done).await
+    Recents::standard().delete_saved_run(conn, workspace, id).await
 }
 
 /// Deletes a published run. Its versions go with it (their runs keep living,
@@ -234,22 +160,12 @@ where
 /// # Errors
 /// [`Error::PublishedRunNotFound`]; [`Error::Database`].
 pub async fn delete_published_run<C: ConnectionTrait>(conn: &C, id: PublishedRunId) -> Result<()> {
-    let deleted = conn
-        .execute_raw(statement(
-            conn.get_database_backend(),
-            "DELETE FROM published_runs WHERE id = ?",
-            vec![id.0.into()],
-        ))
-        .await?;
-    if deleted.rows_affected() == 0 {
-        return Err(Error::PublishedRunNotFound(id));
-    }
-    Ok(())
+    Recents::standard().delete_published_run(conn, id).await
 }
 
 /// Deletes one version of a published run. Its runs are detached (the
-/// schema sets their `parent_version_id` to NULL), so every group they
-/// counted towards is recomputed from the runs that remain.
+/// schema sets their version to NULL), so every group they counted towards
+/// is recomputed from the runs that remain.
 ///
 /// # Errors
 /// [`Error::VersionNotFound`]; [`Error::Database`].
@@ -257,49 +173,205 @@ pub async fn delete_version<C>(conn: &C, id: VersionId) -> Result<()>
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    let txn = begin_write(conn).await?;
-    let done: Result<()> = async {
-        let backend = txn.get_database_backend();
-        // Lock the version before reading who used it: a save or a move into it
-        // holds a share lock on it (its foreign key check) until it commits, so
-        // once this lock is ours every run of the version is committed, and no
-        // new one can start. Read after the lock, the users are then all of them.
-        let published_run_id = published_run_of(&txn, id, for_update(backend))
-            .await?
-            .ok_or(Error::VersionNotFound(id))?;
-        let latest = latest_committed(backend);
-        let users = txn
-            .query_all_raw(statement(
-                backend,
-                &format!(
-                    "SELECT DISTINCT workspace_id, uid FROM saved_runs WHERE parent_version_id = ?{latest}"
-                ),
-                vec![id.0.into()],
-            ))
-            .await?;
-        txn.execute_raw(statement(
-            backend,
-            "DELETE FROM published_run_versions WHERE id = ?",
-            vec![id.0.into()],
-        ))
-        .await?;
-        let mut keys: Vec<Key> = Vec::new();
-        for row in users {
-            let workspace_id = WorkspaceId(row.try_get("", "workspace_id")?);
-            let uid: String = row.try_get("", "uid")?;
-            for key in summary::keys(workspace_id, &uid, published_run_id) {
-                if !keys.contains(&key) {
-                    keys.push(key);
-                }
-            }
+    Recents::standard().delete_version(conn, id).await
+}
+
+impl Recents {
+    /// [`save_run`] on the tables this handle's schema names.
+    ///
+    /// # Errors
+    /// As [`save_run`].
+    pub async fn save_run<C>(&self, conn: &C, save: &RunSave, options: &SaveOptions) -> Result<SavedRun>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
+        validate::uid(&save.uid)?;
+        validate::text("run_status", &save.run_status, MAX_STATUS_BYTES)?;
+        let updated_at = validate::timestamp("updated_at", save.updated_at)?;
+        let schema = self.schema();
+        if save.id.is_none() && conn.get_database_backend() == DbBackend::Postgres {
+            return match insert_in_one_statement(conn, schema, save, updated_at, options).await {
+                Err(err) => Err(explain(conn, schema, save, err).await),
+                saved => saved,
+            };
         }
-        for key in &keys {
-            summary::recompute(&txn, key).await?;
+        let txn = begin_write(conn).await?;
+        let saved = match save.id {
+            None => insert(&txn, schema, save, updated_at, options).await,
+            Some(id) => update(&txn, schema, id, save, updated_at, options).await,
+        };
+        // The savepoint is rolled back before asking why, so PostgreSQL answers
+        // the questions in `explain`. When MySQL/MariaDB rolled back the whole
+        // transaction, that is the answer.
+        match finish(txn, saved).await {
+            Err(err @ Error::TransactionRolledBack(_)) => Err(err),
+            Err(err) => Err(explain(conn, schema, save, err).await),
+            saved => saved,
+        }
+    }
+
+    /// [`touch`] on the tables this handle's schema names.
+    ///
+    /// # Errors
+    /// As [`touch`].
+    pub async fn touch<C: ConnectionTrait>(&self, conn: &C, run: &SavedRun, options: &SaveOptions) -> Result<()> {
+        validate::stored_uid(&run.uid)?;
+        let at = validate::timestamp("updated_at", run.updated_at)?;
+        // The stored row decides, its version included; only when nothing was
+        // written is it worth asking whether the run exists at all.
+        let schema = self.schema();
+        if !summary::record(conn, schema, run.id, run.workspace_id, options.fresh_after(at)).await?
+            && !run_exists(conn, schema, run.id, run.workspace_id).await?
+        {
+            return Err(Error::SavedRunNotFound(run.id));
         }
         Ok(())
     }
-    .await;
-    finish(txn, done).await
+
+    /// [`retract`] on the tables this handle's schema names.
+    ///
+    /// # Errors
+    /// As [`retract`].
+    pub async fn retract<C: ConnectionTrait>(&self, conn: &C, run_before: &SavedRun) -> Result<()> {
+        validate::stored_uid(&run_before.uid)?;
+        let Some(version_id) = run_before.version_id else {
+            return Ok(());
+        };
+        let schema = self.schema();
+        let Some(published_run_id) = summary::published_run_of(conn, schema, version_id, "").await? else {
+            // The version is gone, and with it (by cascade or by `delete_version`)
+            // the rows this run counted for.
+            return Ok(());
+        };
+        for key in summary::keys(run_before.workspace_id, &run_before.uid, published_run_id) {
+            summary::forget(conn, schema, &key, run_before.id).await?;
+        }
+        Ok(())
+    }
+
+    /// [`delete_saved_run`] on the tables this handle's schema names.
+    ///
+    /// # Errors
+    /// As [`delete_saved_run`].
+    pub async fn delete_saved_run<C>(&self, conn: &C, workspace: WorkspaceId, id: SavedRunId) -> Result<SavedRun>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
+        let schema = self.schema();
+        let txn = begin_write(conn).await?;
+        let done: Result<SavedRun> = async {
+            let run = lock_run(&txn, schema, id, Some(workspace))
+                .await?
+                .ok_or(Error::SavedRunNotFound(id))?;
+            let s = &schema.names(txn.get_database_backend()).saved_runs;
+            txn.execute_raw(statement(
+                txn.get_database_backend(),
+                &format!(
+                    "DELETE FROM {table} WHERE {id} = ? AND {ws} = ?",
+                    table = s.table,
+                    id = s.id,
+                    ws = s.workspace_id
+                ),
+                vec![id.0.into(), workspace.0.into()],
+            ))
+            .await?;
+            self.retract(&txn, &run).await?;
+            Ok(run)
+        }
+        .await;
+        finish(txn, done).await
+    }
+
+    /// [`delete_published_run`] on the tables this handle's schema names.
+    ///
+    /// # Errors
+    /// As [`delete_published_run`].
+    pub async fn delete_published_run<C: ConnectionTrait>(&self, conn: &C, id: PublishedRunId) -> Result<()> {
+        let backend = conn.get_database_backend();
+        let p = &self.schema().names(backend).published_runs;
+        let deleted = conn
+            .execute_raw(statement(
+                backend,
+                &format!("DELETE FROM {} WHERE {} = ?", p.table, p.id),
+                vec![id.0.into()],
+            ))
+            .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(Error::PublishedRunNotFound(id));
+        }
+        Ok(())
+    }
+
+    /// [`delete_version`] on the tables this handle's schema names.
+    ///
+    /// # Errors
+    /// As [`delete_version`].
+    pub async fn delete_version<C>(&self, conn: &C, id: VersionId) -> Result<()>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
+        let schema = self.schema();
+        let txn = begin_write(conn).await?;
+        let done: Result<()> = async {
+            let backend = txn.get_database_backend();
+            let n = schema.names(backend);
+            // Lock the version before reading who used it: a save or a move into it
+            // holds a share lock on it (its foreign key check) until it commits, so
+            // once this lock is ours every run of the version is committed, and no
+            // new one can start. Read after the lock, the users are then all of them.
+            let published_run_id = summary::published_run_of(&txn, schema, id, for_update(backend))
+                .await?
+                .ok_or(Error::VersionNotFound(id))?;
+            let latest = latest_committed(backend);
+            let s = &n.saved_runs;
+            let users = txn
+                .query_all_raw(statement(
+                    backend,
+                    &format!(
+                        "SELECT DISTINCT {ws} AS workspace_id, {uid} AS uid FROM {table} \
+                         WHERE {version} = ?{latest}",
+                        ws = s.workspace_id,
+                        uid = s.uid,
+                        table = s.table,
+                        version = s.version_id,
+                    ),
+                    vec![id.0.into()],
+                ))
+                .await?;
+            txn.execute_raw(statement(
+                backend,
+                &format!("DELETE FROM {} WHERE {} = ?", n.versions.table, n.versions.id),
+                vec![id.0.into()],
+            ))
+            .await?;
+            let mut keys: Vec<Key> = Vec::new();
+            for row in users {
+                let user = User::from_query_result(&row, "")?;
+                for key in summary::keys(user.workspace_id, &user.uid, published_run_id) {
+                    if !keys.contains(&key) {
+                        keys.push(key);
+                    }
+                }
+            }
+            for key in &keys {
+                summary::recompute(&txn, schema, key).await?;
+            }
+            Ok(())
+        }
+        .await;
+        finish(txn, done).await
+    }
+}
+
+#[derive(FromQueryResult)]
+struct User {
+    workspace_id: WorkspaceId,
+    uid: String,
+}
+
+#[derive(FromQueryResult)]
+struct NewId {
+    id: i64,
 }
 
 /// PostgreSQL inserts the run and records both summary rows in one
@@ -314,11 +386,14 @@ where
 /// and, with it, the caller's transaction.
 async fn insert_in_one_statement<C: ConnectionTrait>(
     conn: &C,
+    schema: &Schema,
     save: &RunSave,
     updated_at: DateTime<Utc>,
     options: &SaveOptions,
-) -> Result<saved_run::Model> {
+) -> Result<SavedRun> {
     let backend = conn.get_database_backend();
+    let n = schema.names(backend);
+    let (s, v, w) = (&n.saved_runs, &n.versions, &n.workspaces);
     let version = save.parent_version_id.map(|v| v.0);
     let mut values: Vec<sea_orm::Value> = vec![
         save.uid.clone().into(),
@@ -333,67 +408,95 @@ async fn insert_in_one_statement<C: ConnectionTrait>(
     let freshness = match options.fresh_after(updated_at) {
         Some(cutoff) => {
             values.push(cutoff.into());
-            "AND NOT EXISTS (SELECT 1 FROM workspace_recent_workflows f \
-             WHERE f.workspace_id = run.workspace_id AND f.uid = scope.uid \
-             AND f.published_run_id = v.published_run_id AND f.last_used_at >= ?)"
+            format!(
+                "AND NOT EXISTS (SELECT 1 FROM {} f \
+                 WHERE f.workspace_id = run.workspace_id AND f.uid = scope.uid \
+                 AND f.published_run_id = v.{} AND f.last_used_at >= ?)",
+                n.recent_workflows, v.published_run_id
+            )
         }
-        None => "",
+        None => String::new(),
     };
     // The scope rows come member first, then the workspace's: the order in
     // which every save and every move locks them.
     let sql = format!(
         "WITH run AS (\
-             INSERT INTO saved_runs \
-             (workspace_id, uid, parent_version_id, run_status, created_at, updated_at) \
-             SELECT w.id, ?, ?, ?, ?, ? FROM workspaces w \
-             WHERE w.id = ? AND w.deleted_at IS NULL \
+             INSERT INTO {runs} ({ws}, {uid}, {version}, {status}, {created}, {at}) \
+             SELECT w.{w_id}, ?, ?, ?, ?, ? FROM {workspaces} w \
+             WHERE w.{w_id} = ? AND {live} \
              AND (CAST(? AS BIGINT) IS NULL \
-                  OR EXISTS (SELECT 1 FROM published_run_versions pv WHERE pv.id = ? FOR KEY SHARE)) \
+                  OR EXISTS (SELECT 1 FROM {versions} pv WHERE pv.{v_id} = ? FOR KEY SHARE)) \
              FOR KEY SHARE OF w \
-             RETURNING id, workspace_id, uid, updated_at, parent_version_id\
+             RETURNING {id} AS id, {ws} AS workspace_id, {uid} AS uid, {at} AS updated_at, {version} AS version_id\
          ), used AS ({insert_into}\
-             SELECT run.workspace_id, scope.uid, v.published_run_id, run.id, run.updated_at \
-             FROM run JOIN published_run_versions v ON v.id = run.parent_version_id \
+             SELECT run.workspace_id, scope.uid, v.{pr}, run.id, run.updated_at \
+             FROM run JOIN {versions} v ON v.{v_id} = run.version_id \
              CROSS JOIN LATERAL (VALUES (run.uid), ('')) AS scope (uid) \
              WHERE TRUE {freshness} {keep_greater}\
          ) SELECT id FROM run",
-        insert_into = summary::INSERT_INTO,
-        keep_greater = summary::keep_greater(backend),
+        runs = s.table,
+        ws = s.workspace_id,
+        uid = s.uid,
+        version = s.version_id,
+        status = s.run_status,
+        created = s.created_at,
+        at = s.updated_at,
+        id = s.id,
+        w_id = w.id,
+        workspaces = w.table,
+        live = w.live("w"),
+        versions = v.table,
+        v_id = v.id,
+        pr = v.published_run_id,
+        insert_into = summary::insert_into(n),
+        keep_greater = summary::keep_greater(n),
     );
-    let id: i64 = conn
+    let row = conn
         .query_one_raw(statement(backend, &sql, values))
         .await?
-        .ok_or(Error::WorkspaceNotFound(save.workspace_id))?
-        .try_get("", "id")?;
-    Ok(new_run(save, id, updated_at))
+        .ok_or(Error::WorkspaceNotFound(save.workspace_id))?;
+    let id = NewId::from_query_result(&row, "")?.id;
+    Ok(written(save, SavedRunId(id), updated_at))
 }
 
-/// The row a successful insert of `save` wrote under `id`.
-fn new_run(save: &RunSave, id: i64, updated_at: DateTime<Utc>) -> saved_run::Model {
-    saved_run::Model {
+/// The run a successful write of `save` left under `id`.
+fn written(save: &RunSave, id: SavedRunId, updated_at: DateTime<Utc>) -> SavedRun {
+    SavedRun {
         id,
-        workspace_id: save.workspace_id.0,
+        workspace_id: save.workspace_id,
         uid: save.uid.clone(),
-        parent_version_id: save.parent_version_id.map(|v| v.0),
-        run_status: save.run_status.clone(),
-        created_at: updated_at,
+        version_id: save.parent_version_id,
         updated_at,
     }
 }
 
 async fn insert<C: ConnectionTrait>(
     conn: &C,
+    schema: &Schema,
     save: &RunSave,
     updated_at: DateTime<Utc>,
     options: &SaveOptions,
-) -> Result<saved_run::Model> {
+) -> Result<SavedRun> {
     let backend = conn.get_database_backend();
+    let n = schema.names(backend);
+    let (s, w) = (&n.saved_runs, &n.workspaces);
     // Selecting from the live workspace turns "deleted or missing" into zero
     // rows inserted, without a round trip of its own.
-    let sql = "INSERT INTO saved_runs \
-               (workspace_id, uid, parent_version_id, run_status, created_at, updated_at) \
-               SELECT w.id, ?, ?, ?, ?, ? FROM workspaces w \
-               WHERE w.id = ? AND w.deleted_at IS NULL";
+    let sql = format!(
+        "INSERT INTO {runs} ({ws}, {uid}, {version}, {status}, {created}, {at}) \
+         SELECT w.{w_id}, ?, ?, ?, ?, ? FROM {workspaces} w \
+         WHERE w.{w_id} = ? AND {live}",
+        runs = s.table,
+        ws = s.workspace_id,
+        uid = s.uid,
+        version = s.version_id,
+        status = s.run_status,
+        created = s.created_at,
+        at = s.updated_at,
+        w_id = w.id,
+        workspaces = w.table,
+        live = w.live("w"),
+    );
     let values = vec![
         save.uid.clone().into(),
         save.parent_version_id.map(|v| v.0).into(),
@@ -403,22 +506,29 @@ async fn insert<C: ConnectionTrait>(
         save.workspace_id.0.into(),
     ];
     let id = match backend {
-        DbBackend::Postgres => conn
-            .query_one_raw(statement(backend, &format!("{sql} RETURNING id"), values))
+        DbBackend::Postgres => match conn
+            .query_one_raw(statement(
+                backend,
+                &format!("{sql} RETURNING {} AS id", s.id),
+                values,
+            ))
             .await?
-            .map(|row| row.try_get::<i64>("", "id"))
-            .transpose()?,
+        {
+            Some(row) => Some(NewId::from_query_result(&row, "")?.id),
+            None => None,
+        },
         _ => {
-            let done = conn.execute_raw(statement(backend, sql, values)).await?;
+            let done = conn.execute_raw(statement(backend, &sql, values)).await?;
             (done.rows_affected() == 1).then(|| done.last_insert_id() as i64)
         }
     };
-    let id = id.ok_or(Error::WorkspaceNotFound(save.workspace_id))?;
-    let run = new_run(save, id, updated_at);
-    if run.parent_version_id.is_some() {
+    let id = SavedRunId(id.ok_or(Error::WorkspaceNotFound(save.workspace_id))?);
+    let run = written(save, id, updated_at);
+    if run.version_id.is_some() {
         summary::record(
             conn,
-            SavedRunId(id),
+            schema,
+            id,
             save.workspace_id,
             options.fresh_after(updated_at),
         )
@@ -429,29 +539,43 @@ async fn insert<C: ConnectionTrait>(
 
 async fn update<C: ConnectionTrait>(
     conn: &C,
+    schema: &Schema,
     id: SavedRunId,
     save: &RunSave,
     updated_at: DateTime<Utc>,
     options: &SaveOptions,
-) -> Result<saved_run::Model> {
+) -> Result<SavedRun> {
     let backend = conn.get_database_backend();
+    let n = schema.names(backend);
+    let (s, w) = (&n.saved_runs, &n.workspaces);
     // The run is looked for in the workspace it is saved into first: every
     // statement of an update in place then names that one workspace (one
     // shard of a PostgreSQL sharded by workspace). Only a run moving in from
     // another workspace is found by its id alone.
-    let before = match lock_run(conn, id, Some(save.workspace_id)).await? {
+    let before = match lock_run(conn, schema, id, Some(save.workspace_id)).await? {
         Some(run) => run,
-        None => lock_run(conn, id, None)
+        None => lock_run(conn, schema, id, None)
             .await?
             .ok_or(Error::SavedRunNotFound(id))?,
     };
     let updated = conn
         .execute_raw(statement(
             backend,
-            "UPDATE saved_runs SET workspace_id = ?, uid = ?, parent_version_id = ?, \
-             run_status = ?, updated_at = ? \
-             WHERE id = ? AND workspace_id = ? AND EXISTS (\
-                 SELECT 1 FROM workspaces w WHERE w.id = ? AND w.deleted_at IS NULL)",
+            &format!(
+                "UPDATE {runs} SET {ws} = ?, {uid} = ?, {version} = ?, {status} = ?, {at} = ? \
+                 WHERE {id} = ? AND {ws} = ? AND EXISTS (\
+                     SELECT 1 FROM {workspaces} w WHERE w.{w_id} = ? AND {live})",
+                runs = s.table,
+                ws = s.workspace_id,
+                uid = s.uid,
+                version = s.version_id,
+                status = s.run_status,
+                at = s.updated_at,
+                id = s.id,
+                workspaces = w.table,
+                w_id = w.id,
+                live = w.live("w"),
+            ),
             vec![
                 save.workspace_id.0.into(),
                 save.uid.clone().into(),
@@ -459,7 +583,7 @@ async fn update<C: ConnectionTrait>(
                 save.run_status.clone().into(),
                 updated_at.into(),
                 id.0.into(),
-                before.workspace_id.into(),
+                before.workspace_id.0.into(),
                 save.workspace_id.0.into(),
             ],
         ))
@@ -467,170 +591,85 @@ async fn update<C: ConnectionTrait>(
     if updated.rows_affected() == 0 {
         return Err(Error::WorkspaceNotFound(save.workspace_id));
     }
-    let after = saved_run::Model {
-        id: id.0,
-        workspace_id: save.workspace_id.0,
-        uid: save.uid.clone(),
-        parent_version_id: save.parent_version_id.map(|v| v.0),
-        run_status: save.run_status.clone(),
-        created_at: before.created_at,
-        updated_at,
-    };
-    let same_group = before.workspace_id == after.workspace_id
-        && before.uid == after.uid
-        && before.parent_version_id == after.parent_version_id;
-    if same_group && before.updated_at <= after.updated_at {
-        if after.parent_version_id.is_some() {
-            summary::record(conn, id, save.workspace_id, options.fresh_after(updated_at)).await?;
-        }
-        return Ok(after);
-    }
-    // The run leaves a group (or moves back in time in it). Two such moves in
-    // opposite directions would lock each other's rows in opposite orders, so
-    // every row involved is locked first, in one order for everyone.
-    let old_group = match before.parent_version_id {
-        Some(v) => published_run_of(conn, VersionId(v), "").await?,
-        None => None,
-    };
-    let new_group = match after.parent_version_id {
-        Some(v) => published_run_of(conn, VersionId(v), "").await?,
-        None => None,
-    };
-    let mut involved = Vec::new();
-    if let Some(pr) = old_group {
-        involved.extend(summary::keys(
-            WorkspaceId(before.workspace_id),
-            &before.uid,
-            pr,
-        ));
-    }
-    if let Some(pr) = new_group {
-        involved.extend(summary::keys(
-            WorkspaceId(after.workspace_id),
-            &after.uid,
-            pr,
-        ));
-    }
-    // The backfill takes the lowering lock before any summary row lock; so
-    // does every path that may lower a row, this one included.
-    summary::hold_lowering_lock(conn).await?;
-    lock_in_order(conn, &involved).await?;
-    // Retract first: the recompute reads history, which already holds the run
-    // as updated, so the group it left (maybe the same group, back in time)
-    // comes out exact; the new use is then recorded on top.
-    if let Some(pr) = old_group {
-        for key in summary::keys(WorkspaceId(before.workspace_id), &before.uid, pr) {
-            summary::forget(conn, &key, SavedRunId(before.id)).await?;
-        }
-    }
-    if after.parent_version_id.is_some() {
-        summary::record(conn, id, save.workspace_id, options.fresh_after(updated_at)).await?;
-    }
+    let after = written(save, id, updated_at);
+    summary::move_run(conn, schema, &before, &after, options.fresh_after(updated_at)).await?;
     Ok(after)
-}
-
-/// Locks the existing summary rows of `keys` in the order every save takes
-/// them: by workspace and published run, the member's row before the
-/// workspace's (the order of the upsert's two rows). SQLite has one writer
-/// and nothing to order.
-async fn lock_in_order<C: ConnectionTrait>(conn: &C, keys: &[Key]) -> Result<()> {
-    let backend = conn.get_database_backend();
-    if keys.is_empty() || backend == DbBackend::Sqlite {
-        return Ok(());
-    }
-    let tuples = vec!["(?, ?, ?)"; keys.len()].join(", ");
-    let values = keys
-        .iter()
-        .flat_map(|k| {
-            [
-                sea_orm::Value::from(k.workspace_id.0),
-                k.uid.clone().into(),
-                k.published_run_id.0.into(),
-            ]
-        })
-        .collect();
-    conn.query_all_raw(statement(
-        backend,
-        &format!(
-            "SELECT workspace_id FROM workspace_recent_workflows \
-             WHERE (workspace_id, uid, published_run_id) IN ({tuples}) \
-             ORDER BY workspace_id, published_run_id, uid = '', uid FOR UPDATE"
-        ),
-        values,
-    ))
-    .await?;
-    Ok(())
 }
 
 async fn run_exists<C: ConnectionTrait>(
     conn: &C,
+    schema: &Schema,
     id: SavedRunId,
     workspace: WorkspaceId,
 ) -> Result<bool> {
+    let backend = conn.get_database_backend();
+    let s = &schema.names(backend).saved_runs;
     Ok(conn
         .query_one_raw(statement(
-            conn.get_database_backend(),
-            "SELECT id FROM saved_runs WHERE id = ? AND workspace_id = ?",
+            backend,
+            &format!(
+                "SELECT {id} AS id FROM {table} WHERE {id} = ? AND {ws} = ?",
+                id = s.id,
+                table = s.table,
+                ws = s.workspace_id
+            ),
             vec![id.0.into(), workspace.0.into()],
         ))
         .await?
         .is_some())
 }
 
+/// The saved run, read as the summary sees it, from the runs aliased `s`.
+fn run_columns(n: &Names) -> String {
+    let s = &n.saved_runs;
+    format!(
+        "s.{id} AS id, s.{ws} AS workspace_id, s.{uid} AS uid, s.{version} AS version_id, \
+         s.{at} AS updated_at",
+        id = s.id,
+        ws = s.workspace_id,
+        uid = s.uid,
+        version = s.version_id,
+        at = s.updated_at,
+    )
+}
+
 /// Locks the saved run `id`, in `workspace` when given.
 async fn lock_run<C: ConnectionTrait>(
     conn: &C,
+    schema: &Schema,
     id: SavedRunId,
     workspace: Option<WorkspaceId>,
-) -> Result<Option<saved_run::Model>> {
+) -> Result<Option<SavedRun>> {
     let backend = conn.get_database_backend();
+    let n = schema.names(backend);
+    let s = &n.saved_runs;
     let lock = for_update(backend);
     let (within, mut values) = match workspace {
-        Some(ws) => (" AND workspace_id = ?", vec![ws.0.into()]),
-        None => ("", vec![]),
+        Some(ws) => (format!(" AND s.{} = ?", s.workspace_id), vec![ws.0.into()]),
+        None => (String::new(), vec![]),
     };
     values.insert(0, id.0.into());
     let row = conn
         .query_one_raw(statement(
             backend,
             &format!(
-                "SELECT id, workspace_id, uid, parent_version_id, run_status, created_at, updated_at \
-                 FROM saved_runs WHERE id = ?{within}{lock}"
+                "SELECT {columns} FROM {table} s WHERE s.{id} = ?{within}{lock}",
+                columns = run_columns(n),
+                table = s.table,
+                id = s.id,
             ),
             values,
         ))
         .await?;
     Ok(match row {
-        Some(row) => Some(saved_run::Model {
-            id: row.try_get("", "id")?,
-            workspace_id: row.try_get("", "workspace_id")?,
-            uid: row.try_get("", "uid")?,
-            parent_version_id: row.try_get("", "parent_version_id")?,
-            run_status: row.try_get("", "run_status")?,
-            created_at: row.try_get("", "created_at")?,
-            updated_at: row.try_get("", "updated_at")?,
-        }),
+        Some(row) => Some(SavedRun::from_query_result(&row, "")?),
         None => None,
     })
 }
 
-/// The published run of a version; `lock` is appended to the read (a row
-/// lock, or a locking read that sees the latest committed row on MySQL).
-async fn published_run_of<C: ConnectionTrait>(
-    conn: &C,
-    version: VersionId,
-    lock: &str,
-) -> Result<Option<PublishedRunId>> {
-    Ok(conn
-        .query_one_raw(statement(
-            conn.get_database_backend(),
-            &format!("SELECT published_run_id FROM published_run_versions WHERE id = ?{lock}"),
-            vec![version.0.into()],
-        ))
-        .await?
-        .map(|row| row.try_get::<i64>("", "published_run_id"))
-        .transpose()?
-        .map(PublishedRunId))
+#[derive(FromQueryResult)]
+struct Deletion {
+    deleted_at: Option<DateTime<Utc>>,
 }
 
 /// Names what a failed save ran into. Runs after the failed savepoint was
@@ -638,7 +677,7 @@ async fn published_run_of<C: ConnectionTrait>(
 /// the latest commits (on MySQL/MariaDB as locking reads; a plain read there
 /// answers from the transaction's snapshot), so a workspace or version
 /// deleted by a transaction that committed while the save waited is named.
-async fn explain<C: ConnectionTrait>(conn: &C, save: &RunSave, err: Error) -> Error {
+async fn explain<C: ConnectionTrait>(conn: &C, schema: &Schema, save: &RunSave, err: Error) -> Error {
     let is_foreign_key = matches!(
         &err,
         Error::Database(db) if matches!(db.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_)))
@@ -647,11 +686,17 @@ async fn explain<C: ConnectionTrait>(conn: &C, save: &RunSave, err: Error) -> Er
         return err;
     }
     let backend = conn.get_database_backend();
+    let w = &schema.names(backend).workspaces;
     let latest = latest_committed(backend);
     let workspace = conn
         .query_one_raw(statement(
             backend,
-            &format!("SELECT deleted_at FROM workspaces WHERE id = ?{latest}"),
+            &format!(
+                "SELECT {deleted} AS deleted_at FROM {table} w WHERE w.{id} = ?{latest}",
+                deleted = w.deleted_at_of("w"),
+                table = w.table,
+                id = w.id,
+            ),
             vec![save.workspace_id.0.into()],
         ))
         .await;
@@ -661,13 +706,13 @@ async fn explain<C: ConnectionTrait>(conn: &C, save: &RunSave, err: Error) -> Er
         Err(_) => return err,
     };
     if matches!(
-        row.try_get::<Option<DateTime<Utc>>>("", "deleted_at"),
-        Ok(Some(_))
+        Deletion::from_query_result(&row, ""),
+        Ok(Deletion { deleted_at: Some(_) })
     ) {
         return Error::WorkspaceDeleted(save.workspace_id);
     }
     if let Some(version) = save.parent_version_id
-        && matches!(published_run_of(conn, version, latest).await, Ok(None))
+        && matches!(summary::published_run_of(conn, schema, version, latest).await, Ok(None))
     {
         return Error::VersionNotFound(version);
     }

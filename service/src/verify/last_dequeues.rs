@@ -10,35 +10,80 @@
 //! aggregate exactly, lowering it if need be.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, TransactionSession, TransactionTrait};
+use recents_schema::{Names, Schema};
+use sea_orm::{ConnectionTrait, FromQueryResult, TransactionSession, TransactionTrait};
 
 use super::{DriftKind, SAMPLES_PER_KIND};
+use crate::backfill::count;
 use crate::backfill::statements::keep_greater_latest_dequeue;
 use crate::error::{Error, Result};
+use crate::handle::Recents;
 use crate::ids::UserId;
 use crate::sql::{begin_write, for_update, statement};
 
 // One batch of users [?, ?]: users whose greatest start differs from their
 // row (or who have no row), then rows of users without a started job.
-const DRIFT: &str = "\
-SELECT h.user_id, h.latest AS history_at, l.latest_dequeue AS summary_at FROM (\
-    SELECT user_id, MAX(started_at) AS latest FROM execution_jobs \
-    WHERE user_id >= ? AND user_id <= ? AND started_at IS NOT NULL GROUP BY user_id\
-) h LEFT JOIN execution_last_dequeues l ON l.user_id = h.user_id \
-WHERE l.user_id IS NULL OR l.latest_dequeue <> h.latest \
-UNION ALL \
-SELECT l.user_id, NULL, l.latest_dequeue FROM execution_last_dequeues l \
-WHERE l.user_id >= ? AND l.user_id <= ? AND NOT EXISTS (\
-    SELECT 1 FROM execution_jobs j WHERE j.user_id = l.user_id AND j.started_at IS NOT NULL)";
+fn drift(n: &Names) -> String {
+    let j = &n.jobs;
+    let d = &n.last_dequeues;
+    format!(
+        "SELECT h.user_id, h.latest AS history_at, l.latest_dequeue AS summary_at FROM (\
+            SELECT {user} AS user_id, MAX({started}) AS latest FROM {jobs} \
+            WHERE {user} >= ? AND {user} <= ? AND {started} IS NOT NULL GROUP BY {user}\
+         ) h LEFT JOIN {d} l ON l.user_id = h.user_id \
+         WHERE l.user_id IS NULL OR l.latest_dequeue <> h.latest \
+         UNION ALL \
+         SELECT l.user_id, NULL, l.latest_dequeue FROM {d} l \
+         WHERE l.user_id >= ? AND l.user_id <= ? AND NOT EXISTS (\
+             SELECT 1 FROM {jobs} j WHERE j.{user} = l.user_id AND j.{started} IS NOT NULL)",
+        user = j.user_id,
+        started = j.started_at,
+        jobs = j.table,
+    )
+}
 
-const BATCH_SIZES: &str = "\
-SELECT (SELECT COUNT(*) FROM execution_jobs WHERE user_id >= ? AND user_id <= ?) AS jobs, \
-    (SELECT COUNT(*) FROM execution_last_dequeues WHERE user_id >= ? AND user_id <= ?) AS rows_";
+fn batch_sizes(n: &Names) -> String {
+    format!(
+        "SELECT (SELECT COUNT(*) FROM {jobs} WHERE {user} >= ? AND {user} <= ?) AS jobs, \
+             (SELECT COUNT(*) FROM {d} WHERE user_id >= ? AND user_id <= ?) AS rows_",
+        jobs = n.jobs.table,
+        user = n.jobs.user_id,
+        d = n.last_dequeues,
+    )
+}
 
 // The user `?` jobs further on ends a batch, all its jobs included: an
 // index-only walk.
-const NEXT_BATCH_END: &str = "\
-SELECT user_id FROM execution_jobs WHERE user_id >= ? ORDER BY user_id LIMIT 1 OFFSET ?";
+fn next_batch_end(n: &Names) -> String {
+    format!(
+        "SELECT {user} AS user_id FROM {jobs} WHERE {user} >= ? ORDER BY {user} LIMIT 1 OFFSET ?",
+        user = n.jobs.user_id,
+        jobs = n.jobs.table,
+    )
+}
+
+#[derive(FromQueryResult)]
+struct BatchEnd {
+    user_id: i64,
+}
+
+#[derive(FromQueryResult)]
+struct BatchSizes {
+    jobs: i64,
+    rows_: i64,
+}
+
+#[derive(FromQueryResult)]
+struct DriftRow {
+    user_id: UserId,
+    history_at: Option<DateTime<Utc>>,
+    summary_at: Option<DateTime<Utc>>,
+}
+
+#[derive(FromQueryResult)]
+struct Latest {
+    latest: Option<DateTime<Utc>>,
+}
 
 /// One drifted `execution_last_dequeues` row.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,7 +157,7 @@ pub async fn verify_last_dequeues<C>(conn: &C, batch_jobs: u32) -> Result<LastDe
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    pass(conn, batch_jobs, false).await
+    Recents::standard().verify_last_dequeues(conn, batch_jobs).await
 }
 
 /// The [`verify_last_dequeues`] pass, setting each drifted row to its
@@ -125,10 +170,34 @@ pub async fn repair_last_dequeues<C>(conn: &C, batch_jobs: u32) -> Result<LastDe
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    pass(conn, batch_jobs, true).await
+    Recents::standard().repair_last_dequeues(conn, batch_jobs).await
 }
 
-async fn pass<C>(conn: &C, batch_jobs: u32, repair: bool) -> Result<LastDequeueReport>
+impl Recents {
+    /// [`verify_last_dequeues`] on the tables this handle's schema names.
+    ///
+    /// # Errors
+    /// As [`verify_last_dequeues`].
+    pub async fn verify_last_dequeues<C>(&self, conn: &C, batch_jobs: u32) -> Result<LastDequeueReport>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
+        pass(conn, self.schema(), batch_jobs, false).await
+    }
+
+    /// [`repair_last_dequeues`] on the tables this handle's schema names.
+    ///
+    /// # Errors
+    /// As [`verify_last_dequeues`].
+    pub async fn repair_last_dequeues<C>(&self, conn: &C, batch_jobs: u32) -> Result<LastDequeueReport>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
+        pass(conn, self.schema(), batch_jobs, true).await
+    }
+}
+
+async fn pass<C>(conn: &C, schema: &Schema, batch_jobs: u32, repair: bool) -> Result<LastDequeueReport>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -139,38 +208,42 @@ where
         });
     }
     let backend = conn.get_database_backend();
+    let n = schema.names(backend);
     let mut report = LastDequeueReport::default();
     // Inclusive batches `[low, high]` up to user i64::MAX itself, with no
     // step past it.
     let mut low = i64::MIN;
     loop {
-        let next = conn
+        let next = match conn
             .query_one_raw(statement(
                 backend,
-                NEXT_BATCH_END,
+                &next_batch_end(n),
                 vec![low.into(), i64::from(batch_jobs - 1).into()],
             ))
             .await?
-            .map(|row| row.try_get::<i64>("", "user_id"))
-            .transpose()?;
+        {
+            Some(row) => Some(BatchEnd::from_query_result(&row, "")?.user_id),
+            None => None,
+        };
         // The last batch runs to the end of the id range, so that rows of
         // users above every job's user are read too.
         let high = next.unwrap_or(i64::MAX);
         let range = || vec![low.into(), high.into(), low.into(), high.into()];
         if let Some(sizes) = conn
-            .query_one_raw(statement(backend, BATCH_SIZES, range()))
+            .query_one_raw(statement(backend, &batch_sizes(n), range()))
             .await?
         {
-            report.jobs += sizes.try_get::<i64>("", "jobs")?.max(0) as u64;
-            report.rows += sizes.try_get::<i64>("", "rows_")?.max(0) as u64;
+            let sizes = BatchSizes::from_query_result(&sizes, "")?;
+            report.jobs += count(sizes.jobs);
+            report.rows += count(sizes.rows_);
         }
         let rows = conn
-            .query_all_raw(statement(backend, DRIFT, range()))
+            .query_all_raw(statement(backend, &drift(n), range()))
             .await?;
         let mut drifts = Vec::new();
         for row in &rows {
-            let history: Option<DateTime<Utc>> = row.try_get("", "history_at")?;
-            let summary: Option<DateTime<Utc>> = row.try_get("", "summary_at")?;
+            let row = DriftRow::from_query_result(row, "")?;
+            let (history, summary) = (row.history_at, row.summary_at);
             let kind = match (summary, history) {
                 (None, Some(_)) => DriftKind::Missing,
                 (Some(_), None) => DriftKind::Extra,
@@ -181,7 +254,7 @@ where
             };
             drifts.push(LastDequeueDrift {
                 kind,
-                user_id: UserId(row.try_get("", "user_id")?),
+                user_id: row.user_id,
                 summary,
                 history,
             });
@@ -189,7 +262,7 @@ where
         drifts.sort_by_key(|d| d.user_id);
         for drift in drifts {
             if repair {
-                set_exact(conn, drift.user_id).await?;
+                set_exact(conn, n, drift.user_id).await?;
                 report.repaired += 1;
             }
             report.record(drift);
@@ -203,36 +276,43 @@ where
 
 /// Sets one user's row to the greatest start of its jobs, under the row's
 /// lock so that a concurrent dequeue's trigger writes after it.
-async fn set_exact<C>(conn: &C, user: UserId) -> Result<()>
+async fn set_exact<C>(conn: &C, n: &Names, user: UserId) -> Result<()>
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    let backend = conn.get_database_backend();
+    let backend = n.backend;
+    let d = &n.last_dequeues;
     let lock = for_update(backend);
     let txn = begin_write(conn).await?;
     let exists = txn
         .query_one_raw(statement(
             backend,
-            &format!("SELECT user_id FROM execution_last_dequeues WHERE user_id = ?{lock}"),
+            &format!("SELECT user_id FROM {d} WHERE user_id = ?{lock}"),
             vec![user.0.into()],
         ))
         .await?
         .is_some();
-    let latest: Option<DateTime<Utc>> = txn
+    let latest = match txn
         .query_one_raw(statement(
             backend,
-            "SELECT MAX(started_at) AS latest FROM execution_jobs WHERE user_id = ?",
+            &format!(
+                "SELECT MAX({started}) AS latest FROM {jobs} WHERE {user} = ?",
+                started = n.jobs.started_at,
+                jobs = n.jobs.table,
+                user = n.jobs.user_id,
+            ),
             vec![user.0.into()],
         ))
         .await?
-        .map(|row| row.try_get("", "latest"))
-        .transpose()?
-        .flatten();
+    {
+        Some(row) => Latest::from_query_result(&row, "")?.latest,
+        None => None,
+    };
     match (exists, latest) {
         (true, Some(latest)) => {
             txn.execute_raw(statement(
                 backend,
-                "UPDATE execution_last_dequeues SET latest_dequeue = ? WHERE user_id = ?",
+                &format!("UPDATE {d} SET latest_dequeue = ? WHERE user_id = ?"),
                 vec![latest.into(), user.0.into()],
             ))
             .await?;
@@ -240,7 +320,7 @@ where
         (true, None) => {
             txn.execute_raw(statement(
                 backend,
-                "DELETE FROM execution_last_dequeues WHERE user_id = ?",
+                &format!("DELETE FROM {d} WHERE user_id = ?"),
                 vec![user.0.into()],
             ))
             .await?;
@@ -249,8 +329,8 @@ where
         // lower what is there.
         (false, Some(latest)) => {
             let upsert = format!(
-                "INSERT INTO execution_last_dequeues (user_id, latest_dequeue) VALUES (?, ?){}",
-                keep_greater_latest_dequeue(backend)
+                "INSERT INTO {d} (user_id, latest_dequeue) VALUES (?, ?){}",
+                keep_greater_latest_dequeue(n)
             );
             txn.execute_raw(statement(
                 backend,

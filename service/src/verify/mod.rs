@@ -16,11 +16,14 @@ pub use last_dequeues::{
 };
 
 use chrono::{DateTime, Utc};
+use recents_schema::{Names, Schema};
 use sea_orm::{
-    ConnectionTrait, DbBackend, QueryResult, TransactionSession, TransactionTrait, Value,
+    ConnectionTrait, DbBackend, FromQueryResult, QueryResult, TransactionSession,
+    TransactionTrait, Value,
 };
 
-use crate::backfill::lost_a_race;
+use crate::backfill::{count, lost_a_race};
+use crate::handle::Recents;
 use crate::backfill::statements::SESSION_POSTGRES;
 use crate::error::{Error, Result};
 use crate::ids::{PublishedRunId, SavedRunId, WorkspaceId};
@@ -57,9 +60,10 @@ impl Batch {
 /// The comparison of one batch: every key where the history aggregate
 /// `history` and the summary row differ, or only one exists. Takes the
 /// history's `?`s, then the batch's.
-fn drift_sql(backend: DbBackend, history: &str, batch: Batch) -> String {
+fn drift_sql(n: &Names, history: &str, batch: Batch) -> String {
     let summary = batch.on("workspace_id");
-    match backend {
+    let table = &n.recent_workflows;
+    match n.backend {
         // A FULL JOIN, with the batch's sorts given memory.
         DbBackend::Postgres => format!(
             "SELECT COALESCE(h.workspace_id, r.workspace_id) AS workspace_id, COALESCE(h.uid, r.uid) AS uid, \
@@ -67,7 +71,8 @@ fn drift_sql(backend: DbBackend, history: &str, batch: Batch) -> String {
                 h.last_saved_run_id AS history_run_id, h.last_used_at AS history_at, \
                 r.last_saved_run_id AS summary_run_id, r.last_used_at AS summary_at \
              FROM ({history}) h FULL JOIN (\
-                SELECT * FROM workspace_recent_workflows WHERE {summary}\
+                SELECT workspace_id, uid, published_run_id, last_saved_run_id, last_used_at \
+                FROM {table} WHERE {summary}\
              ) r ON r.workspace_id = h.workspace_id AND r.uid = h.uid AND r.published_run_id = h.published_run_id \
              WHERE h.last_saved_run_id IS DISTINCT FROM r.last_saved_run_id \
                 OR h.last_used_at IS DISTINCT FROM r.last_used_at"
@@ -77,7 +82,7 @@ fn drift_sql(backend: DbBackend, history: &str, batch: Batch) -> String {
         _ => format!(
             "WITH h AS ({history}), r AS (\
                 SELECT workspace_id, uid, published_run_id, last_saved_run_id, last_used_at \
-                FROM workspace_recent_workflows WHERE {summary}\
+                FROM {table} WHERE {summary}\
              ) \
              SELECT h.workspace_id, h.uid, h.published_run_id, \
                 h.last_saved_run_id AS history_run_id, h.last_used_at AS history_at, \
@@ -98,18 +103,36 @@ fn drift_sql(backend: DbBackend, history: &str, batch: Batch) -> String {
 // Where the next batch ends: the workspace of the batch size's next run; the
 // batch takes all of that workspace's runs, since its workspace rows depend
 // on every one of them. An index-only walk of idx_saved_runs_workspace.
-const NEXT_BATCH_END: &str = "\
-SELECT workspace_id FROM saved_runs WHERE workspace_id >= ? \
-ORDER BY workspace_id LIMIT 1 OFFSET ?";
+fn next_batch_end(n: &Names) -> String {
+    let s = &n.saved_runs;
+    format!(
+        "SELECT {ws} AS workspace_id FROM {table} WHERE {ws} >= ? ORDER BY {ws} LIMIT 1 OFFSET ?",
+        ws = s.workspace_id,
+        table = s.table,
+    )
+}
+
+#[derive(FromQueryResult)]
+struct BatchEnd {
+    workspace_id: i64,
+}
 
 /// The batch's history and summary rows; takes the batch's `?`s twice.
-fn batch_sizes(batch: Batch) -> String {
+fn batch_sizes(n: &Names, batch: Batch) -> String {
     format!(
-        "SELECT (SELECT COUNT(*) FROM saved_runs WHERE {history}) AS history_rows, \
-            (SELECT COUNT(*) FROM workspace_recent_workflows WHERE {summary}) AS summary_rows",
-        history = batch.on("workspace_id"),
+        "SELECT (SELECT COUNT(*) FROM {runs} WHERE {history}) AS history_rows, \
+            (SELECT COUNT(*) FROM {summary_table} WHERE {summary}) AS summary_rows",
+        runs = n.saved_runs.table,
+        history = batch.on(&n.saved_runs.workspace_id),
+        summary_table = n.recent_workflows,
         summary = batch.on("workspace_id"),
     )
+}
+
+#[derive(FromQueryResult)]
+struct BatchSizes {
+    history_rows: i64,
+    summary_rows: i64,
 }
 
 /// Which workspaces' summary rows verify and repair check.
@@ -251,9 +274,7 @@ pub async fn verify<C>(
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    let mut report = VerifyReport::default();
-    pass(conn, scope, options, &mut report, false).await?;
-    Ok(report)
+    Recents::standard().verify(conn, scope, options).await
 }
 
 /// Runs the [`verify`] pass and recomputes every drifted row it finds from
@@ -273,19 +294,56 @@ pub async fn repair<C>(
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    let mut report = RepairReport::default();
-    report.repaired = pass(conn, scope, options, &mut report.found, true).await?;
-    Ok(report)
+    Recents::standard().repair(conn, scope, options).await
 }
 
-async fn recompute<C>(conn: &C, key: &Key) -> Result<()>
+impl Recents {
+    /// [`verify`] on the tables this handle's schema names.
+    ///
+    /// # Errors
+    /// As [`verify`].
+    pub async fn verify<C>(
+        &self,
+        conn: &C,
+        scope: &VerifyScope,
+        options: &VerifyOptions,
+    ) -> Result<VerifyReport>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
+        let mut report = VerifyReport::default();
+        pass(conn, self.schema(), scope, options, &mut report, false).await?;
+        Ok(report)
+    }
+
+    /// [`repair`] on the tables this handle's schema names.
+    ///
+    /// # Errors
+    /// As [`verify`].
+    pub async fn repair<C>(
+        &self,
+        conn: &C,
+        scope: &VerifyScope,
+        options: &VerifyOptions,
+    ) -> Result<RepairReport>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
+        let mut report = RepairReport::default();
+        report.repaired =
+            pass(conn, self.schema(), scope, options, &mut report.found, true).await?;
+        Ok(report)
+    }
+}
+
+async fn recompute<C>(conn: &C, schema: &Schema, key: &Key) -> Result<()>
 where
     C: ConnectionTrait + TransactionTrait,
 {
     let mut attempt = 1;
     loop {
         let txn = begin_write(conn).await?;
-        let done = summary::recompute(&txn, key).await;
+        let done = summary::recompute(&txn, schema, key).await;
         let done = match done {
             Ok(()) => txn.commit().await.map_err(Error::from),
             Err(err) => Err(err),
@@ -299,6 +357,7 @@ where
 
 async fn pass<C>(
     conn: &C,
+    schema: &Schema,
     scope: &VerifyScope,
     options: &VerifyOptions,
     report: &mut VerifyReport,
@@ -314,12 +373,13 @@ where
         });
     }
     let backend = conn.get_database_backend();
+    let n = schema.names(backend);
     // Inclusive batches `[low, high]` over the whole id range: workspace
     // i64::MIN and i64::MAX included, and no step past either end.
     let (mut low, last) = match scope {
         VerifyScope::All => (i64::MIN, i64::MAX),
         VerifyScope::Workspace(id) => {
-            check_workspace(conn, *id).await?;
+            check_workspace(conn, schema, *id).await?;
             (id.0, id.0)
         }
     };
@@ -327,16 +387,17 @@ where
     loop {
         let high = match scope {
             VerifyScope::Workspace(_) => last,
-            VerifyScope::All => conn
+            VerifyScope::All => match conn
                 .query_one_raw(statement(
                     backend,
-                    NEXT_BATCH_END,
+                    &next_batch_end(n),
                     vec![low.into(), i64::from(options.batch_rows - 1).into()],
                 ))
                 .await?
-                .map(|row| row.try_get::<i64>("", "workspace_id"))
-                .transpose()?
-                .unwrap_or(last),
+            {
+                Some(row) => BatchEnd::from_query_result(&row, "")?.workspace_id,
+                None => last,
+            },
         };
         let batch = match scope {
             VerifyScope::Workspace(id) => Batch::One(id.0),
@@ -345,16 +406,17 @@ where
         let mut values = batch.values();
         values.extend(batch.values());
         let sizes = conn
-            .query_one_raw(statement(backend, &batch_sizes(batch), values))
+            .query_one_raw(statement(backend, &batch_sizes(n, batch), values))
             .await?;
         if let Some(sizes) = sizes {
-            report.history_rows += sizes.try_get::<i64>("", "history_rows")?.max(0) as u64;
-            report.summary_rows += sizes.try_get::<i64>("", "summary_rows")?.max(0) as u64;
+            let sizes = BatchSizes::from_query_result(&sizes, "")?;
+            report.history_rows += count(sizes.history_rows);
+            report.summary_rows += count(sizes.summary_rows);
         }
         // A flag, not a callback: an async closure over `&Drift` would make
         // this future `Send` for one lifetime only, and the console runs
         // repairs in spawned tasks.
-        for drift in drift_in(conn, batch).await? {
+        for drift in drift_in(conn, n, batch).await? {
             report.record(&drift);
             if repair {
                 let key = Key {
@@ -362,7 +424,7 @@ where
                     uid: drift.uid.clone(),
                     published_run_id: drift.published_run_id,
                 };
-                recompute(conn, &key).await?;
+                recompute(conn, schema, &key).await?;
                 repaired += 1;
             }
         }
@@ -375,15 +437,15 @@ where
 }
 
 /// The drifted rows of one batch of workspaces, read in one statement.
-async fn drift_in<C>(conn: &C, batch: Batch) -> Result<Vec<Drift>>
+async fn drift_in<C>(conn: &C, n: &Names, batch: Batch) -> Result<Vec<Drift>>
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    let backend = conn.get_database_backend();
-    let history = batch_aggregate(backend, &batch.on("s.workspace_id"));
+    let backend = n.backend;
+    let history = batch_aggregate(n, &batch.on(&format!("s.{}", n.saved_runs.workspace_id)));
     let mut values = batch.values();
     values.extend(batch.values());
-    let drift = statement(backend, &drift_sql(backend, &history, batch), values);
+    let drift = statement(backend, &drift_sql(n, &history, batch), values);
     let rows = if backend == DbBackend::Postgres {
         // The backfill's batch settings: sorts in memory, no JIT.
         let txn = conn.begin().await?;
@@ -411,20 +473,22 @@ where
     Ok(drifts)
 }
 
+/// One row of a batch's comparison.
+#[derive(FromQueryResult)]
+struct DriftRow {
+    workspace_id: WorkspaceId,
+    uid: String,
+    published_run_id: PublishedRunId,
+    history_run_id: Option<SavedRunId>,
+    history_at: Option<DateTime<Utc>>,
+    summary_run_id: Option<SavedRunId>,
+    summary_at: Option<DateTime<Utc>>,
+}
+
 fn drift_of(row: &QueryResult) -> Result<Option<Drift>> {
-    let pair = |id: &str, at: &str| -> Result<Option<(SavedRunId, DateTime<Utc>)>> {
-        Ok(
-            match (
-                row.try_get::<Option<i64>>("", id)?,
-                row.try_get::<Option<DateTime<Utc>>>("", at)?,
-            ) {
-                (Some(id), Some(at)) => Some((SavedRunId(id), at)),
-                _ => None,
-            },
-        )
-    };
-    let history = pair("history_run_id", "history_at")?;
-    let summary = pair("summary_run_id", "summary_at")?;
+    let row = DriftRow::from_query_result(row, "")?;
+    let history = row.history_run_id.zip(row.history_at);
+    let summary = row.summary_run_id.zip(row.summary_at);
     let kind = match (&summary, &history) {
         (None, Some(_)) => DriftKind::Missing,
         (Some(_), None) => DriftKind::Extra,
@@ -438,19 +502,25 @@ fn drift_of(row: &QueryResult) -> Result<Option<Drift>> {
     };
     Ok(Some(Drift {
         kind,
-        workspace_id: WorkspaceId(row.try_get("", "workspace_id")?),
-        uid: row.try_get("", "uid")?,
-        published_run_id: PublishedRunId(row.try_get("", "published_run_id")?),
+        workspace_id: row.workspace_id,
+        uid: row.uid,
+        published_run_id: row.published_run_id,
         summary,
         history,
     }))
 }
 
 /// [`Error::WorkspaceNotFound`] unless the workspace exists (deleted or not).
-pub(crate) async fn check_workspace<C: ConnectionTrait>(conn: &C, id: WorkspaceId) -> Result<()> {
+pub(crate) async fn check_workspace<C: ConnectionTrait>(
+    conn: &C,
+    schema: &Schema,
+    id: WorkspaceId,
+) -> Result<()> {
+    let backend = conn.get_database_backend();
+    let w = &schema.names(backend).workspaces;
     conn.query_one_raw(statement(
-        conn.get_database_backend(),
-        "SELECT id FROM workspaces WHERE id = ?",
+        backend,
+        &format!("SELECT {id} AS id FROM {table} WHERE {id} = ?", id = w.id, table = w.table),
         vec![id.0.into()],
     ))
     .await?
