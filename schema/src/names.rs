@@ -97,16 +97,21 @@ pub struct JobsSql {
 }
 
 impl JobsSql {
-    /// Every column of the job aliased `alias`, each under recents' own name,
-    /// so a row decodes as `recents_entity::execution_job::Model`.
+    /// Every column of the job aliased `alias` (`""`: unqualified, as in a
+    /// `RETURNING`), each under recents' own name, so a row decodes as
+    /// `recents_entity::execution_job::Model`.
     pub fn all_as_recents(&self, alias: &str) -> String {
-        let a = alias;
+        let a = if alias.is_empty() {
+            String::new()
+        } else {
+            format!("{alias}.")
+        };
         format!(
-            "{a}.{} AS id, {a}.{} AS user_id, {a}.{} AS state, {a}.{} AS payload, \
-             {a}.{} AS created_at, {a}.{} AS started_at, {a}.{} AS finished_at, \
-             {a}.{} AS process_after, {a}.{} AS num_resets, {a}.{} AS num_failures, \
-             {a}.{} AS failure_message, {a}.{} AS worker_hostname, \
-             {a}.{} AS last_heartbeat_at, {a}.{} AS cancel",
+            "{a}{} AS id, {a}{} AS user_id, {a}{} AS state, {a}{} AS payload, \
+             {a}{} AS created_at, {a}{} AS started_at, {a}{} AS finished_at, \
+             {a}{} AS process_after, {a}{} AS num_resets, {a}{} AS num_failures, \
+             {a}{} AS failure_message, {a}{} AS worker_hostname, \
+             {a}{} AS last_heartbeat_at, {a}{} AS cancel",
             self.id,
             self.user_id,
             self.state,

@@ -5,12 +5,16 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use recents_entity::execution_job::JobState;
-use sea_orm::{ActiveEnum, ConnectionTrait, DbBackend, QueryResult, TransactionTrait, Value};
+use recents_schema::Names;
+use sea_orm::{
+    ActiveEnum, ConnectionTrait, DbBackend, FromQueryResult, QueryResult, TransactionTrait, Value,
+};
 
 use super::fair_order::worker_name;
 use super::sql::list;
 use super::{Heartbeat, Job, NewJob, QueueOptions, ResetReport};
 use crate::error::{Error, Result};
+use crate::handle::Recents;
 use crate::ids::JobId;
 use crate::sql::{begin_write, finish, for_update, now, statement};
 use crate::validate;
@@ -23,28 +27,15 @@ const INSERT_CHUNK: usize = 1_000;
 /// column holds (65,535 bytes), the smallest of the three backends.
 pub const MAX_FAILURE_MESSAGE_BYTES: usize = 65_535;
 
-/// Enqueues one job; see [`enqueue_many`].
-///
-/// # Errors
-/// As [`enqueue_many`].
-pub async fn enqueue<C>(conn: &C, job: &NewJob) -> Result<JobId>
+async fn enqueue_in<C>(conn: &C, n: &Names, job: &NewJob) -> Result<JobId>
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    let ids = enqueue_many(conn, std::slice::from_ref(job)).await?;
+    let ids = enqueue_many_in(conn, n, std::slice::from_ref(job)).await?;
     Ok(ids[0])
 }
 
-/// Enqueues jobs, `queued` with `created_at` now, in multi-row INSERTs of at
-/// most a thousand jobs and at most what one statement may carry (on
-/// MySQL/MariaDB the server's `max_allowed_packet`), all in one transaction.
-/// Returns their ids in order.
-///
-/// # Errors
-/// [`Error::InvalidArgument`] for a `process_after` outside the years 1000 to
-/// 9999, or a payload larger than one statement may carry (before any row is
-/// written); [`Error::Database`].
-pub async fn enqueue_many<C>(conn: &C, jobs: &[NewJob]) -> Result<Vec<JobId>>
+async fn enqueue_many_in<C>(conn: &C, n: &Names, jobs: &[NewJob]) -> Result<Vec<JobId>>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -90,6 +81,7 @@ where
             }
             insert_jobs(
                 &txn,
+                n,
                 &jobs[start..end],
                 &process_after[start..end],
                 created_at,
@@ -103,6 +95,188 @@ where
     }
     .await;
     finish(txn, done).await
+}
+
+/// Enqueues one job; see [`enqueue_many`].
+///
+/// # Errors
+/// As [`enqueue_many`].
+pub async fn enqueue<C>(conn: &C, job: &NewJob) -> Result<JobId>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    Recents::standard().enqueue(conn, job).await
+}
+
+/// Enqueues jobs, `queued` with `created_at` now, in multi-row INSERTs of at
+/// most a thousand jobs and at most what one statement may carry (on
+/// MySQL/MariaDB the server's `max_allowed_packet`), all in one transaction.
+/// Returns their ids in order.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for a `process_after` outside the years 1000 to
+/// 9999, or a payload larger than one statement may carry (before any row is
+/// written); [`Error::Database`].
+pub async fn enqueue_many<C>(conn: &C, jobs: &[NewJob]) -> Result<Vec<JobId>>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    Recents::standard().enqueue_many(conn, jobs).await
+}
+
+/// Records that `worker` is still running `jobs`: `last_heartbeat_at` moves
+/// to now for those still `processing` by it. Jobs missing from
+/// [`Heartbeat::alive`] were reset or finished by someone else: the worker
+/// should drop them; jobs in [`Heartbeat::canceled`] were canceled.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for a bad worker name or more than 1,000 ids;
+/// [`Error::Database`].
+pub async fn heartbeat<C>(conn: &C, worker: &str, jobs: &[JobId]) -> Result<Heartbeat>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    Recents::standard().heartbeat(conn, worker, jobs).await
+}
+
+/// Marks a job `completed`, for the worker that holds it: `job` is the job
+/// as [`dequeue`](super::dequeue) handed it out.
+///
+/// # Errors
+/// [`Error::JobNotFound`]; [`Error::JobNotProcessing`]; [`Error::JobNotHeld`]
+/// when the job was reset and handed out again (to any worker, this one's
+/// name included) since this claim: the result belongs to that claim, and
+/// nothing changes; [`Error::Database`].
+pub async fn complete<C>(conn: &C, job: &Job) -> Result<()>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    Recents::standard().complete(conn, job).await
+}
+
+/// Records a failure of a job, for the worker that holds it (`job` as
+/// [`dequeue`](super::dequeue) handed it out): `errored`, eligible again after
+/// the backoff, until its `max_failures`-th failure makes it `failed`.
+/// Returns the state it is left in.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for a message over [`MAX_FAILURE_MESSAGE_BYTES`]
+/// or holding NUL, or `max_failures < 1`; [`Error::JobNotFound`];
+/// [`Error::JobNotProcessing`]; [`Error::JobNotHeld`] (see [`complete`]);
+/// [`Error::Database`].
+pub async fn fail<C>(conn: &C, job: &Job, message: &str, options: &QueueOptions) -> Result<JobState>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    Recents::standard().fail(conn, job, message, options).await
+}
+
+/// Cancels a job. A waiting job becomes `canceled` at once; a `processing`
+/// one keeps running with its `cancel` flag set, which its worker learns
+/// from its next [`heartbeat`]. Returns the state it is left in.
+///
+/// # Errors
+/// [`Error::JobNotFound`]; [`Error::JobFinished`] for a job already
+/// completed, failed or canceled (nothing changes); [`Error::Database`].
+pub async fn cancel<C>(conn: &C, job: JobId) -> Result<JobState>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    Recents::standard().cancel(conn, job).await
+}
+
+/// Returns `processing` jobs whose heartbeat is older than `max_age` (their
+/// worker died) to the queue with `num_resets` + 1, at their old place; a job
+/// already reset `max_resets` times becomes `failed` instead, and one
+/// canceled while it ran becomes `canceled`.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for a `max_age` too large or negative
+/// `max_resets`; [`Error::Database`].
+pub async fn reset_stalled<C>(conn: &C, max_age: Duration, max_resets: i32) -> Result<ResetReport>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    Recents::standard().reset_stalled(conn, max_age, max_resets).await
+}
+
+impl Recents {
+    /// [`enqueue`] on the jobs table this handle's schema names.
+    ///
+    /// # Errors
+    /// As [`enqueue`].
+    pub async fn enqueue<C>(&self, conn: &C, job: &NewJob) -> Result<JobId>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
+        enqueue_in(conn, self.schema().names(conn.get_database_backend()), job).await
+    }
+
+    /// [`enqueue_many`] on the jobs table this handle's schema names.
+    ///
+    /// # Errors
+    /// As [`enqueue_many`].
+    pub async fn enqueue_many<C>(&self, conn: &C, jobs: &[NewJob]) -> Result<Vec<JobId>>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
+        enqueue_many_in(conn, self.schema().names(conn.get_database_backend()), jobs).await
+    }
+
+    /// [`heartbeat`] on the jobs table this handle's schema names.
+    ///
+    /// # Errors
+    /// As [`heartbeat`].
+    pub async fn heartbeat<C>(&self, conn: &C, worker: &str, jobs: &[JobId]) -> Result<Heartbeat>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
+        heartbeat_in(conn, self.schema().names(conn.get_database_backend()), worker, jobs).await
+    }
+
+    /// [`complete`] on the jobs table this handle's schema names.
+    ///
+    /// # Errors
+    /// As [`complete`].
+    pub async fn complete<C>(&self, conn: &C, job: &Job) -> Result<()>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
+        complete_in(conn, self.schema().names(conn.get_database_backend()), job).await
+    }
+
+    /// [`fail`] on the jobs table this handle's schema names.
+    ///
+    /// # Errors
+    /// As [`fail`].
+    pub async fn fail<C>(&self, conn: &C, job: &Job, message: &str, options: &QueueOptions) -> Result<JobState>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
+        fail_in(conn, self.schema().names(conn.get_database_backend()), job, message, options).await
+    }
+
+    /// [`cancel`] on the jobs table this handle's schema names.
+    ///
+    /// # Errors
+    /// As [`cancel`].
+    pub async fn cancel<C>(&self, conn: &C, job: JobId) -> Result<JobState>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
+        cancel_in(conn, self.schema().names(conn.get_database_backend()), job).await
+    }
+
+    /// [`reset_stalled`] on the jobs table this handle's schema names.
+    ///
+    /// # Errors
+    /// As [`reset_stalled`].
+    pub async fn reset_stalled<C>(&self, conn: &C, max_age: Duration, max_resets: i32) -> Result<ResetReport>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
+        reset_stalled_in(conn, self.schema().names(conn.get_database_backend()), max_age, max_resets).await
+    }
 }
 
 /// What a row adds to a multi-row INSERT besides its payload: the user id,
@@ -146,10 +320,10 @@ async fn server_limits<C: ConnectionTrait>(conn: &C, sizes: &[usize]) -> Result<
         ))
         .await?;
     let (packet, mode) = match row {
-        Some(row) => (
-            row.try_get::<i64>("", "packet")?,
-            row.try_get::<i64>("", "autoinc_mode")?,
-        ),
+        Some(row) => {
+            let limits = ServerLimits::from_query_result(&row, "")?;
+            (limits.packet, limits.autoinc_mode)
+        }
         None => (4 << 20, 2),
     };
     Ok(Limits {
@@ -163,6 +337,7 @@ async fn server_limits<C: ConnectionTrait>(conn: &C, sizes: &[usize]) -> Result<
 /// One multi-row INSERT of `jobs`, their ids appended to `ids` in order.
 async fn insert_jobs<C: ConnectionTrait>(
     txn: &C,
+    n: &Names,
     jobs: &[NewJob],
     process_after: &[Option<DateTime<Utc>>],
     created_at: DateTime<Utc>,
@@ -178,11 +353,17 @@ async fn insert_jobs<C: ConnectionTrait>(
             (*after).into(),
         ]
     };
-    let insert = |n: usize| {
+    let j = &n.jobs;
+    let insert = |rows: usize| {
         format!(
-            "INSERT INTO execution_jobs (user_id, state, payload, created_at, process_after) \
-             VALUES {}",
-            vec!["(?, 'queued', ?, ?, ?)"; n].join(", ")
+            "INSERT INTO {table} ({user}, {state}, {payload}, {created}, {after}) VALUES {}",
+            vec!["(?, 'queued', ?, ?, ?)"; rows].join(", "),
+            table = j.table,
+            user = j.user_id,
+            state = j.state,
+            payload = j.payload,
+            created = j.created_at,
+            after = j.process_after,
         )
     };
     let values = |jobs: &[NewJob], after: &[Option<DateTime<Utc>>]| -> Vec<Value> {
@@ -222,27 +403,19 @@ async fn insert_jobs<C: ConnectionTrait>(
             let rows = txn
                 .query_all_raw(statement(
                     backend,
-                    &format!("{} RETURNING id", insert(jobs.len())),
+                    &format!("{} RETURNING {} AS id", insert(jobs.len()), j.id),
                     values(jobs, process_after),
                 ))
                 .await?;
             for row in rows {
-                ids.push(JobId(row.try_get("", "id")?));
+                ids.push(NewId::from_query_result(&row, "")?.id);
             }
         }
     }
     Ok(())
 }
 
-/// Records that `worker` is still running `jobs`: `last_heartbeat_at` moves
-/// to now for those still `processing` by it. Jobs missing from
-/// [`Heartbeat::alive`] were reset or finished by someone else: the worker
-/// should drop them; jobs in [`Heartbeat::canceled`] were canceled.
-///
-/// # Errors
-/// [`Error::InvalidArgument`] for a bad worker name or more than 1,000 ids;
-/// [`Error::Database`].
-pub async fn heartbeat<C>(conn: &C, worker: &str, jobs: &[JobId]) -> Result<Heartbeat>
+async fn heartbeat_in<C>(conn: &C, n: &Names, worker: &str, jobs: &[JobId]) -> Result<Heartbeat>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -259,9 +432,13 @@ where
     let backend = conn.get_database_backend();
     let now = now();
     let ids: Vec<Value> = jobs.iter().map(|j| j.0.into()).collect();
+    let j = &n.jobs;
     let mine = format!(
-        "id IN ({}) AND state = 'processing' AND worker_hostname = ?",
-        list(jobs.len())
+        "{id} IN ({}) AND {state} = 'processing' AND {worker} = ?",
+        list(jobs.len()),
+        id = j.id,
+        state = j.state,
+        worker = j.worker_hostname,
     );
     let txn = begin_write(conn).await?;
     let done: Result<Vec<QueryResult>> = async {
@@ -270,7 +447,7 @@ where
         values.push(worker.into());
         txn.execute_raw(statement(
             backend,
-            &format!("UPDATE execution_jobs SET last_heartbeat_at = ? WHERE {mine}"),
+            &format!("UPDATE {} SET {} = ? WHERE {mine}", j.table, j.last_heartbeat_at),
             values,
         ))
         .await?;
@@ -279,7 +456,12 @@ where
         Ok(txn
             .query_all_raw(statement(
                 backend,
-                &format!("SELECT id, cancel FROM execution_jobs WHERE {mine} ORDER BY id"),
+                &format!(
+                    "SELECT {id} AS id, {cancel} AS cancel FROM {table} WHERE {mine} ORDER BY {id}",
+                    id = j.id,
+                    cancel = j.cancel,
+                    table = j.table,
+                ),
                 values,
             ))
             .await?)
@@ -288,10 +470,10 @@ where
     let rows = finish(txn, done).await?;
     let mut beat = Heartbeat::default();
     for row in rows {
-        let id = JobId(row.try_get("", "id")?);
-        beat.alive.push(id);
-        if row.try_get::<bool>("", "cancel")? {
-            beat.canceled.push(id);
+        let row = Alive::from_query_result(&row, "")?;
+        beat.alive.push(row.id);
+        if row.cancel {
+            beat.canceled.push(row.id);
         }
     }
     Ok(beat)
@@ -332,51 +514,82 @@ impl Locked {
 }
 
 /// Locks one job's row for a state change.
-async fn lock_job<C: ConnectionTrait>(conn: &C, job: JobId) -> Result<Locked> {
-    let backend = conn.get_database_backend();
+async fn lock_job<C: ConnectionTrait>(conn: &C, n: &Names, job: JobId) -> Result<Locked> {
+    let j = &n.jobs;
     let row = conn
         .query_one_raw(statement(
-            backend,
+            n.backend,
             &format!(
-                "SELECT state, num_failures, num_resets, worker_hostname FROM execution_jobs WHERE id = ?{}",
-                for_update(backend)
+                "SELECT {state} AS state, {failures} AS num_failures, {resets} AS num_resets, \
+                 {worker} AS worker_hostname FROM {table} WHERE {id} = ?{lock}",
+                state = j.state,
+                failures = j.num_failures,
+                resets = j.num_resets,
+                worker = j.worker_hostname,
+                table = j.table,
+                id = j.id,
+                lock = for_update(n.backend),
             ),
             vec![job.0.into()],
         ))
         .await?
         .ok_or(Error::JobNotFound(job))?;
+    let row = LockedRow::from_query_result(&row, "")?;
     Ok(Locked {
-        state: state_of(&row)?,
-        num_failures: row.try_get("", "num_failures")?,
-        num_resets: row.try_get("", "num_resets")?,
-        worker: row.try_get("", "worker_hostname")?,
+        state: JobState::try_from_value(&row.state)?,
+        num_failures: row.num_failures,
+        num_resets: row.num_resets,
+        worker: row.worker_hostname,
     })
 }
 
-fn state_of(row: &QueryResult) -> Result<JobState> {
-    let state: String = row.try_get("", "state")?;
-    Ok(JobState::try_from_value(&state)?)
+#[derive(FromQueryResult)]
+struct LockedRow {
+    state: String,
+    num_failures: i32,
+    num_resets: i32,
+    worker_hostname: Option<String>,
 }
 
-/// Marks a job `completed`, for the worker that holds it: `job` is the job
-/// as [`dequeue`](super::dequeue) handed it out.
-///
-/// # Errors
-/// [`Error::JobNotFound`]; [`Error::JobNotProcessing`]; [`Error::JobNotHeld`]
-/// when the job was reset and handed out again (to any worker, this one's
-/// name included) since this claim: the result belongs to that claim, and
-/// nothing changes; [`Error::Database`].
-pub async fn complete<C>(conn: &C, job: &Job) -> Result<()>
+#[derive(FromQueryResult)]
+struct NewId {
+    id: JobId,
+}
+
+#[derive(FromQueryResult)]
+struct ServerLimits {
+    packet: i64,
+    autoinc_mode: i64,
+}
+
+#[derive(FromQueryResult)]
+struct Alive {
+    id: JobId,
+    cancel: bool,
+}
+
+#[derive(FromQueryResult)]
+struct Stalled {
+    id: JobId,
+    num_resets: i32,
+    cancel: bool,
+}
+
+async fn complete_in<C>(conn: &C, n: &Names, job: &Job) -> Result<()>
 where
     C: ConnectionTrait + TransactionTrait,
 {
     let backend = conn.get_database_backend();
     let txn = begin_write(conn).await?;
     let done: Result<()> = async {
-        lock_job(&txn, JobId(job.id)).await?.held_by(job)?;
+        lock_job(&txn, n, JobId(job.id)).await?.held_by(job)?;
+        let j = &n.jobs;
         txn.execute_raw(statement(
             backend,
-            "UPDATE execution_jobs SET state = 'completed', finished_at = ? WHERE id = ?",
+            &format!(
+                "UPDATE {} SET {} = 'completed', {} = ? WHERE {} = ?",
+                j.table, j.state, j.finished_at, j.id
+            ),
             vec![now().into(), job.id.into()],
         ))
         .await?;
@@ -386,17 +599,7 @@ where
     finish(txn, done).await
 }
 
-/// Records a failure of a job, for the worker that holds it (`job` as
-/// [`dequeue`](super::dequeue) handed it out): `errored`, eligible again after
-/// the backoff, until its `max_failures`-th failure makes it `failed`.
-/// Returns the state it is left in.
-///
-/// # Errors
-/// [`Error::InvalidArgument`] for a message over [`MAX_FAILURE_MESSAGE_BYTES`]
-/// or holding NUL, or `max_failures < 1`; [`Error::JobNotFound`];
-/// [`Error::JobNotProcessing`]; [`Error::JobNotHeld`] (see [`complete`]);
-/// [`Error::Database`].
-pub async fn fail<C>(conn: &C, job: &Job, message: &str, options: &QueueOptions) -> Result<JobState>
+async fn fail_in<C>(conn: &C, n: &Names, job: &Job, message: &str, options: &QueueOptions) -> Result<JobState>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -412,7 +615,7 @@ where
     let backend = conn.get_database_backend();
     let txn = begin_write(conn).await?;
     let done: Result<JobState> = async {
-        let locked = lock_job(&txn, JobId(job.id)).await?;
+        let locked = lock_job(&txn, n, JobId(job.id)).await?;
         locked.held_by(job)?;
         let failed = locked.num_failures.saturating_add(1) >= options.max_failures;
         let (next, process_after) = if failed {
@@ -420,10 +623,20 @@ where
         } else {
             (JobState::Errored, Some(retry_at))
         };
+        let j = &n.jobs;
         txn.execute_raw(statement(
             backend,
-            "UPDATE execution_jobs SET state = ?, num_failures = num_failures + 1, \
-             failure_message = ?, finished_at = ?, process_after = ? WHERE id = ?",
+            &format!(
+                "UPDATE {table} SET {state} = ?, {failures} = {failures} + 1, \
+                 {message} = ?, {finished} = ?, {after} = ? WHERE {id} = ?",
+                table = j.table,
+                state = j.state,
+                failures = j.num_failures,
+                message = j.failure_message,
+                finished = j.finished_at,
+                after = j.process_after,
+                id = j.id,
+            ),
             vec![
                 next.to_value().into(),
                 message.into(),
@@ -439,26 +652,23 @@ where
     finish(txn, done).await
 }
 
-/// Cancels a job. A waiting job becomes `canceled` at once; a `processing`
-/// one keeps running with its `cancel` flag set, which its worker learns
-/// from its next [`heartbeat`]. Returns the state it is left in.
-///
-/// # Errors
-/// [`Error::JobNotFound`]; [`Error::JobFinished`] for a job already
-/// completed, failed or canceled (nothing changes); [`Error::Database`].
-pub async fn cancel<C>(conn: &C, job: JobId) -> Result<JobState>
+async fn cancel_in<C>(conn: &C, n: &Names, job: JobId) -> Result<JobState>
 where
     C: ConnectionTrait + TransactionTrait,
 {
     let backend = conn.get_database_backend();
     let txn = begin_write(conn).await?;
     let done: Result<JobState> = async {
-        let state = lock_job(&txn, job).await?.state;
+        let state = lock_job(&txn, n, job).await?.state;
+        let j = &n.jobs;
         Ok(match state {
             JobState::Queued | JobState::Errored => {
                 txn.execute_raw(statement(
                     backend,
-                    "UPDATE execution_jobs SET state = 'canceled', cancel = ?, finished_at = ? WHERE id = ?",
+                    &format!(
+                        "UPDATE {} SET {} = 'canceled', {} = ?, {} = ? WHERE {} = ?",
+                        j.table, j.state, j.cancel, j.finished_at, j.id
+                    ),
                     vec![true.into(), now().into(), job.0.into()],
                 ))
                 .await?;
@@ -467,7 +677,7 @@ where
             JobState::Processing => {
                 txn.execute_raw(statement(
                     backend,
-                    "UPDATE execution_jobs SET cancel = ? WHERE id = ?",
+                    &format!("UPDATE {} SET {} = ? WHERE {} = ?", j.table, j.cancel, j.id),
                     vec![true.into(), job.0.into()],
                 ))
                 .await?;
@@ -482,15 +692,7 @@ where
     finish(txn, done).await
 }
 
-/// Returns `processing` jobs whose heartbeat is older than `max_age` (their
-/// worker died) to the queue with `num_resets` + 1, at their old place; a job
-/// already reset `max_resets` times becomes `failed` instead, and one
-/// canceled while it ran becomes `canceled`.
-///
-/// # Errors
-/// [`Error::InvalidArgument`] for a `max_age` too large or negative
-/// `max_resets`; [`Error::Database`].
-pub async fn reset_stalled<C>(conn: &C, max_age: Duration, max_resets: i32) -> Result<ResetReport>
+async fn reset_stalled_in<C>(conn: &C, n: &Names, max_age: Duration, max_resets: i32) -> Result<ResetReport>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -505,25 +707,33 @@ where
     let backend = conn.get_database_backend();
     let txn = begin_write(conn).await?;
     let done: Result<ResetReport> = async {
+        let j = &n.jobs;
         let rows = txn
             .query_all_raw(statement(
                 backend,
                 &format!(
-                    "SELECT id, num_resets, cancel FROM execution_jobs WHERE state = 'processing' \
-                     AND (last_heartbeat_at IS NULL OR last_heartbeat_at < ?) ORDER BY id{}",
-                    for_update(backend)
+                    "SELECT {id} AS id, {resets} AS num_resets, {cancel} AS cancel FROM {table} \
+                     WHERE {state} = 'processing' AND ({beat} IS NULL OR {beat} < ?) ORDER BY {id}{lock}",
+                    id = j.id,
+                    resets = j.num_resets,
+                    cancel = j.cancel,
+                    table = j.table,
+                    state = j.state,
+                    beat = j.last_heartbeat_at,
+                    lock = for_update(backend),
                 ),
                 vec![cutoff.into()],
             ))
             .await?;
         let mut report = ResetReport::default();
         for row in rows {
-            let id = JobId(row.try_get("", "id")?);
-            if row.try_get::<bool>("", "cancel")? {
+            let row = Stalled::from_query_result(&row, "")?;
+            let id = row.id;
+            if row.cancel {
                 // Canceled while it ran: its worker is gone, and so is the
                 // reason to run it again.
                 report.canceled.push(id);
-            } else if row.try_get::<i32>("", "num_resets")? >= max_resets {
+            } else if row.num_resets >= max_resets {
                 report.failed.push(id);
             } else {
                 report.requeued.push(id);
@@ -532,19 +742,34 @@ where
         let ends = [
             (
                 &report.requeued,
-                "state = 'queued', num_resets = num_resets + 1, last_heartbeat_at = NULL, \
-                 worker_hostname = NULL",
+                format!(
+                    "{state} = 'queued', {resets} = {resets} + 1, {beat} = NULL, {worker} = NULL",
+                    state = j.state,
+                    resets = j.num_resets,
+                    beat = j.last_heartbeat_at,
+                    worker = j.worker_hostname,
+                ),
                 false,
             ),
             (
                 &report.failed,
-                "state = 'failed', finished_at = ?, \
-                 failure_message = 'stalled: no heartbeat, reset too many times'",
+                format!(
+                    "{state} = 'failed', {finished} = ?, \
+                     {message} = 'stalled: no heartbeat, reset too many times'",
+                    state = j.state,
+                    finished = j.finished_at,
+                    message = j.failure_message,
+                ),
                 true,
             ),
             (
                 &report.canceled,
-                "state = 'canceled', finished_at = ?, worker_hostname = NULL",
+                format!(
+                    "{state} = 'canceled', {finished} = ?, {worker} = NULL",
+                    state = j.state,
+                    finished = j.finished_at,
+                    worker = j.worker_hostname,
+                ),
                 true,
             ),
         ];
@@ -558,7 +783,9 @@ where
                 txn.execute_raw(statement(
                     backend,
                     &format!(
-                        "UPDATE execution_jobs SET {set} WHERE id IN ({})",
+                        "UPDATE {} SET {set} WHERE {} IN ({})",
+                        j.table,
+                        j.id,
                         list(chunk.len())
                     ),
                     values,

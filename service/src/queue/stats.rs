@@ -2,31 +2,52 @@
 
 use std::time::Duration;
 
-use recents_entity::execution_job;
-use sea_orm::{ConnectionTrait, EntityTrait};
+use chrono::{DateTime, Utc};
+use recents_schema::Names;
+use sea_orm::{ConnectionTrait, FromQueryResult};
 
 use super::lifecycle::before;
-use super::sql::JOB_COLUMNS;
 use super::{Job, UserQueueStats};
+use crate::backfill::count;
 use crate::error::Result;
+use crate::handle::Recents;
 use crate::ids::UserId;
 use crate::sql::{now, statement};
 use crate::validate;
 
 // Through idx_execution_jobs_state: the finished states are never read but
 // `failed`, which operators want to see.
-const STATS: &str = "\
-SELECT s.user_id, s.queued, s.errored, s.processing, s.failed, l.latest_dequeue \
-FROM (\
-    SELECT user_id, \
-        COUNT(CASE WHEN state = 'queued' AND NOT cancel THEN 1 END) AS queued, \
-        COUNT(CASE WHEN state = 'errored' AND NOT cancel THEN 1 END) AS errored, \
-        COUNT(CASE WHEN state = 'processing' THEN 1 END) AS processing, \
-        COUNT(CASE WHEN state = 'failed' THEN 1 END) AS failed \
-    FROM execution_jobs WHERE state IN ('queued', 'errored', 'processing', 'failed') \
-    GROUP BY user_id\
-) s LEFT JOIN execution_last_dequeues l ON l.user_id = s.user_id \
-ORDER BY s.user_id";
+fn stats(n: &Names) -> String {
+    let j = &n.jobs;
+    format!(
+        "SELECT s.user_id, s.queued, s.errored, s.processing, s.failed, l.latest_dequeue \
+         FROM (\
+             SELECT {user} AS user_id, \
+                 COUNT(CASE WHEN {state} = 'queued' AND NOT {cancel} THEN 1 END) AS queued, \
+                 COUNT(CASE WHEN {state} = 'errored' AND NOT {cancel} THEN 1 END) AS errored, \
+                 COUNT(CASE WHEN {state} = 'processing' THEN 1 END) AS processing, \
+                 COUNT(CASE WHEN {state} = 'failed' THEN 1 END) AS failed \
+             FROM {table} WHERE {state} IN ('queued', 'errored', 'processing', 'failed') \
+             GROUP BY {user}\
+         ) s LEFT JOIN {last} l ON l.user_id = s.user_id \
+         ORDER BY s.user_id",
+        user = j.user_id,
+        state = j.state,
+        cancel = j.cancel,
+        table = j.table,
+        last = n.last_dequeues,
+    )
+}
+
+#[derive(FromQueryResult)]
+struct StatsRow {
+    user_id: UserId,
+    queued: i64,
+    errored: i64,
+    processing: i64,
+    failed: i64,
+    latest_dequeue: Option<DateTime<Utc>>,
+}
 
 /// Per user with queued, errored, processing or failed jobs: the counts and
 /// the latest dequeue, by user id.
@@ -34,25 +55,7 @@ ORDER BY s.user_id";
 /// # Errors
 /// [`crate::Error::Database`].
 pub async fn queue_stats<C: ConnectionTrait>(conn: &C) -> Result<Vec<UserQueueStats>> {
-    let backend = conn.get_database_backend();
-    let rows = conn
-        .query_all_raw(statement(backend, STATS, vec![]))
-        .await?;
-    let count = |row: &sea_orm::QueryResult, col: &str| -> Result<u64, sea_orm::DbErr> {
-        Ok(row.try_get::<i64>("", col)?.max(0) as u64)
-    };
-    rows.iter()
-        .map(|row| {
-            Ok(UserQueueStats {
-                user_id: UserId(row.try_get("", "user_id")?),
-                queued: count(row, "queued")?,
-                errored: count(row, "errored")?,
-                processing: count(row, "processing")?,
-                failed: count(row, "failed")?,
-                latest_dequeue: row.try_get("", "latest_dequeue")?,
-            })
-        })
-        .collect()
+    Recents::standard().queue_stats(conn).await
 }
 
 /// `processing` jobs whose heartbeat is older than `max_age`, stalest first:
@@ -67,20 +70,67 @@ pub async fn stalled_jobs<C: ConnectionTrait>(
     max_age: Duration,
     limit: u32,
 ) -> Result<Vec<Job>> {
-    let limit = validate::limit(limit)?;
-    let cutoff = before(now(), max_age, "max_age")?;
-    let backend = conn.get_database_backend();
-    let sql = format!(
-        "SELECT {JOB_COLUMNS} FROM execution_jobs WHERE state = 'processing' \
-         AND (last_heartbeat_at IS NULL OR last_heartbeat_at < ?) \
-         ORDER BY last_heartbeat_at, id LIMIT ?"
-    );
-    Ok(execution_job::Entity::find()
-        .from_raw_sql(statement(
-            backend,
-            &sql,
-            vec![cutoff.into(), i64::from(limit).into()],
-        ))
-        .all(conn)
-        .await?)
+    Recents::standard().stalled_jobs(conn, max_age, limit).await
+}
+
+impl Recents {
+    /// [`queue_stats`] of the jobs table this handle's schema names.
+    ///
+    /// # Errors
+    /// As [`queue_stats`].
+    pub async fn queue_stats<C: ConnectionTrait>(&self, conn: &C) -> Result<Vec<UserQueueStats>> {
+        let backend = conn.get_database_backend();
+        let rows = conn
+            .query_all_raw(statement(backend, &stats(self.schema().names(backend)), vec![]))
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let row = StatsRow::from_query_result(row, "")?;
+                Ok(UserQueueStats {
+                    user_id: row.user_id,
+                    queued: count(row.queued),
+                    errored: count(row.errored),
+                    processing: count(row.processing),
+                    failed: count(row.failed),
+                    latest_dequeue: row.latest_dequeue,
+                })
+            })
+            .collect()
+    }
+
+    /// [`stalled_jobs`] of the jobs table this handle's schema names.
+    ///
+    /// # Errors
+    /// As [`stalled_jobs`].
+    pub async fn stalled_jobs<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        max_age: Duration,
+        limit: u32,
+    ) -> Result<Vec<Job>> {
+        let limit = validate::limit(limit)?;
+        let cutoff = before(now(), max_age, "max_age")?;
+        let backend = conn.get_database_backend();
+        let j = &self.schema().names(backend).jobs;
+        let sql = format!(
+            "SELECT {columns} FROM {table} j WHERE j.{state} = 'processing' \
+             AND (j.{beat} IS NULL OR j.{beat} < ?) ORDER BY j.{beat}, j.{id} LIMIT ?",
+            columns = j.all_as_recents("j"),
+            table = j.table,
+            state = j.state,
+            beat = j.last_heartbeat_at,
+            id = j.id,
+        );
+        let rows = conn
+            .query_all_raw(statement(
+                backend,
+                &sql,
+                vec![cutoff.into(), i64::from(limit).into()],
+            ))
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| Job::from_query_result(row, ""))
+            .collect::<Result<_, _>>()?)
+    }
 }
