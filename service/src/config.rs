@@ -7,16 +7,16 @@
 
 use std::time::Duration;
 
-use recents_migration::{Migrator, MigratorTrait, SchemaManager};
+use recents_migration::OwnMigrations;
+use recents_schema::Schema;
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
+    ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
 };
 
 use recents_migration::reach::cause_of;
 pub use recents_migration::reach::redact;
 
 use crate::error::{Error, Result};
-use crate::sql::statement;
 
 /// The embedded database the console and the subcommands use when
 /// `DATABASE_URL` is not set: a SQLite file in the working directory,
@@ -31,37 +31,71 @@ pub const POOL_SIZE: u32 = 8;
 /// counts as unavailable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Where the schema of a database stands against this version's migrations.
+/// Where recents' migrations stand on a database. Only recents' own are
+/// looked at: a team's migrations in the same `seaql_migrations` are neither
+/// pending nor "ahead".
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SchemaStatus {
-    /// Migrations of this version the database has applied, oldest first.
+    /// recents' migrations the database has applied, oldest first.
     pub applied: Vec<String>,
-    /// Migrations of this version the database lacks, oldest first.
+    /// recents' migrations the database lacks, oldest first.
     pub pending: Vec<String>,
-    /// Migrations the database has applied that this version does not know.
-    pub unknown: Vec<String>,
 }
 
 impl SchemaStatus {
-    /// No migration of any version was ever applied: a new database.
+    /// None of recents' migrations was ever applied.
     pub fn is_new(&self) -> bool {
-        self.applied.is_empty() && self.unknown.is_empty()
+        self.applied.is_empty()
     }
 
-    /// Every migration applied, and no unknown one.
+    /// Every one of recents' migrations applied.
     pub fn is_current(&self) -> bool {
-        self.pending.is_empty() && self.unknown.is_empty()
+        self.pending.is_empty()
     }
 
-    /// The schema as an error a caller can show: `MigrationsAhead` before
-    /// `MigrationsBehind` (a newer version wrote it; migrating cannot help).
+    /// The schema as an error a caller can show: [`Error::MigrationsBehind`].
     pub fn check(&self) -> Result<()> {
-        if !self.unknown.is_empty() {
-            Err(Error::MigrationsAhead(self.unknown.clone()))
-        } else if !self.pending.is_empty() {
-            Err(Error::MigrationsBehind(self.pending.clone()))
-        } else {
+        if self.pending.is_empty() {
             Ok(())
+        } else {
+            Err(Error::MigrationsBehind(self.pending.clone()))
+        }
+    }
+}
+
+/// Which database recents works on: its own history tables under its own
+/// names (the embedded default, the demo, the tests), or a backend's tables
+/// named by a schema mapping.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Tables {
+    /// A database recents makes whole: the history tables too, under
+    /// recents' names.
+    #[default]
+    Own,
+    /// The backend's history tables, as the mapping names them; recents
+    /// creates only what it owns, after checking the mapping.
+    Mapped(Schema),
+}
+
+impl Tables {
+    /// The mapping, or `None` for recents' own tables.
+    pub fn from_schema(schema: Option<Schema>) -> Self {
+        schema.map_or(Tables::Own, Tables::Mapped)
+    }
+
+    /// The schema statements use.
+    pub fn schema(&self) -> Schema {
+        match self {
+            Tables::Own => Schema::default(),
+            Tables::Mapped(schema) => schema.clone(),
+        }
+    }
+
+    /// recents' migrations for these tables.
+    pub fn migrations(&self) -> OwnMigrations {
+        match self {
+            Tables::Own => OwnMigrations::new(Schema::default()).with_history(true),
+            Tables::Mapped(schema) => OwnMigrations::new(schema.clone()),
         }
     }
 }
@@ -146,19 +180,41 @@ pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection> {
 /// # Errors
 /// As [`connect`] and [`connect_and_migrate`].
 pub async fn open(url: &str, migrate: Migrate) -> Result<DatabaseConnection> {
+    Ok(open_tables(url, migrate, &Tables::Own).await?.0)
+}
+
+/// Connects to `url`, checks a mapping against the database (nothing is
+/// created when it is wrong), and treats recents' migrations as `migrate`
+/// says. Returns the connection and the schema as found.
+///
+/// # Errors
+/// As [`connect`]; [`Error::Schema`] for a mapping the database contradicts.
+pub async fn open_tables(
+    url: &str,
+    migrate: Migrate,
+    tables: &Tables,
+) -> Result<(DatabaseConnection, Schema)> {
     let conn = connect_unchecked(url).await?;
-    let status = schema_status(&conn).await?;
+    let schema = match tables {
+        Tables::Own => Schema::default(),
+        Tables::Mapped(schema) => schema.check(&conn).await?,
+    };
+    let tables = match tables {
+        Tables::Own => Tables::Own,
+        Tables::Mapped(_) => Tables::Mapped(schema.clone()),
+    };
+    let status = tables_status(&conn, &tables).await?;
     let apply = match migrate {
         Migrate::Never => false,
         Migrate::IfNew => status.is_new(),
-        Migrate::Pending => status.unknown.is_empty(),
+        Migrate::Pending => true,
     };
     if apply && !status.pending.is_empty() {
-        migrate_up(&conn).await?;
+        tables.migrations().up(&conn, None).await?;
     } else {
         status.check()?;
     }
-    Ok(conn)
+    Ok((conn, schema))
 }
 
 /// Connects to `url` without looking at its schema (for `recents migrate`).
@@ -250,65 +306,35 @@ fn missing_database(err: &DbErr) -> Option<String> {
     })
 }
 
-/// Where the schema of `conn` stands. Reads only: a database that never saw
-/// a migration gets no migration table from this.
+/// Where recents' migrations stand on `conn` (recents' own tables, history
+/// included). Reads only: a database that never saw a migration gets no
+/// migration table from this.
 ///
 /// # Errors
 /// [`Error::Database`], or [`Error::DatabaseUnavailable`] when the connection is lost.
 pub async fn schema_status(conn: &DatabaseConnection) -> Result<SchemaStatus> {
-    let table = Migrator::migration_table_name().to_string();
-    let manager = SchemaManager::new(conn);
-    let applied: Vec<String> = if manager.has_table(&table).await.map_err(lost)? {
-        conn.query_all_raw(statement(
-            conn.get_database_backend(),
-            &format!("SELECT version FROM {table} ORDER BY version"),
-            vec![],
-        ))
-        .await
-        .map_err(lost)?
-        .into_iter()
-        .map(|row| row.try_get::<String>("", "version"))
-        .collect::<Result<_, _>>()?
-    } else {
-        Vec::new()
-    };
-    let known: Vec<String> = Migrator::migrations()
-        .iter()
-        .map(|m| m.name().to_owned())
-        .collect();
+    tables_status(conn, &Tables::Own).await
+}
+
+/// Where recents' migrations for `tables` stand on `conn`.
+///
+/// # Errors
+/// As [`schema_status`].
+pub async fn tables_status(conn: &DatabaseConnection, tables: &Tables) -> Result<SchemaStatus> {
+    let status = tables.migrations().status(conn).await.map_err(lost)?;
     Ok(SchemaStatus {
-        pending: known
-            .iter()
-            .filter(|name| !applied.contains(name))
-            .cloned()
-            .collect(),
-        unknown: applied
-            .iter()
-            .filter(|name| !known.contains(name))
-            .cloned()
-            .collect(),
-        applied: known
-            .iter()
-            .filter(|name| applied.contains(name))
-            .cloned()
-            .collect(),
+        applied: status.applied,
+        pending: status.pending,
     })
 }
 
-/// Applies every pending migration and returns their names, oldest first.
+/// Applies every pending migration of recents (its own tables, history
+/// included) and returns their names, oldest first.
 ///
 /// # Errors
-/// [`Error::MigrationsAhead`] without changing anything; [`Error::Database`]
-/// when a migration fails.
+/// [`Error::Database`] when a migration fails.
 pub async fn migrate_up(conn: &DatabaseConnection) -> Result<Vec<String>> {
-    let status = schema_status(conn).await?;
-    if !status.unknown.is_empty() {
-        return Err(Error::MigrationsAhead(status.unknown));
-    }
-    if !status.pending.is_empty() {
-        Migrator::up(conn, None).await?;
-    }
-    Ok(status.pending)
+    Ok(Tables::Own.migrations().up(conn, None).await?)
 }
 
 fn lost(err: DbErr) -> Error {

@@ -87,9 +87,6 @@ pub enum Error {
     /// The database lacks migrations of recents that this version needs.
     #[error("database schema is behind: recents' migrations {0:?} are pending")]
     MigrationsBehind(Vec<String>),
-    /// The database has migrations this version does not know.
-    #[error("database schema is ahead of this version: unknown migrations {0:?}")]
-    MigrationsAhead(Vec<String>),
     /// The database rolled the whole transaction back after this error
     /// (MySQL/MariaDB do on deadlocks, lock contention and snapshot
     /// conflicts): nothing of it remains, the caller's work before the call
@@ -142,7 +139,6 @@ impl Error {
             Error::DatabaseUnavailable(_) => "database_unavailable",
             Error::DatabaseNotFound(_) => "database_not_found",
             Error::MigrationsBehind(_) => "schema_behind",
-            Error::MigrationsAhead(_) => "schema_ahead",
             Error::TransactionRolledBack(_) => "transaction_rolled_back",
             Error::Database(_) => "database",
             Error::DatabaseNotEmpty { .. } => "database_not_empty",

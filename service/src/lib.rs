@@ -41,8 +41,8 @@ pub use backfill::{
     checkpoint,
 };
 pub use config::{
-    DEFAULT_DATABASE_URL, Migrate, SchemaStatus, connect, connect_and_migrate, connect_unchecked,
-    migrate_up, redact, schema_status,
+    DEFAULT_DATABASE_URL, Migrate, SchemaStatus, Tables, connect, connect_and_migrate,
+    connect_unchecked, migrate_up, open_tables, redact, schema_status, tables_status,
 };
 pub use error::{Error, Result};
 pub use handle::Recents;

@@ -4,9 +4,12 @@
 //! load at once and page `n` costs what page 1 costs.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, QueryResult, Value};
+use recents_schema::Names;
+use sea_orm::{ConnectionTrait, FromQueryResult, QueryResult, Value};
 
+use crate::backfill::count;
 use crate::error::{Error, Result};
+use crate::handle::Recents;
 use crate::ids::WorkspaceId;
 use crate::sql::statement;
 use crate::validate;
@@ -102,17 +105,33 @@ pub struct WorkspacePage {
 // summary's primary key, or a Seq Scan while the summary is tiny; a Limit 1
 // Index Only Scan on idx_workspace_recent_workflows_recency): 50 ms for the
 // page, nearly all of it counting the heavy workspace's 300k runs.
-const LIST: &str = "\
-SELECT p.id, p.name, p.is_personal, p.deleted_at, \
-    (SELECT COUNT(*) FROM saved_runs s WHERE s.workspace_id = p.id) AS history_runs, \
-    (SELECT COUNT(*) FROM workspace_recent_workflows r WHERE r.workspace_id = p.id) AS summary_rows, \
-    (SELECT MAX(r.last_used_at) FROM workspace_recent_workflows r \
-        WHERE r.workspace_id = p.id AND r.uid = '') AS last_used_at \
-FROM (\
-    SELECT w.id, w.name, w.is_personal, w.deleted_at FROM workspaces w \
-    WHERE 1 = 1 FILTER KEYSET ORDER BY INNER_ORDER LIMIT ?\
-) p \
-ORDER BY OUTER_ORDER";
+fn list(n: &Names, filter: &str, keyset: &str, inner: &str, outer: &str) -> String {
+    let w = &n.workspaces;
+    let personal = w
+        .is_personal
+        .as_ref()
+        .map_or("NULL".to_owned(), |c| format!("w.{c}"));
+    format!(
+        "SELECT p.id, p.name, p.is_personal, p.deleted_at, \
+             (SELECT COUNT(*) FROM {runs} s WHERE s.{run_ws} = p.id) AS history_runs, \
+             (SELECT COUNT(*) FROM {r} r WHERE r.workspace_id = p.id) AS summary_rows, \
+             (SELECT MAX(r.last_used_at) FROM {r} r \
+                 WHERE r.workspace_id = p.id AND r.uid = '') AS last_used_at \
+         FROM (\
+             SELECT w.{id} AS id, w.{name} AS name, {personal} AS is_personal, \
+                 {deleted} AS deleted_at FROM {table} w \
+             WHERE 1 = 1 {filter} {keyset} ORDER BY {inner} LIMIT ?\
+         ) p \
+         ORDER BY {outer}",
+        runs = n.saved_runs.table,
+        run_ws = n.saved_runs.workspace_id,
+        r = n.recent_workflows,
+        id = w.id,
+        name = w.name,
+        deleted = w.deleted_at_of("w"),
+        table = w.table,
+    )
+}
 
 /// One page of workspaces with their counts, in `listing.order`, resuming
 /// after `listing.after`.
@@ -130,32 +149,85 @@ pub async fn list_workspaces<C: ConnectionTrait>(
     conn: &C,
     listing: &WorkspaceListing,
 ) -> Result<WorkspacePage> {
+    Recents::standard().list_workspaces(conn, listing).await
+}
+
+/// One workspace with its counts, deleted or not.
+///
+/// # Errors
+/// [`Error::WorkspaceNotFound`]; [`Error::Database`].
+pub async fn workspace_overview<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: WorkspaceId,
+) -> Result<WorkspaceOverview> {
+    Recents::standard().workspace_overview(conn, workspace_id).await
+}
+
+/// The members of a workspace: the distinct users with a recorded use in
+/// its summary, in uid order, `limit` at a time after `after`.
+///
+/// # Errors
+/// [`Error::InvalidLimit`] (before any statement); [`Error::WorkspaceNotFound`],
+/// [`Error::WorkspaceDeleted`]; [`Error::Database`].
+pub async fn workspace_members<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: WorkspaceId,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<String>> {
+    Recents::standard()
+        .workspace_members(conn, workspace_id, after, limit)
+        .await
+}
+
+impl Recents {
+    /// [`list_workspaces`] of the tables this handle's schema names.
+    ///
+    /// # Errors
+    /// As [`list_workspaces`].
+    pub async fn list_workspaces<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        listing: &WorkspaceListing,
+    ) -> Result<WorkspacePage> {
+    let n = self.schema().names(conn.get_database_backend());
+    let name_col = n.workspaces.name.clone();
+    let id_col = n.workspaces.id.clone();
     let limit = validate::limit(listing.limit)?;
     let mut values: Vec<Value> = Vec::new();
     let filter = match listing.name_contains.as_deref().map(str::trim) {
         Some(needle) if !needle.is_empty() => {
             validate::text("name filter", needle, MAX_FILTER_BYTES)?;
             values.push(like_pattern(needle).into());
-            "AND LOWER(w.name) LIKE ? ESCAPE '!'"
+            format!("AND LOWER(w.{name_col}) LIKE ? ESCAPE '!'")
         }
-        _ => "",
+        _ => String::new(),
     };
+    let (name, id) = (&name_col, &id_col);
     let (keyset, inner, outer) = match listing.order {
-        WorkspaceOrder::IdAscending => ("AND w.id > ?", "w.id ASC", "p.id ASC"),
-        WorkspaceOrder::IdDescending => ("AND w.id < ?", "w.id DESC", "p.id DESC"),
+        WorkspaceOrder::IdAscending => (
+            format!("AND w.{id} > ?"),
+            format!("w.{id} ASC"),
+            "p.id ASC",
+        ),
+        WorkspaceOrder::IdDescending => (
+            format!("AND w.{id} < ?"),
+            format!("w.{id} DESC"),
+            "p.id DESC",
+        ),
         WorkspaceOrder::NameAscending => (
-            "AND (w.name > ? OR (w.name = ? AND w.id > ?))",
-            "w.name ASC, w.id ASC",
+            format!("AND (w.{name} > ? OR (w.{name} = ? AND w.{id} > ?))"),
+            format!("w.{name} ASC, w.{id} ASC"),
             "p.name ASC, p.id ASC",
         ),
         WorkspaceOrder::NameDescending => (
-            "AND (w.name < ? OR (w.name = ? AND w.id < ?))",
-            "w.name DESC, w.id DESC",
+            format!("AND (w.{name} < ? OR (w.{name} = ? AND w.{id} < ?))"),
+            format!("w.{name} DESC, w.{id} DESC"),
             "p.name DESC, p.id DESC",
         ),
     };
     let keyset = match &listing.after {
-        None => "",
+        None => String::new(),
         Some(after) => {
             match listing.order {
                 WorkspaceOrder::IdAscending | WorkspaceOrder::IdDescending => {
@@ -171,11 +243,7 @@ pub async fn list_workspaces<C: ConnectionTrait>(
         }
     };
     values.push(i64::from(limit + 1).into());
-    let sql = LIST
-        .replace("FILTER", filter)
-        .replace("KEYSET", keyset)
-        .replace("INNER_ORDER", inner)
-        .replace("OUTER_ORDER", outer);
+    let sql = list(n, &filter, &keyset, &inner, outer);
     let rows = conn
         .query_all_raw(statement(conn.get_database_backend(), &sql, values))
         .await?;
@@ -190,21 +258,20 @@ pub async fn list_workspaces<C: ConnectionTrait>(
         None
     };
     Ok(WorkspacePage { workspaces, next })
-}
+    }
 
-/// One workspace with its counts, deleted or not.
-///
-/// # Errors
-/// [`Error::WorkspaceNotFound`]; [`Error::Database`].
-pub async fn workspace_overview<C: ConnectionTrait>(
-    conn: &C,
-    workspace_id: WorkspaceId,
-) -> Result<WorkspaceOverview> {
-    let sql = LIST
-        .replace("FILTER", "AND w.id = ?")
-        .replace("KEYSET", "")
-        .replace("INNER_ORDER", "w.id")
-        .replace("OUTER_ORDER", "p.id");
+    /// [`workspace_overview`] of the tables this handle's schema names.
+    ///
+    /// # Errors
+    /// As [`workspace_overview`].
+    pub async fn workspace_overview<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        workspace_id: WorkspaceId,
+    ) -> Result<WorkspaceOverview> {
+    let n = self.schema().names(conn.get_database_backend());
+    let id = &n.workspaces.id;
+    let sql = list(n, &format!("AND w.{id} = ?"), "", &format!("w.{id}"), "p.id");
     let row = conn
         .query_one_raw(statement(
             conn.get_database_backend(),
@@ -214,76 +281,97 @@ pub async fn workspace_overview<C: ConnectionTrait>(
         .await?
         .ok_or(Error::WorkspaceNotFound(workspace_id))?;
     overview_of(&row)
+    }
+
+    // The summary's primary key (workspace_id, uid, published_run_id) yields
+    // the uids of a workspace in order: DISTINCT walks it and stops after
+    // `limit`. `uid > ?` skips the workspace-wide rows (uid '', the least
+    // string) and resumes after the previous page.
+    /// [`workspace_members`] of the tables this handle's schema names.
+    ///
+    /// # Errors
+    /// As [`workspace_members`].
+    pub async fn workspace_members<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        workspace_id: WorkspaceId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>> {
+        let limit = validate::limit(limit)?;
+        let backend = conn.get_database_backend();
+        let n = self.schema().names(backend);
+        let w = &n.workspaces;
+        let members = format!(
+            "SELECT {deleted} AS workspace_deleted_at, x.uid \
+             FROM {table} w LEFT JOIN (\
+                 SELECT DISTINCT r.uid FROM {r} r \
+                 WHERE r.workspace_id = ? AND r.uid > ? ORDER BY r.uid LIMIT ?\
+             ) x ON 1 = 1 \
+             WHERE w.{id} = ? \
+             ORDER BY x.uid",
+            deleted = w.deleted_at_of("w"),
+            table = w.table,
+            r = n.recent_workflows,
+            id = w.id,
+        );
+        let rows = conn
+            .query_all_raw(statement(
+                backend,
+                &members,
+                vec![
+                    workspace_id.0.into(),
+                    after.unwrap_or("").into(),
+                    i64::from(limit).into(),
+                    workspace_id.0.into(),
+                ],
+            ))
+            .await?;
+        let first = rows.first().ok_or(Error::WorkspaceNotFound(workspace_id))?;
+        if Member::from_query_result(first, "")?
+            .workspace_deleted_at
+            .is_some()
+        {
+            return Err(Error::WorkspaceDeleted(workspace_id));
+        }
+        let mut members = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if let Some(uid) = Member::from_query_result(row, "")?.uid {
+                members.push(uid);
+            }
+        }
+        Ok(members)
+    }
 }
 
-// The summary's primary key (workspace_id, uid, published_run_id) yields the
-// uids of a workspace in order: DISTINCT walks it and stops after `limit`.
-// `uid > ?` skips the workspace-wide rows (uid '', the least string) and
-// resumes after the previous page.
-const MEMBERS: &str = "\
-SELECT w.deleted_at AS workspace_deleted_at, x.uid \
-FROM workspaces w LEFT JOIN (\
-    SELECT DISTINCT r.uid FROM workspace_recent_workflows r \
-    WHERE r.workspace_id = ? AND r.uid > ? ORDER BY r.uid LIMIT ?\
-) x ON 1 = 1 \
-WHERE w.id = ? \
-ORDER BY x.uid";
+#[derive(FromQueryResult)]
+struct Member {
+    workspace_deleted_at: Option<DateTime<Utc>>,
+    uid: Option<String>,
+}
 
-/// The members of a workspace: the distinct users with a recorded use in
-/// its summary, in uid order, `limit` at a time after `after`.
-///
-/// # Errors
-/// [`Error::InvalidLimit`] (before any statement); [`Error::WorkspaceNotFound`],
-/// [`Error::WorkspaceDeleted`]; [`Error::Database`].
-pub async fn workspace_members<C: ConnectionTrait>(
-    conn: &C,
-    workspace_id: WorkspaceId,
-    after: Option<&str>,
-    limit: u32,
-) -> Result<Vec<String>> {
-    let limit = validate::limit(limit)?;
-    let rows = conn
-        .query_all_raw(statement(
-            conn.get_database_backend(),
-            MEMBERS,
-            vec![
-                workspace_id.0.into(),
-                after.unwrap_or("").into(),
-                i64::from(limit).into(),
-                workspace_id.0.into(),
-            ],
-        ))
-        .await?;
-    let first = rows.first().ok_or(Error::WorkspaceNotFound(workspace_id))?;
-    if first
-        .try_get::<Option<DateTime<Utc>>>("", "workspace_deleted_at")?
-        .is_some()
-    {
-        return Err(Error::WorkspaceDeleted(workspace_id));
-    }
-    let mut members = Vec::with_capacity(rows.len());
-    for row in &rows {
-        if let Some(uid) = row.try_get::<Option<String>>("", "uid")? {
-            members.push(uid);
-        }
-    }
-    Ok(members)
+#[derive(FromQueryResult)]
+struct OverviewRow {
+    id: WorkspaceId,
+    name: String,
+    is_personal: Option<bool>,
+    deleted_at: Option<DateTime<Utc>>,
+    history_runs: i64,
+    summary_rows: i64,
+    last_used_at: Option<DateTime<Utc>>,
 }
 
 fn overview_of(row: &QueryResult) -> Result<WorkspaceOverview> {
+    let row = OverviewRow::from_query_result(row, "")?;
     Ok(WorkspaceOverview {
-        id: WorkspaceId(row.try_get("", "id")?),
-        name: row.try_get("", "name")?,
-        is_personal: row.try_get("", "is_personal")?,
-        deleted_at: row.try_get("", "deleted_at")?,
-        history_runs: count(row, "history_runs")?,
-        summary_rows: count(row, "summary_rows")?,
-        last_used_at: row.try_get("", "last_used_at")?,
+        id: row.id,
+        name: row.name,
+        is_personal: row.is_personal.unwrap_or(false),
+        deleted_at: row.deleted_at,
+        history_runs: count(row.history_runs),
+        summary_rows: count(row.summary_rows),
+        last_used_at: row.last_used_at,
     })
-}
-
-fn count(row: &QueryResult, column: &str) -> Result<u64> {
-    Ok(u64::try_from(row.try_get::<i64>("", column)?).unwrap_or(0))
 }
 
 /// `%needle%`, lowercased, with the LIKE wildcards of the needle escaped by `!`.
