@@ -3,6 +3,9 @@
 //! belong to the backend: this is the optional set (`history_migrations`)
 //! for a team starting from nothing, the demo and the tests.
 //!
+//! Every step is `IF NOT EXISTS`: on a database that already has these
+//! tables it creates nothing and changes nothing.
+//!
 //! (Uids and worker names on MySQL/MariaDB are created with a NO PAD binary
 //! collation; databases made before that got it from migration 6.)
 
@@ -80,6 +83,7 @@ impl MigrationTrait for Migration {
         manager
             .create_table(
                 Table::create()
+                    .if_not_exists()
                     .table(Workspaces::Table)
                     .col(id(Workspaces::Id))
                     .col(ColumnDef::new(Workspaces::Name).string().not_null())
@@ -92,6 +96,7 @@ impl MigrationTrait for Migration {
         manager
             .create_table(
                 Table::create()
+                    .if_not_exists()
                     .table(PublishedRuns::Table)
                     .col(id(PublishedRuns::Id))
                     .col(
@@ -115,6 +120,7 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
+                    .if_not_exists()
                     .name("idx_published_runs_workspace")
                     .table(PublishedRuns::Table)
                     .col(PublishedRuns::WorkspaceId)
@@ -124,6 +130,7 @@ impl MigrationTrait for Migration {
         manager
             .create_table(
                 Table::create()
+                    .if_not_exists()
                     .table(PublishedRunVersions::Table)
                     .col(id(PublishedRunVersions::Id))
                     .col(
@@ -148,6 +155,7 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
+                    .if_not_exists()
                     .name("idx_published_run_versions_published_run")
                     .table(PublishedRunVersions::Table)
                     .col(PublishedRunVersions::PublishedRunId)
@@ -157,6 +165,7 @@ impl MigrationTrait for Migration {
         manager
             .create_table(
                 Table::create()
+                    .if_not_exists()
                     .table(SavedRuns::Table)
                     .col(id(SavedRuns::Id))
                     .col(
@@ -195,6 +204,7 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
+                    .if_not_exists()
                     .name("idx_saved_runs_workspace")
                     .table(SavedRuns::Table)
                     .col(SavedRuns::WorkspaceId)
@@ -204,6 +214,7 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
+                    .if_not_exists()
                     .name("idx_saved_runs_parent_version")
                     .table(SavedRuns::Table)
                     .col(SavedRuns::ParentVersionId)
@@ -213,6 +224,7 @@ impl MigrationTrait for Migration {
         manager
             .create_table(
                 Table::create()
+                    .if_not_exists()
                     .table(ExecutionJobs::Table)
                     .col(id(ExecutionJobs::Id))
                     .col(
@@ -257,6 +269,7 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
+                    .if_not_exists()
                     .name("idx_execution_jobs_state")
                     .table(ExecutionJobs::Table)
                     .col(ExecutionJobs::State)

@@ -63,40 +63,51 @@ impl SchemaStatus {
     }
 }
 
-/// Which database recents works on: its own history tables under its own
+/// Which tables recents works on: its own history tables under its own
 /// names (the embedded default, the demo, the tests), or a backend's tables
 /// named by a schema mapping.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Tables {
-    /// A database recents makes whole: the history tables too, under
-    /// recents' names.
-    #[default]
-    Own,
+    /// recents' own names.
+    Own {
+        /// Whether migrating also creates the history tables (a database
+        /// recents makes whole). Schema checks never count them.
+        with_history: bool,
+    },
     /// The backend's history tables, as the mapping names them; recents
     /// creates only what it owns, after checking the mapping.
     Mapped(Schema),
 }
 
-impl Tables {
-    /// The mapping, or `None` for recents' own tables.
-    pub fn from_schema(schema: Option<Schema>) -> Self {
-        schema.map_or(Tables::Own, Tables::Mapped)
+impl Default for Tables {
+    fn default() -> Self {
+        Tables::Own { with_history: true }
     }
+}
 
+impl Tables {
     /// The schema statements use.
     pub fn schema(&self) -> Schema {
         match self {
-            Tables::Own => Schema::default(),
+            Tables::Own { .. } => Schema::default(),
             Tables::Mapped(schema) => schema.clone(),
         }
     }
 
-    /// recents' migrations for these tables.
+    /// recents' migrations for these tables, the history set included when
+    /// it is to be created.
     pub fn migrations(&self) -> OwnMigrations {
         match self {
-            Tables::Own => OwnMigrations::new(Schema::default()).with_history(true),
+            Tables::Own { with_history } => {
+                OwnMigrations::new(Schema::default()).with_history(*with_history)
+            }
             Tables::Mapped(schema) => OwnMigrations::new(schema.clone()),
         }
+    }
+
+    /// recents' own migrations only: what a schema check counts.
+    fn owned(&self) -> OwnMigrations {
+        OwnMigrations::new(self.schema())
     }
 }
 
@@ -180,7 +191,7 @@ pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection> {
 /// # Errors
 /// As [`connect`] and [`connect_and_migrate`].
 pub async fn open(url: &str, migrate: Migrate) -> Result<DatabaseConnection> {
-    Ok(open_tables(url, migrate, &Tables::Own).await?.0)
+    Ok(open_tables(url, migrate, &Tables::default()).await?.0)
 }
 
 /// Connects to `url`, checks a mapping against the database (nothing is
@@ -195,13 +206,12 @@ pub async fn open_tables(
     tables: &Tables,
 ) -> Result<(DatabaseConnection, Schema)> {
     let conn = connect_unchecked(url).await?;
-    let schema = match tables {
-        Tables::Own => Schema::default(),
-        Tables::Mapped(schema) => schema.check(&conn).await?,
-    };
-    let tables = match tables {
-        Tables::Own => Tables::Own,
-        Tables::Mapped(_) => Tables::Mapped(schema.clone()),
+    let (schema, tables) = match tables {
+        Tables::Own { .. } => (Schema::default(), tables.clone()),
+        Tables::Mapped(schema) => {
+            let checked = schema.check(&conn).await?;
+            (checked.clone(), Tables::Mapped(checked))
+        }
     };
     let status = tables_status(&conn, &tables).await?;
     let apply = match migrate {
@@ -306,14 +316,14 @@ fn missing_database(err: &DbErr) -> Option<String> {
     })
 }
 
-/// Where recents' migrations stand on `conn` (recents' own tables, history
-/// included). Reads only: a database that never saw a migration gets no
+/// Where recents' migrations stand on `conn` (recents' own names; the
+/// optional history set is not counted). Reads only: a database that never saw a migration gets no
 /// migration table from this.
 ///
 /// # Errors
 /// [`Error::Database`], or [`Error::DatabaseUnavailable`] when the connection is lost.
 pub async fn schema_status(conn: &DatabaseConnection) -> Result<SchemaStatus> {
-    tables_status(conn, &Tables::Own).await
+    tables_status(conn, &Tables::default()).await
 }
 
 /// Where recents' migrations for `tables` stand on `conn`.
@@ -321,7 +331,7 @@ pub async fn schema_status(conn: &DatabaseConnection) -> Result<SchemaStatus> {
 /// # Errors
 /// As [`schema_status`].
 pub async fn tables_status(conn: &DatabaseConnection, tables: &Tables) -> Result<SchemaStatus> {
-    let status = tables.migrations().status(conn).await.map_err(lost)?;
+    let status = tables.owned().status(conn).await.map_err(lost)?;
     Ok(SchemaStatus {
         applied: status.applied,
         pending: status.pending,
@@ -334,7 +344,7 @@ pub async fn tables_status(conn: &DatabaseConnection, tables: &Tables) -> Result
 /// # Errors
 /// [`Error::Database`] when a migration fails.
 pub async fn migrate_up(conn: &DatabaseConnection) -> Result<Vec<String>> {
-    Ok(Tables::Own.migrations().up(conn, None).await?)
+    Ok(Tables::default().migrations().up(conn, None).await?)
 }
 
 fn lost(err: DbErr) -> Error {

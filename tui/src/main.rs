@@ -19,6 +19,10 @@ struct Cli {
     /// Seed the demo data set first when the database is empty, then open the console.
     #[arg(long)]
     demo: bool,
+    /// A schema mapping (TOML): the backend's own table and column names.
+    /// recents' own names without one.
+    #[arg(long, global = true, value_name = "FILE", env = "RECENTS_SCHEMA")]
+    schema: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -30,6 +34,11 @@ enum Command {
         /// What to do.
         #[arg(value_enum, default_value_t = MigrateAction::Up)]
         action: MigrateAction,
+        /// Also create the history tables (workspaces, published runs,
+        /// versions, saved runs, jobs) under recents' names, for a database
+        /// that has none; they are the backend's afterwards.
+        #[arg(long)]
+        with_history: bool,
         /// Print one line of JSON.
         #[arg(long)]
         json: bool,
@@ -126,7 +135,10 @@ fn main() -> ExitCode {
         Err(err) => err.exit(),
     };
     let json = cli.command.as_ref().is_some_and(Command::json);
-    let target = Target::from_env();
+    let target = match Target::from_env().with_schema(cli.schema.as_deref()) {
+        Ok(target) => target,
+        Err(err) => return fail(&err.into(), json),
+    };
     // A subcommand that fails on an embedded database it created leaves no
     // file behind.
     let created = target.embedded_file().filter(|file| !file.exists());
@@ -169,8 +181,16 @@ impl Command {
 async fn dispatch(cli: Cli, target: &Target) -> anyhow::Result<()> {
     let target = target.clone();
     match cli.command {
-        Some(Command::Migrate { action, json }) => {
-            commands::migrate::run(&target, action, json).await
+        Some(Command::Migrate {
+            action,
+            with_history,
+            json,
+        }) => commands::migrate::run(&target, action, with_history, json).await,
+        Some(Command::Seed { .. }) if matches!(target.tables, recents_service::Tables::Mapped(_)) => {
+            anyhow::bail!(
+                "the demo and the benchmark data sets are written under recents' own table names: \
+                 seed a database without a schema mapping"
+            )
         }
         Some(Command::Seed {
             scale: Some(scale),
@@ -203,6 +223,9 @@ async fn dispatch(cli: Cli, target: &Target) -> anyhow::Result<()> {
             json,
         }) => commands::recent::run(&target, workspace, uid, commands::limit(limit)?, json).await,
         None => {
+            if cli.demo && matches!(target.tables, recents_service::Tables::Mapped(_)) {
+                anyhow::bail!("--demo seeds recents' own tables: leave out the schema mapping");
+            }
             if cli.demo {
                 console::seed_demo_if_empty(&target).await?;
             }

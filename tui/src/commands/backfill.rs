@@ -4,7 +4,7 @@
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use recents_service::{BackfillOptions, BackfillScope, Progress, WorkspaceId, backfill};
+use recents_service::{BackfillOptions, BackfillScope, Progress, WorkspaceId};
 use serde::Serialize;
 
 use crate::Target;
@@ -32,7 +32,7 @@ pub async fn run(
         Some(id) => BackfillScope::RecentWorkflowsOf(WorkspaceId(id)),
         None => BackfillScope::RecentWorkflows,
     };
-    let conn = target.connect().await?;
+    let session = target.connect().await?;
     let terminal = std::io::stderr().is_terminal() && !json;
     let mut last_line = Instant::now() - Duration::from_secs(1);
     // Ctrl-C stops the backfill after its current batch, at a checkpoint.
@@ -47,7 +47,7 @@ pub async fn run(
         }
     });
     let mut last_progress: Option<Progress> = None;
-    let report = backfill(&conn, &scope, &options, |p: &Progress| {
+    let report = session.recents.backfill(&session.db, &scope, &options, |p: &Progress| {
         last_progress = Some(p.clone());
         if json
             || (!p.finished

@@ -1,6 +1,7 @@
 //! `recents migrate [up|status]`: bring the schema up to date, or say where it stands.
 
-use anyhow::Context;
+use anyhow::{Context, bail};
+use recents_service::Tables;
 use serde::Serialize;
 
 use crate::Target;
@@ -11,7 +12,7 @@ pub enum MigrateAction {
     /// Apply every pending migration (the default).
     #[default]
     Up,
-    /// List applied, pending and unknown migrations; change nothing.
+    /// List recents' applied and pending migrations; change nothing.
     Status,
 }
 
@@ -20,7 +21,6 @@ struct StatusReport<'a> {
     database: String,
     applied: &'a [String],
     pending: &'a [String],
-    unknown: &'a [String],
     current: bool,
 }
 
@@ -30,22 +30,41 @@ struct UpReport<'a> {
     applied_now: &'a [String],
 }
 
-/// Runs `recents migrate <action>` against `target`.
+/// Runs `recents migrate <action>` against `target`. Only recents' own
+/// migrations are applied and reported (a team's in the same
+/// `seaql_migrations` are left alone); `with_history` also creates the
+/// history tables under recents' names, for a database that has none.
 ///
 /// # Errors
-/// An unreachable database, a schema ahead of this version (for `up`), or a
-/// failing migration.
-pub async fn run(target: &Target, action: MigrateAction, json: bool) -> anyhow::Result<()> {
+/// An unreachable database, a mapping the database contradicts (nothing is
+/// created then), or a failing migration.
+pub async fn run(
+    target: &Target,
+    action: MigrateAction,
+    with_history: bool,
+    json: bool,
+) -> anyhow::Result<()> {
     let conn = recents_service::connect_unchecked(&target.url).await?;
+    let tables = match &target.tables {
+        Tables::Mapped(schema) => {
+            if with_history {
+                bail!(
+                    "--with-history creates the history tables under recents' own names; \
+                     with a schema mapping the backend's tables are its own: leave one of them out"
+                );
+            }
+            Tables::Mapped(schema.check(&conn).await.map_err(recents_service::Error::from)?)
+        }
+        Tables::Own { .. } => Tables::Own { with_history },
+    };
     match action {
         MigrateAction::Status => {
-            let status = recents_service::schema_status(&conn).await?;
+            let status = recents_service::tables_status(&conn, &tables).await?;
             if json {
                 super::print_json(&StatusReport {
                     database: target.redacted(),
                     applied: &status.applied,
                     pending: &status.pending,
-                    unknown: &status.unknown,
                     current: status.is_current(),
                 })?;
                 // Like every other subcommand, a schema that is not current
@@ -59,12 +78,7 @@ pub async fn run(target: &Target, action: MigrateAction, json: bool) -> anyhow::
             for name in &status.pending {
                 println!("pending  {name}");
             }
-            for name in &status.unknown {
-                println!("unknown  {name} (applied by a newer version)");
-            }
-            let verdict = if !status.unknown.is_empty() {
-                "ahead of this version"
-            } else if !status.pending.is_empty() {
+            let verdict = if !status.pending.is_empty() {
                 "behind: run `recents migrate up`"
             } else {
                 "up to date"
@@ -73,8 +87,11 @@ pub async fn run(target: &Target, action: MigrateAction, json: bool) -> anyhow::
             status.check()?;
         }
         MigrateAction::Up => {
-            let applied = recents_service::migrate_up(&conn)
+            let applied = tables
+                .migrations()
+                .up(&conn, None)
                 .await
+                .map_err(recents_service::Error::from)
                 .context("migrate up")?;
             if json {
                 return super::print_json(&UpReport {

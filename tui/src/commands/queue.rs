@@ -2,7 +2,7 @@
 //! operator's terminal sees it: per-user counts and latest dequeue, and the
 //! next jobs in fair order with their places.
 
-use recents_service::queue::{InLine, UserQueueStats, next_in_line, queue_stats};
+use recents_service::queue::{InLine, UserQueueStats};
 use serde::Serialize;
 
 use super::timestamp;
@@ -43,10 +43,11 @@ struct Waiting {
 /// Bad input (limit 0 or over 1000), an unreachable database or one whose
 /// schema is not current.
 pub async fn status(target: &Target, limit: u32, json: bool) -> anyhow::Result<()> {
-    let conn = target.connect().await?;
+    let session = target.connect().await?;
+    let (recents, conn) = (&session.recents, &session.db);
     // The limit first: bad input fails before any other read.
-    let next = next_in_line(&conn, limit).await?;
-    let users = queue_stats(&conn).await?;
+    let next = recents.next_in_line(conn, limit).await?;
+    let users = recents.queue_stats(conn).await?;
     if json {
         return super::print_json(&Status {
             users: users.iter().map(user).collect(),

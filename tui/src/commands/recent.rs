@@ -1,7 +1,7 @@
 //! `recents recent --workspace ID [--uid U] [--limit N]`: a workspace's (or
 //! one member's) recent workflows, from the summary, as the home page reads them.
 
-use recents_service::{RecentWorkflow, Scope, WorkspaceId, recent_workflows};
+use recents_service::{RecentWorkflow, Scope, WorkspaceId};
 use serde::Serialize;
 
 use super::timestamp;
@@ -32,8 +32,11 @@ pub async fn run(
         Some(uid) => Scope::Member(uid),
         None => Scope::Workspace,
     };
-    let conn = target.connect().await?;
-    let workflows = recent_workflows(&conn, WorkspaceId(workspace), &scope, limit).await?;
+    let session = target.connect().await?;
+    let workflows = session
+        .recents
+        .recent_workflows(&session.db, WorkspaceId(workspace), &scope, limit)
+        .await?;
     if json {
         let rows: Vec<Row> = workflows.iter().map(row).collect();
         return super::print_json(&rows);

@@ -3,8 +3,7 @@
 //! dequeue with its jobs); exits non-zero on drift unless it repaired it.
 
 use recents_service::{
-    Drift, LastDequeueReport, VerifyOptions, VerifyReport, VerifyScope, WorkspaceId, repair,
-    repair_last_dequeues, verify, verify_last_dequeues,
+    Drift, LastDequeueReport, Recents, VerifyOptions, VerifyReport, VerifyScope, WorkspaceId,
 };
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
@@ -73,24 +72,25 @@ impl Checked {
 /// # Errors
 /// As [`verify`] and [`verify_last_dequeues`].
 pub async fn check(
+    recents: &Recents,
     conn: &DatabaseConnection,
     scope: &VerifyScope,
     fix: bool,
 ) -> recents_service::Result<Checked> {
     let options = VerifyOptions::default();
     let (summary, repaired) = if fix {
-        let done = repair(conn, scope, &options).await?;
+        let done = recents.repair(conn, scope, &options).await?;
         (done.found, Some(done.repaired))
     } else {
-        (verify(conn, scope, &options).await?, None)
+        (recents.verify(conn, scope, &options).await?, None)
     };
     let last_dequeues = match (scope, fix) {
         (VerifyScope::Workspace(_), _) => None,
         (VerifyScope::All, true) => {
-            Some(repair_last_dequeues(conn, LAST_DEQUEUE_BATCH_JOBS).await?)
+            Some(recents.repair_last_dequeues(conn, LAST_DEQUEUE_BATCH_JOBS).await?)
         }
         (VerifyScope::All, false) => {
-            Some(verify_last_dequeues(conn, LAST_DEQUEUE_BATCH_JOBS).await?)
+            Some(recents.verify_last_dequeues(conn, LAST_DEQUEUE_BATCH_JOBS).await?)
         }
     };
     Ok(Checked {
@@ -115,12 +115,12 @@ pub async fn run(
         Some(id) => VerifyScope::Workspace(WorkspaceId(id)),
         None => VerifyScope::All,
     };
-    let conn = target.connect().await?;
+    let session = target.connect().await?;
     let Checked {
         summary: report,
         repaired,
         last_dequeues,
-    } = check(&conn, &scope, fix).await?;
+    } = check(&session.recents, &session.db, &scope, fix).await?;
     if json {
         let mut out = found(&report, repaired);
         if let Some(l) = &last_dequeues {

@@ -118,7 +118,8 @@ pub async fn run(target: &Target) -> anyhow::Result<()> {
         target.url.clone(),
         target.console_migrate(),
         Stopwatch::Real,
-    );
+    )
+    .with_tables(target.tables.clone());
     let worker = Worker::new(database, sender);
     let mut app = App::new(target.redacted());
     let mut terminal = ratatui::try_init().context("setting up the terminal")?;

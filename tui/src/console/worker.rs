@@ -8,20 +8,16 @@ use std::sync::{Arc, Mutex};
 
 use recents_service::{
     BackfillOptions, BackfillReport, BackfillScope, CancelToken, Error, Migrate, Progress,
-    RecentWorkflow, Scope, VerifyScope, WorkspaceId, WorkspaceListing, WorkspaceOverview,
-    WorkspacePage, backfill, recent_workflows, recent_workflows_from_history, workspace_members,
-    workspace_overview,
+    RecentWorkflow, Recents, Scope, Tables, VerifyScope, WorkspaceId, WorkspaceListing,
+    WorkspaceOverview, WorkspacePage,
 };
 
-use recents_service::queue::{
-    InLine, Job, ResetReport, UserQueueStats, next_in_line, queue_stats, reset_stalled,
-    stalled_jobs,
-};
+use recents_service::queue::{InLine, Job, ResetReport, UserQueueStats};
 
+use crate::Session;
 use crate::commands::verify::Checked;
 
 use super::screens::backfill::Target;
-use sea_orm::DatabaseConnection;
 use tokio::sync::mpsc::UnboundedSender;
 
 /// Recent workflows shown per scope.
@@ -160,7 +156,6 @@ impl From<&Error> for Failure {
     fn from(err: &Error) -> Self {
         let kind = match err {
             Error::MigrationsBehind(_) => FailureKind::Behind,
-            Error::MigrationsAhead(_) => FailureKind::Ahead,
             Error::InvalidDatabaseUrl(_) => FailureKind::InvalidUrl,
             // Someone may create it: retry, as for a server that is down.
             Error::DatabaseNotFound(_) => FailureKind::Unavailable,
@@ -186,7 +181,7 @@ impl From<&Error> for Failure {
 #[derive(Clone, Debug)]
 pub enum Response {
     /// Connected, schema current.
-    Connected(DatabaseConnection),
+    Connected(Session),
     /// Could not connect, or the schema is not current.
     ConnectFailed(Failure),
     /// A page of the directory.
@@ -301,7 +296,8 @@ impl Stopwatch {
 pub struct Database {
     url: String,
     migrate: Migrate,
-    conn: Option<DatabaseConnection>,
+    tables: Tables,
+    conn: Option<Session>,
     stopwatch: Stopwatch,
     /// The running backfill's token, shared by every clone of this handle.
     cancel: Arc<Mutex<Option<CancelToken>>>,
@@ -315,11 +311,18 @@ impl Database {
         Self {
             url,
             migrate,
+            tables: Tables::default(),
             conn: None,
             stopwatch,
             cancel: Arc::default(),
             batch_rows: BackfillOptions::default().batch_rows,
         }
+    }
+
+    /// The same handle, on the backend's tables as `tables` names them.
+    pub fn with_tables(mut self, tables: Tables) -> Self {
+        self.tables = tables;
+        self
     }
 
     /// The same handle, backfilling `rows` history rows per batch.
@@ -332,7 +335,7 @@ impl Database {
     /// found the database gone, so the next [`Request::Connect`] starts afresh.
     pub fn observe(&mut self, response: &Response) {
         match response {
-            Response::Connected(conn) => self.conn = Some(conn.clone()),
+            Response::Connected(session) => self.conn = Some(session.clone()),
             other => {
                 if other
                     .failure()
@@ -368,14 +371,17 @@ impl Database {
             }
             return Response::Nothing;
         }
-        let conn = match (&request, &self.conn) {
+        let session = match (&request, &self.conn) {
             (Request::Connect, _) => {
-                return match recents_service::config::open(&self.url, self.migrate).await {
-                    Ok(conn) => Response::Connected(conn),
+                return match recents_service::open_tables(&self.url, self.migrate, &self.tables).await {
+                    Ok((db, schema)) => Response::Connected(Session {
+                        db,
+                        recents: Recents::new(schema),
+                    }),
                     Err(err) => Response::ConnectFailed(Failure::from(&err)),
                 };
             }
-            (_, Some(conn)) => conn,
+            (_, Some(session)) => session,
             (_, None) => {
                 return Response::ConnectFailed(Failure {
                     message: "not connected".into(),
@@ -383,10 +389,11 @@ impl Database {
                 });
             }
         };
+        let (recents, conn) = (&session.recents, &session.db);
         match request {
             Request::Connect => unreachable!("answered above"),
             Request::Workspaces { listing, page } => {
-                let result = recents_service::list_workspaces(conn, &listing)
+                let result = recents.list_workspaces(conn, &listing)
                     .await
                     .map_err(|e| Failure::from(&e));
                 Response::Workspaces {
@@ -397,11 +404,11 @@ impl Database {
             }
             Request::Workspace(id) => {
                 let result = async {
-                    let overview = workspace_overview(conn, id).await?;
+                    let overview = recents.workspace_overview(conn, id).await?;
                     let members = if overview.deleted_at.is_some() {
                         Vec::new()
                     } else {
-                        workspace_members(conn, id, None, MEMBER_LIMIT).await?
+                        recents.workspace_members(conn, id, None, MEMBER_LIMIT).await?
                     };
                     Ok::<_, Error>((overview, members))
                 }
@@ -410,7 +417,7 @@ impl Database {
                 Response::Workspace { id, result }
             }
             Request::Recent(id, scope) => {
-                let result = recent_workflows(conn, id, &scope, RECENT_LIMIT)
+                let result = recents.recent_workflows(conn, id, &scope, RECENT_LIMIT)
                     .await
                     .map_err(|e| Failure::from(&e));
                 Response::Recent { id, scope, result }
@@ -419,11 +426,11 @@ impl Database {
                 let result = async {
                     let (summary, summary_took) = self
                         .stopwatch
-                        .time(recent_workflows(conn, id, &scope, RECENT_LIMIT))
+                        .time(recents.recent_workflows(conn, id, &scope, RECENT_LIMIT))
                         .await;
                     let (history, history_took) = self
                         .stopwatch
-                        .time(recent_workflows_from_history(
+                        .time(recents.recent_workflows_from_history(
                             conn,
                             id,
                             &scope,
@@ -458,7 +465,7 @@ impl Database {
                     ..BackfillOptions::default()
                 };
                 let sink = progress_sink(progress, self.stopwatch);
-                let result = backfill(conn, &scope, &options, sink)
+                let result = recents.backfill(conn, &scope, &options, sink)
                     .await
                     .map(|report| self.stopwatch.report(report))
                     .map_err(|e| Failure::from(&e));
@@ -471,7 +478,7 @@ impl Database {
                     Target::Workspace(id) => VerifyScope::Workspace(id),
                 };
                 // The subcommand's policy: latest dequeues too, database-wide.
-                let result = crate::commands::verify::check(conn, &scope, repair)
+                let result = crate::commands::verify::check(recents, conn, &scope, repair)
                     .await
                     .map_err(|e| Failure::from(&e));
                 Response::Verified(result)
@@ -479,9 +486,9 @@ impl Database {
             Request::Queue { stalled_after } => {
                 let result = async {
                     Ok::<_, Error>(QueueSnapshot {
-                        users: queue_stats(conn).await?,
-                        next: next_in_line(conn, NEXT_IN_LINE).await?,
-                        stalled: stalled_jobs(conn, stalled_after, STALLED_LIMIT).await?,
+                        users: recents.queue_stats(conn).await?,
+                        next: recents.next_in_line(conn, NEXT_IN_LINE).await?,
+                        stalled: recents.stalled_jobs(conn, stalled_after, STALLED_LIMIT).await?,
                     })
                 }
                 .await
@@ -489,7 +496,7 @@ impl Database {
                 Response::Queue(result)
             }
             Request::ResetStalled { stalled_after } => Response::ResetStalled(
-                reset_stalled(conn, stalled_after, MAX_RESETS)
+                recents.reset_stalled(conn, stalled_after, MAX_RESETS)
                     .await
                     .map_err(|e| Failure::from(&e)),
             ),
