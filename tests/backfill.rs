@@ -188,7 +188,7 @@ async fn write_randomly(conn: &DatabaseConnection, history: &History, seed: u64,
         let exact = SaveOptions::exact();
         let saved = retry(|| save_run(conn, &save, &exact)).await;
         let mut save = save;
-        save.id = Some(SavedRunId(saved.id));
+        save.id = Some(saved.id);
         match mine.iter_mut().find(|r| r.id == save.id) {
             Some(kept) => *kept = save,
             None => mine.push(save),

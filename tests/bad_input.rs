@@ -223,12 +223,12 @@ async fn every_entry_point_refuses_bad_input_and_changes_nothing(db: &TestDb) {
         };
         case!(
             format!("touch uid {shown:?}"),
-            touch(c, &row, &SaveOptions::exact()),
+            touch(c, &(&row).into(), &SaveOptions::exact()),
             Error::InvalidUid(_)
         );
         case!(
             format!("retract uid {shown:?}"),
-            retract(c, &row),
+            retract(c, &(&row).into()),
             Error::InvalidUid(_)
         );
     }
@@ -236,9 +236,9 @@ async fn every_entry_point_refuses_bad_input_and_changes_nothing(db: &TestDb) {
         "touch an unknown run",
         touch(
             c,
-            &recents::entity::saved_run::Model {
-                id: 987_654,
-                ..saved.clone()
+            &recents::SavedRun {
+                id: recents::SavedRunId(987_654),
+                ..recents::SavedRun::from(&saved)
             },
             &SaveOptions::exact()
         ),

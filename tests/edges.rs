@@ -77,7 +77,7 @@ async fn every_time_we_write_keeps_both_ends_of_the_range_and_both_sides_of_2038
         let saved = save_run(c, &run(ws, &uid, v, t), &SaveOptions::exact())
             .await
             .unwrap_or_else(|e| panic!("save at {t}: {e}"));
-        let stored = SavedRun::find_by_id(saved.id)
+        let stored = SavedRun::find_by_id(saved.id.0)
             .one(c)
             .await
             .unwrap()
@@ -99,7 +99,7 @@ async fn every_time_we_write_keeps_both_ends_of_the_range_and_both_sides_of_2038
         // An update moving the run to the other end of the range and back.
         for moved in [edge_times()[0], t] {
             let update = RunSave {
-                id: Some(recents::SavedRunId(saved.id)),
+                id: Some(saved.id),
                 ..run(ws, &uid, v, moved)
             };
             save_run(c, &update, &SaveOptions::exact()).await.unwrap();
@@ -467,7 +467,7 @@ async fn a_history_run_with_an_empty_uid_counts_for_its_workspace_only(db: &Test
     // The backend's own write of a '' run, kept by touch, then deleted.
     let id = insert_run(c, ws, "", va, at(9, 0)).await;
     let written = newest_run(c).await;
-    touch(c, &written, &SaveOptions::exact()).await.unwrap();
+    touch(c, &(&written).into(), &SaveOptions::exact()).await.unwrap();
     assert_exact(c).await;
     assert_eq!(
         recent_workflows(c, ws, &Scope::Workspace, 1).await.unwrap()[0].last_used_at,
@@ -542,7 +542,7 @@ async fn touch_holds_the_time_the_database_stored_not_the_one_it_was_given(db: &
         updated_at: written,
         ..stored.clone()
     };
-    touch(c, &in_memory, &SaveOptions::exact()).await.unwrap();
+    touch(c, &(&in_memory).into(), &SaveOptions::exact()).await.unwrap();
     let read = recent_workflows(c, ws, &Scope::Member("ann".into()), 1)
         .await
         .unwrap();
@@ -580,8 +580,7 @@ async fn a_freshness_window_longer_than_the_calendar_answers_and_keeps_the_guara
         let member = Scope::Member(uid);
         assert_eq!(
             recent_workflows(c, ws, &member, 1).await.unwrap()[0]
-                .last_saved_run_id
-                .0,
+                .last_saved_run_id,
             first.id
         );
         let later = tokio::time::timeout(
@@ -599,7 +598,7 @@ async fn a_freshness_window_longer_than_the_calendar_answers_and_keeps_the_guara
             "never above the truth"
         );
         if n > 0 {
-            assert_ne!(row.last_saved_run_id.0, later.id, "a fresh row is skipped");
+            assert_ne!(row.last_saved_run_id.0, later.id.0, "a fresh row is skipped");
         }
     }
     // verify finds the lag; repair brings it back.

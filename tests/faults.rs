@@ -138,7 +138,7 @@ async fn a_writer_killed_mid_transaction_leaves_neither_run_nor_summary(db: &Tes
     }
     assert_exact_without_uid(db, "killed").await;
     let latest = actual_summary(c).await;
-    assert!(latest.values().any(|(_, id)| *id == committed.id));
+    assert!(latest.values().any(|(_, id)| *id == committed.id.0));
 }
 
 /// The server ends the connection of a transaction that has saved a run
@@ -186,7 +186,7 @@ async fn a_connection_cut_mid_transaction_is_rolled_back(db: &TestDb) {
         !actual_summary(c)
             .await
             .values()
-            .any(|(_, id)| SavedRunId(*id) == SavedRunId(cut.id))
+            .any(|(_, id)| SavedRunId(*id) == cut.id)
     );
     // The pool replaces the dead connection.
     save_run(&pool, &run(ws, "bob", v, 60), &SaveOptions::exact())

@@ -341,7 +341,7 @@ async fn saves_on_every_node_with_a_node_killed_stay_exact(cluster: &mut Cluster
                         .one(&txn)
                         .await?
                         .expect("the row just inserted");
-                    touch(&txn, &run, &SaveOptions::exact()).await?;
+                    touch(&txn, &(&run).into(), &SaveOptions::exact()).await?;
                     txn.commit().await?;
                     Ok(())
                 })

@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use recents::{
-    Error, RunSave, SaveOptions, SavedRunId, Scope, VerifyOptions, VerifyScope, VersionId,
+    Error, RunSave, SaveOptions, Scope, VerifyOptions, VerifyScope, VersionId,
     WorkspaceId, delete_published_run, delete_saved_run, delete_version, recent_workflows,
     recent_workflows_from_history, save_run, verify,
 };
@@ -143,7 +143,7 @@ async fn delete_saved_run_racing_a_save_in_its_group_keeps_the_group_exact(db: &
         let other = db.connect_again(2).await;
         let lower =
             tokio::spawn(
-                async move { delete_saved_run(&other, f.ws, SavedRunId(latest.id)).await },
+                async move { delete_saved_run(&other, f.ws, latest.id).await },
             );
         race(open, lower).await.unwrap();
         assert_exact(c, f.ws).await;
@@ -158,7 +158,7 @@ async fn a_move_racing_a_delete_of_the_version_it_moves_into_stays_exact(db: &Te
         .unwrap();
     let open = c.begin().await.unwrap();
     let to_a = RunSave {
-        id: Some(SavedRunId(moved.id)),
+        id: Some(moved.id),
         ..run(f.ws, "ann", f.a1, 10)
     };
     save_run(&open, &to_a, &SaveOptions::exact()).await.unwrap();
@@ -180,7 +180,7 @@ async fn a_move_racing_a_delete_of_the_version_it_leaves_stays_exact(db: &TestDb
         .unwrap();
     let open = c.begin().await.unwrap();
     let to_b = RunSave {
-        id: Some(SavedRunId(moved.id)),
+        id: Some(moved.id),
         ..run(f.ws, "ann", f.b1, 10)
     };
     save_run(&open, &to_b, &SaveOptions::exact()).await.unwrap();

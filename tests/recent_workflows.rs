@@ -26,12 +26,10 @@ fn run(workspace_id: WorkspaceId, uid: &str, version: Option<VersionId>, seconds
 }
 
 async fn save<C: ConnectionTrait + TransactionTrait>(conn: &C, save: RunSave) -> SavedRunId {
-    SavedRunId(
-        save_run(conn, &save, &SaveOptions::exact())
-            .await
-            .unwrap()
-            .id,
-    )
+    save_run(conn, &save, &SaveOptions::exact())
+        .await
+        .unwrap()
+        .id
 }
 
 async fn assert_exact<C: ConnectionTrait>(conn: &C, workspace_id: WorkspaceId, scopes: &[Scope]) {

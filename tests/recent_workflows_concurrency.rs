@@ -70,7 +70,7 @@ async fn out_of_order_commits_end_exact(db: &TestDb) {
                             tokio::time::sleep(hold).await;
                             txn.commit().await.unwrap();
                             if save.id.is_none() {
-                                mine.push(SavedRunId(run.id));
+                                mine.push(run.id);
                             }
                             break;
                         }

@@ -139,7 +139,7 @@ async fn apply(conn: &DatabaseConnection, world: &mut World, op: &Op) -> Result<
         } => {
             let save = saving(world, None, ws, user, version, t);
             match save_run(conn, &save, &exact).await {
-                Ok(run) => world.runs.push(SavedRunId(run.id)),
+                Ok(run) => world.runs.push(run.id),
                 Err(Error::VersionNotFound(_)) if world.is_dead(save.parent_version_id) => {}
                 Err(e) => return Err(format!("insert: {e}")),
             }

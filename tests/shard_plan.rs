@@ -400,7 +400,7 @@ async fn touch_after_a_backend_write_stays_in_one_workspace() {
         .unwrap()
         .unwrap();
     log.lock().unwrap().clear();
-    touch(&txn, &run, &SaveOptions::exact()).await.unwrap();
+    touch(&txn, &(&run).into(), &SaveOptions::exact()).await.unwrap();
     txn.commit().await.unwrap();
     assert_confined("touch", &log, Some(f.target));
     f.db.drop_database().await;
@@ -434,7 +434,7 @@ async fn retract_stays_in_one_workspace() {
         .unwrap()
         .unwrap();
     log.lock().unwrap().clear();
-    retract(&txn, &run).await.unwrap();
+    retract(&txn, &(&run).into()).await.unwrap();
     txn.rollback().await.unwrap();
     assert_confined("retract", &log, Some(f.target));
     f.db.drop_database().await;

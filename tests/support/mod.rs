@@ -330,5 +330,5 @@ pub async fn save_committed(
     let txn = conn.begin().await?;
     let saved = recents::save_run(&txn, save, &recents::SaveOptions::exact()).await?;
     txn.commit().await?;
-    Ok(saved.id)
+    Ok(saved.id.0)
 }

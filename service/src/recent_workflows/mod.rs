@@ -63,3 +63,16 @@ pub struct SavedRun {
     pub updated_at: DateTime<Utc>,
 }
 
+
+impl From<&recents_entity::saved_run::Model> for SavedRun {
+    /// A row of recents' own `saved_runs` table, as the summary sees it.
+    fn from(run: &recents_entity::saved_run::Model) -> Self {
+        Self {
+            id: SavedRunId(run.id),
+            workspace_id: WorkspaceId(run.workspace_id),
+            uid: run.uid.clone(),
+            version_id: run.parent_version_id.map(VersionId),
+            updated_at: run.updated_at,
+        }
+    }
+}
