@@ -134,7 +134,7 @@ async fn lock_waiters(monitor: &DatabaseConnection, backend: Backend) -> u64 {
         }
         _ => {
             "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST \
-             WHERE db = DATABASE() AND info LIKE 'INSERT INTO workspace_recent_workflows%'"
+             WHERE db = DATABASE() AND info LIKE 'INSERT INTO `workspace_recent_workflows`%'"
         }
     };
     let row = monitor

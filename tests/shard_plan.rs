@@ -459,7 +459,8 @@ async fn delete_version_reads_its_users_on_every_shard_and_the_rest_stays_in_one
     // A version's runs may be saved in any workspace: the plan makes this one
     // read a deliberate multi-shard statement (docs/scale-out.md), and only it.
     let multi_shard =
-        "SELECT DISTINCT workspace_id, uid FROM saved_runs WHERE parent_version_id = $1";
+        "SELECT DISTINCT \"workspace_id\" AS workspace_id, \"uid\" AS uid FROM \"saved_runs\" \
+         WHERE \"parent_version_id\" = $1";
     let removed = {
         let mut statements = log.lock().unwrap();
         let before = statements.len();

@@ -9,7 +9,7 @@
 //! demo and the tests; [`Migrator`] is both, for a database recents makes whole.
 //!
 //! ```
-//! use recents_migration::{MigrationTrait, MigratorTrait, Schema};
+//! use recents_migration::{MigrationTrait, MigratorTrait, Schema, async_trait};
 //!
 //! /// A team's migrator: its own tables first, then recents' (one `seaql_migrations`).
 //! pub struct TeamMigrator;
@@ -18,7 +18,7 @@
 //! impl MigratorTrait for TeamMigrator {
 //!     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
 //!         let mut all: Vec<Box<dyn MigrationTrait>> = vec![/* Box::new(m20240101_000001_users::Migration), … */];
-//!         let schema = Schema::from_toml(include_str!("../../docs/adoption-schema.toml")).expect("a valid mapping");
+//!         let schema = Schema::from_toml("[tables]\nsaved_runs = \"bots_savedrun\"").expect("a valid mapping");
 //!         all.extend(recents_migration::migrations(&schema));
 //!         all
 //!     }

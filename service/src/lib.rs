@@ -28,6 +28,7 @@ pub mod backfill;
 pub mod config;
 pub mod error;
 mod handle;
+mod maintenance;
 pub mod ids;
 pub mod queue;
 pub mod recent_workflows;
@@ -54,9 +55,9 @@ pub use recent_workflows::{
     retract, save_run, touch,
 };
 pub use validate::{MAX_LIMIT, MAX_UID_BYTES};
+pub use queue::{LastDequeueDrift, LastDequeueReport, repair_last_dequeues, verify_last_dequeues};
 pub use verify::{
-    Drift, DriftKind, LastDequeueDrift, LastDequeueReport, RepairReport, VerifyOptions,
-    VerifyReport, VerifyScope, repair, repair_last_dequeues, verify, verify_last_dequeues,
+    Drift, DriftKind, RepairReport, VerifyOptions, VerifyReport, VerifyScope, repair, verify,
 };
 pub use workspaces::{
     WorkspaceCursor, WorkspaceListing, WorkspaceOrder, WorkspaceOverview, WorkspacePage,

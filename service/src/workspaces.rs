@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use recents_schema::Names;
 use sea_orm::{ConnectionTrait, FromQueryResult, QueryResult, Value};
 
-use crate::backfill::count;
+use crate::maintenance::count;
 use crate::error::{Error, Result};
 use crate::handle::Recents;
 use crate::ids::WorkspaceId;

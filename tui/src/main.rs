@@ -250,7 +250,13 @@ fn fail(err: &anyhow::Error, json: bool) -> ExitCode {
         }
         line.push_str(&text);
     }
-    let line = line.replace('\n', " ");
+    let mut line = line.replace('\n', " ");
+    if err
+        .chain()
+        .any(|cause| matches!(cause.downcast_ref(), Some(recents_service::Error::MigrationsBehind(_))))
+    {
+        line.push_str(" (run `recents migrate up`)");
+    }
     let (kind, code) = match (
         err.downcast_ref::<commands::Failure>(),
         err.chain()

@@ -44,7 +44,12 @@ fn json(output: &Output) -> Value {
 
 async fn migrate_reports_and_applies_pending_migrations(db: &TestDb) {
     Migrator::reset(&db.conn).await.unwrap();
-    let names: Vec<String> = Migrator::migrations()
+    // recents' own migrations; the history set is created only on request.
+    let names: Vec<String> = recents_migration::migrations(&recents_migration::Schema::default())
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    let with_history: Vec<String> = Migrator::migrations()
         .iter()
         .map(|m| m.name().to_owned())
         .collect();
@@ -75,31 +80,114 @@ async fn migrate_reports_and_applies_pending_migrations(db: &TestDb) {
         "recents migrate up",
     );
 
-    let up = json(&recents(&db.url, &["migrate", "up", "--json"]));
-    assert_eq!(up["applied_now"], serde_json::json!(names));
+    // Without the history tables, recents' own migrations cannot start; the
+    // failure leaves nothing applied.
+    assert_eq!(recents(&db.url, &["migrate", "up"]).status.code(), Some(1));
+    let up = json(&recents(&db.url, &["migrate", "up", "--with-history", "--json"]));
+    assert_eq!(up["applied_now"], serde_json::json!(with_history));
     let again = recents(&db.url, &["migrate"]);
     assert!(stdout(&again).contains("up to date"), "{}", stdout(&again));
     let status = json(&recents(&db.url, &["migrate", "status", "--json"]));
     assert_eq!(status["current"], true);
 }
 
-async fn migrate_refuses_a_schema_ahead(db: &TestDb) {
+async fn migrate_leaves_a_teams_migrations_alone(db: &TestDb) {
     db.conn
         .execute_unprepared(
-            "INSERT INTO seaql_migrations (version, applied_at) VALUES ('m29990101_000001_future', 0)",
+            "INSERT INTO seaql_migrations (version, applied_at) VALUES ('m20240101_000001_team_users', 0)",
         )
         .await
         .unwrap();
-    assert_fails_with(&recents(&db.url, &["migrate", "up"]), "ahead");
-    let ahead = recents(&db.url, &["migrate", "status", "--json"]);
-    assert_eq!(ahead.status.code(), Some(1));
-    let status: Value = serde_json::from_str(stdout(&ahead).trim()).unwrap();
+    let up = recents(&db.url, &["migrate", "up"]);
+    assert!(up.status.success(), "{}", stderr(&up));
+    let status = json(&recents(&db.url, &["migrate", "status", "--json"]));
+    assert_eq!(status["current"], true);
+    assert!(!status["applied"].to_string().contains("team_users"));
+}
+
+/// The console's and the subcommands' mapping: the backend's own tables
+/// under other names, `--schema FILE` or `RECENTS_SCHEMA`.
+async fn every_subcommand_works_on_a_mapped_database(db: &TestDb) {
+    let c = &db.conn;
+    // The test kit's database under other names: recents' rolled back, its
+    // history tables renamed as a backend would have them.
+    Migrator::reset(c).await.unwrap();
+    let all = recents_migration::history_migrations();
+    let history = &all[0];
+    history
+        .up(&recents_migration::SchemaManager::new(c))
+        .await
+        .unwrap();
+    for (from, to) in [
+        ("workspaces", "team_workspaces"),
+        ("published_runs", "team_workflows"),
+        ("published_run_versions", "team_workflow_versions"),
+        ("saved_runs", "team_runs"),
+        ("execution_jobs", "team_jobs"),
+    ] {
+        c.execute_unprepared(&format!("ALTER TABLE {from} RENAME TO {to}"))
+            .await
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("schema.toml");
+    std::fs::write(
+        &file,
+        "[tables]\nworkspaces = \"team_workspaces\"\npublished_runs = \"team_workflows\"\n\
+         versions = \"team_workflow_versions\"\nsaved_runs = \"team_runs\"\nexecution_jobs = \"team_jobs\"\n",
+    )
+    .unwrap();
+    let schema = file.to_str().unwrap();
+    let ws = c
+        .execute_unprepared(
+            "INSERT INTO team_workspaces (name, is_personal, created_at) VALUES ('acme', false, '2026-01-01 00:00:00+00')",
+        )
+        .await;
+    // SQLite and MySQL take the time as text of their own format.
+    if ws.is_err() {
+        c.execute_unprepared(
+            "INSERT INTO team_workspaces (name, is_personal, created_at) VALUES ('acme', false, '2026-01-01 00:00:00')",
+        )
+        .await
+        .unwrap();
+    }
+    let mapped = |args: &[&str]| {
+        let mut all = vec!["--schema", schema];
+        all.extend_from_slice(args);
+        recents(&db.url, &all)
+    };
+    let up = mapped(&["migrate", "up"]);
+    assert!(up.status.success(), "{}", stderr(&up));
+    let status = json(&mapped(&["migrate", "status", "--json"]));
+    assert_eq!(status["current"], true);
+    let verify = json(&mapped(&["verify", "--json"]));
+    assert_eq!(verify["missing"], 0, "{verify}");
+    let backfill = mapped(&["backfill", "--json"]);
+    assert!(backfill.status.success(), "{}", stderr(&backfill));
+    let recent = mapped(&["recent", "--workspace", "1", "--json"]);
+    assert!(recent.status.success(), "{}", stderr(&recent));
+    let queue = mapped(&["queue", "status", "--json"]);
+    assert!(queue.status.success(), "{}", stderr(&queue));
+    // RECENTS_SCHEMA names the same file.
+    let by_env = Command::new(env!("CARGO_BIN_EXE_recents"))
+        .args(["migrate", "status", "--json"])
+        .env("DATABASE_URL", &db.url)
+        .env("RECENTS_SCHEMA", schema)
+        .output()
+        .unwrap();
+    assert!(by_env.status.success(), "{}", stderr(&by_env));
+    // Without the mapping, recents' own names are not there.
+    assert_eq!(recents(&db.url, &["verify"]).status.code(), Some(1));
+    // A mapping naming a table the database lacks is one clear line, and
+    // nothing is created.
+    std::fs::write(&file, "[tables]\nsaved_runs = \"no_such_runs\"\n").unwrap();
+    let wrong = mapped(&["migrate", "up"]);
+    assert_fails_with(&wrong, "tables.saved_runs");
+    // --with-history and a mapping contradict each other.
     assert_eq!(
-        status["unknown"],
-        serde_json::json!(["m29990101_000001_future"])
+        mapped(&["migrate", "up", "--with-history"]).status.code(),
+        Some(1)
     );
-    let error: Value = serde_json::from_str(stderr(&ahead).trim()).unwrap();
-    assert_eq!(error["error"], "schema_ahead");
 }
 
 async fn seed_demo_then_read_recent_workflows(db: &TestDb) {
@@ -577,7 +665,8 @@ backend_tests!(
     backfill_and_verify_find_and_repair_drift,
     verify_checks_latest_dequeues_too,
     migrate_reports_and_applies_pending_migrations,
-    migrate_refuses_a_schema_ahead,
+    migrate_leaves_a_teams_migrations_alone,
+    every_subcommand_works_on_a_mapped_database,
     seed_demo_then_read_recent_workflows,
     recent_refuses_bad_input_with_one_line_and_exit_1,
     usage_errors_exit_2,

@@ -19,12 +19,13 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use recents_schema::Schema;
 use sea_orm::{
-    ConnectionTrait, DbBackend, FromQueryResult, IsolationLevel, SqlErr, TransactionSession,
+    ConnectionTrait, DbBackend, FromQueryResult, IsolationLevel, TransactionSession,
     TransactionTrait, Value,
 };
 
 use crate::error::{Error, Result};
 use crate::handle::Recents;
+use crate::maintenance::{check_workspace, count, retrying};
 use crate::ids::WorkspaceId;
 use crate::sql::{begin_write, now, statement};
 
@@ -229,7 +230,7 @@ impl Recents {
         });
     }
     if let BackfillScope::RecentWorkflowsOf(workspace_id) = scope {
-        crate::verify::check_workspace(conn, schema, *workspace_id).await?;
+        check_workspace(conn, schema, *workspace_id).await?;
     }
     let started = Instant::now();
     let (mut checkpoint, resumed) = retrying(|| start_pass(conn, schema, scope)).await?;
@@ -298,37 +299,6 @@ fn progress_of(checkpoint: &Checkpoint, rows_this_call: u64, started: Instant) -
         resume_at_id: checkpoint.resume_at_id,
         finished: checkpoint.finished_at.is_some(),
     }
-}
-
-/// Runs `step` again when it lost a race the database resolved by aborting
-/// it: a deadlock, a serialization failure, or a published run deleted (a
-/// foreign key) or a checkpoint created (a unique key) by a concurrent
-/// transaction. The retry sees the winner's commit.
-async fn retrying<T, F, Fut>(mut step: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T>>,
-{
-    const ATTEMPTS: u32 = 8;
-    let mut attempt = 1;
-    loop {
-        match step().await {
-            Err(err) if attempt < ATTEMPTS && lost_a_race(&err) => {
-                tracing::debug!(attempt, %err, "backfill step lost a race; retrying");
-                tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
-                attempt += 1;
-            }
-            done => return done,
-        }
-    }
-}
-
-pub(crate) fn lost_a_race(err: &Error) -> bool {
-    err.is_retryable()
-        || matches!(err, Error::Database(db) if matches!(
-            db.sql_err(),
-            Some(SqlErr::ForeignKeyConstraintViolation(_) | SqlErr::UniqueConstraintViolation(_))
-        ))
 }
 
 /// A transaction for one step. MySQL/MariaDB run it under REPEATABLE READ,
@@ -526,11 +496,6 @@ async fn read_checkpoint<C: ConnectionTrait>(
         }
         None => None,
     })
-}
-
-/// A count the database returns as a signed integer.
-pub(crate) fn count(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
 }
 
 #[derive(FromQueryResult)]

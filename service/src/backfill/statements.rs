@@ -12,6 +12,8 @@ use crate::recent_workflows::history::batch_aggregate;
 use crate::recent_workflows::summary::{LOWERING_LOCK, insert_into, keep_greater};
 
 use super::BackfillScope;
+use crate::maintenance::SESSION_POSTGRES;
+use crate::queue::keep_greater_latest_dequeue;
 
 /// The history a scope reads: its table, its id column, and the condition
 /// (on alias `s`, with `?` placeholders) that narrows it to the scope.
@@ -108,21 +110,6 @@ fn merge_last_dequeues(n: &Names) -> String {
     )
 }
 
-/// The conflict clause of an insert into `execution_last_dequeues` that
-/// never lowers a row (a dequeue's trigger may have written a later time).
-pub(crate) fn keep_greater_latest_dequeue(n: &Names) -> String {
-    let d = &n.last_dequeues;
-    match n.backend {
-        DbBackend::MySql => format!(
-            " ON DUPLICATE KEY UPDATE latest_dequeue = GREATEST({d}.latest_dequeue, VALUES(latest_dequeue))"
-        ),
-        _ => format!(
-            " ON CONFLICT (user_id) DO UPDATE SET latest_dequeue = excluded.latest_dequeue \
-             WHERE excluded.latest_dequeue > {d}.latest_dequeue"
-        ),
-    }
-}
-
 /// PostgreSQL, first in a batch: room for the batch's sorts in memory; no
 /// JIT, whose compilation (the per-row check's estimate crosses
 /// `jit_above_cost`) took longer than a whole batch's work; and, for recent
@@ -135,10 +122,6 @@ pub(super) fn batch_setup_postgres(scope: &BackfillScope) -> String {
     };
     format!("SELECT {SESSION_POSTGRES}{lock}")
 }
-
-/// The batch's settings on PostgreSQL, until its transaction ends.
-pub(crate) const SESSION_POSTGRES: &str =
-    "set_config('work_mem', '64MB', true), set_config('jit', 'off', true)";
 
 const CHECKPOINT_COLUMNS: &str = "name, max_id, resume_at_id, rows_total, rows_scanned, \
     started_at, updated_at, finished_at";

@@ -227,15 +227,25 @@ fn set_processing(n: &Names) -> String {
 /// then the Update by primary key. No step reads every queued job; a Hash
 /// Join over the eligible jobs means the nested-loop settings were lost.
 fn claimable(n: &Names) -> String {
+    // PostgreSQL: the candidates are materialized first, so that their
+    // per-user probes run once whatever the planner believes of the jobs
+    // table; without statistics (a table never analyzed) it may drive the
+    // join from the jobs and run every probe once per eligible job.
+    let (with, from) = match n.backend {
+        DbBackend::Postgres => (
+            format!("WITH u AS MATERIALIZED ({}) ", candidates(n, true)),
+            "u".to_owned(),
+        ),
+        _ => (String::new(), format!("({}) u", candidates(n, true))),
+    };
     format!(
-        "SELECT j.{id} AS id FROM ({candidates}) u \
+        "{with}SELECT j.{id} AS id FROM {from} \
          JOIN {jobs} j ON j.{id} = u.job_id \
          LEFT JOIN {last} l ON l.user_id = u.user_id \
          WHERE {e} AND {d} ORDER BY {order}",
         id = n.jobs.id,
         jobs = n.jobs.table,
         last = n.last_dequeues,
-        candidates = candidates(n, true),
         e = eligible(n, "j"),
         d = due(n, "j"),
         order = user_order(n, "j"),

@@ -10,7 +10,7 @@ use recents_schema::Names;
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
 use super::{InLine, Place};
-use crate::backfill::count;
+use crate::maintenance::count;
 use crate::error::Result;
 use crate::handle::Recents;
 use crate::ids::{JobId, UserId};

@@ -42,6 +42,7 @@
 
 mod fair_order;
 mod history;
+mod last_dequeues;
 mod lifecycle;
 mod sql;
 mod stats;
@@ -53,6 +54,10 @@ use crate::ids::{JobId, UserId};
 
 pub use fair_order::{dequeue, next_in_line, place_in_queue};
 pub use history::fair_order_from_history;
+pub(crate) use last_dequeues::keep_greater_latest_dequeue;
+pub use last_dequeues::{
+    LastDequeueDrift, LastDequeueReport, repair_last_dequeues, verify_last_dequeues,
+};
 pub use lifecycle::{
     MAX_FAILURE_MESSAGE_BYTES, cancel, complete, enqueue, enqueue_many, fail, heartbeat,
     reset_stalled,

@@ -8,7 +8,7 @@ use sea_orm::{ConnectionTrait, FromQueryResult};
 
 use super::lifecycle::before;
 use super::{Job, UserQueueStats};
-use crate::backfill::count;
+use crate::maintenance::count;
 use crate::error::Result;
 use crate::handle::Recents;
 use crate::ids::UserId;

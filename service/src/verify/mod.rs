@@ -9,12 +9,6 @@
 //! each drifted row under its row lock, which also lowers rows that are too
 //! high: a monotonic upsert never could.
 
-mod last_dequeues;
-
-pub use last_dequeues::{
-    LastDequeueDrift, LastDequeueReport, repair_last_dequeues, verify_last_dequeues,
-};
-
 use chrono::{DateTime, Utc};
 use recents_schema::{Names, Schema};
 use sea_orm::{
@@ -22,9 +16,8 @@ use sea_orm::{
     TransactionTrait, Value,
 };
 
-use crate::backfill::{count, lost_a_race};
+use crate::maintenance::{SESSION_POSTGRES, check_workspace, count, retrying};
 use crate::handle::Recents;
-use crate::backfill::statements::SESSION_POSTGRES;
 use crate::error::{Error, Result};
 use crate::ids::{PublishedRunId, SavedRunId, WorkspaceId};
 use crate::recent_workflows::history::batch_aggregate;
@@ -340,19 +333,14 @@ async fn recompute<C>(conn: &C, schema: &Schema, key: &Key) -> Result<()>
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    let mut attempt = 1;
-    loop {
+    retrying(|| async {
         let txn = begin_write(conn).await?;
-        let done = summary::recompute(&txn, schema, key).await;
-        let done = match done {
-            Ok(()) => txn.commit().await.map_err(Error::from),
+        match summary::recompute(&txn, schema, key).await {
+            Ok(()) => Ok(txn.commit().await?),
             Err(err) => Err(err),
-        };
-        match done {
-            Err(err) if attempt < 8 && lost_a_race(&err) => attempt += 1,
-            done => return done,
         }
-    }
+    })
+    .await
 }
 
 async fn pass<C>(
@@ -508,22 +496,4 @@ fn drift_of(row: &QueryResult) -> Result<Option<Drift>> {
         summary,
         history,
     }))
-}
-
-/// [`Error::WorkspaceNotFound`] unless the workspace exists (deleted or not).
-pub(crate) async fn check_workspace<C: ConnectionTrait>(
-    conn: &C,
-    schema: &Schema,
-    id: WorkspaceId,
-) -> Result<()> {
-    let backend = conn.get_database_backend();
-    let w = &schema.names(backend).workspaces;
-    conn.query_one_raw(statement(
-        backend,
-        &format!("SELECT {id} AS id FROM {table} WHERE {id} = ?", id = w.id, table = w.table),
-        vec![id.0.into()],
-    ))
-    .await?
-    .map(|_| ())
-    .ok_or(Error::WorkspaceNotFound(id))
 }

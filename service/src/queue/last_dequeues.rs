@@ -11,11 +11,10 @@
 
 use chrono::{DateTime, Utc};
 use recents_schema::{Names, Schema};
-use sea_orm::{ConnectionTrait, FromQueryResult, TransactionSession, TransactionTrait};
+use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, TransactionSession, TransactionTrait};
 
-use super::{DriftKind, SAMPLES_PER_KIND};
-use crate::backfill::count;
-use crate::backfill::statements::keep_greater_latest_dequeue;
+use crate::verify::{DriftKind, SAMPLES_PER_KIND};
+use crate::maintenance::count;
 use crate::error::{Error, Result};
 use crate::handle::Recents;
 use crate::ids::UserId;
@@ -344,3 +343,19 @@ where
     txn.commit().await?;
     Ok(())
 }
+
+/// The conflict clause of an insert into `execution_last_dequeues` that
+/// never lowers a row (a dequeue's trigger may have written a later time).
+pub(crate) fn keep_greater_latest_dequeue(n: &Names) -> String {
+    let d = &n.last_dequeues;
+    match n.backend {
+        DbBackend::MySql => format!(
+            " ON DUPLICATE KEY UPDATE latest_dequeue = GREATEST({d}.latest_dequeue, VALUES(latest_dequeue))"
+        ),
+        _ => format!(
+            " ON CONFLICT (user_id) DO UPDATE SET latest_dequeue = excluded.latest_dequeue \
+             WHERE excluded.latest_dequeue > {d}.latest_dequeue"
+        ),
+    }
+}
+

@@ -1,0 +1,72 @@
+//! What every maintenance pass shares, whichever summary it serves: one
+//! retry policy for a step that lost a race, the batch settings on
+//! PostgreSQL, the check that a workspace exists, and counts read back.
+
+use std::time::Duration;
+
+use recents_schema::Schema;
+use sea_orm::{ConnectionTrait, SqlErr};
+
+use crate::error::{Error, Result};
+use crate::ids::WorkspaceId;
+use crate::sql::statement;
+
+/// Runs `step` again when it lost a race the database resolved by aborting
+/// it: a deadlock, a serialization failure, or a published run deleted (a
+/// foreign key) or a checkpoint created (a unique key) by a concurrent
+/// transaction. The retry sees the winner's commit.
+pub(crate) async fn retrying<T, F, Fut>(mut step: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    const ATTEMPTS: u32 = 8;
+    let mut attempt = 1;
+    loop {
+        match step().await {
+            Err(err) if attempt < ATTEMPTS && lost_a_race(&err) => {
+                tracing::debug!(attempt, %err, "maintenance step lost a race; retrying");
+                tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
+/// Whether a step lost a race: retryable by [`Error::is_retryable`], or a
+/// key violated by a concurrent transaction's commit.
+pub(crate) fn lost_a_race(err: &Error) -> bool {
+    err.is_retryable()
+        || matches!(err, Error::Database(db) if matches!(
+            db.sql_err(),
+            Some(SqlErr::ForeignKeyConstraintViolation(_) | SqlErr::UniqueConstraintViolation(_))
+        ))
+}
+
+/// A batch's settings on PostgreSQL, until its transaction ends.
+pub(crate) const SESSION_POSTGRES: &str =
+    "set_config('work_mem', '64MB', true), set_config('jit', 'off', true)";
+
+/// A count the database returns as a signed integer.
+pub(crate) fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// [`Error::WorkspaceNotFound`] unless the workspace exists (deleted or not).
+pub(crate) async fn check_workspace<C: ConnectionTrait>(
+    conn: &C,
+    schema: &Schema,
+    id: WorkspaceId,
+) -> Result<()> {
+    let backend = conn.get_database_backend();
+    let w = &schema.names(backend).workspaces;
+    conn.query_one_raw(statement(
+        backend,
+        &format!("SELECT {id} AS id FROM {table} WHERE {id} = ?", id = w.id, table = w.table),
+        vec![id.0.into()],
+    ))
+    .await?
+    .map(|_| ())
+    .ok_or(Error::WorkspaceNotFound(id))
+}
