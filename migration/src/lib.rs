@@ -14,6 +14,7 @@ mod m20261123_000004_backfill_checkpoints;
 mod m20261123_000005_fair_queue;
 mod m20261201_000006_exact_edges;
 mod m20261201_000007_summary_writes;
+mod m20261202_000010_queue_wakeups;
 mod placeholders;
 pub mod reach;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_fair_queue::Migration),
             Box::new(m20261201_000006_exact_edges::Migration),
             Box::new(m20261201_000007_summary_writes::Migration),
+            Box::new(m20261202_000010_queue_wakeups::Migration),
         ]
     }
 }
