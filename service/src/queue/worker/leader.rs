@@ -17,9 +17,12 @@ use crate::queue::reset_stalled;
 #[cfg(feature = "postgres")]
 const PG_LOCK_KEY: i64 = 0x7265_6365_6e74_7301;
 
-/// MySQL/MariaDB's lock name of the resetter.
+/// MySQL/MariaDB's lock of the resetter: its name with the database's, as
+/// named locks are the server's while advisory locks on PostgreSQL are the
+/// database's (names are at most 64 characters; database names at most 64
+/// too, so the name is cut).
 #[cfg(feature = "mysql")]
-const MYSQL_LOCK_NAME: &str = "recents.queue.reset_stalled";
+const MYSQL_GET_LOCK: &str = "SELECT GET_LOCK(LEFT(CONCAT('recents.reset.', DATABASE()), 64), 0)";
 
 /// How the resetter runs.
 #[derive(Clone, Debug)]
@@ -113,8 +116,7 @@ impl Election {
                 let result = if *held {
                     c.ping().await.map(|()| true)
                 } else {
-                    sea_orm::sqlx::query_scalar::<_, Option<i64>>("SELECT GET_LOCK(?, 0)")
-                        .bind(MYSQL_LOCK_NAME)
+                    sea_orm::sqlx::query_scalar::<_, Option<i64>>(MYSQL_GET_LOCK)
                         .fetch_one(&mut *c)
                         .await
                         .map(|got| got == Some(1))
