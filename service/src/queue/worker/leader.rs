@@ -11,7 +11,7 @@ use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
 use super::metrics::Counters;
-use crate::queue::reset_stalled;
+use crate::queue::{reset_stalled, stalled_jobs};
 
 /// PostgreSQL's advisory lock key of the resetter: "recents" and 1, as bytes.
 #[cfg(feature = "postgres")]
@@ -192,6 +192,21 @@ pub(super) async fn run_resetter(
         }
         if !election.lead(&conn).await {
             continue;
+        }
+        // A plain read first: most ticks find nothing stalled, and then take
+        // no write transaction (SQLite's write lock) and no row locks. On
+        // MySQL/MariaDB `reset_stalled`'s locking read walks the primary key
+        // and locks every row it passes, waiting jobs included, so that a
+        // claim running meanwhile skips users' heads (SKIP LOCKED) and serves
+        // a later user out of its turn; reading first keeps that to the
+        // ticks that do find stalled jobs.
+        match stalled_jobs(&conn, plan.stall_age, 1).await {
+            Ok(stalled) if stalled.is_empty() => continue,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot look for stalled jobs; trying again next time");
+                continue;
+            }
         }
         match reset_stalled(&conn, plan.stall_age, plan.max_resets).await {
             Ok(report) => Counters::add(&counters.reset, report.requeued.len() as u64),

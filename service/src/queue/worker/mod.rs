@@ -606,6 +606,11 @@ impl<H: JobHandler> Runtime<H> {
             self.supervisors.abort_all();
             self.report.abandoned += left;
             Counters::add(&self.counters.abandoned, left);
+            self.counters.in_flight.fetch_sub(
+                self.in_flight.len() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            self.in_flight.clear();
         }
     }
 }
