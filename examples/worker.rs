@@ -69,7 +69,7 @@ async fn produce(db: DatabaseConnection, args: Args, stop: CancellationToken) ->
         let jobs: Vec<NewJob> = (0..batch)
             .map(|i| {
                 let n = made + i;
-                let user = if n % 10 == 0 || args.users == 1 {
+                let user = if n.is_multiple_of(10) || args.users == 1 {
                     1
                 } else {
                     2 + (n as i64 % (args.users - 1))

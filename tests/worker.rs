@@ -657,9 +657,11 @@ async fn a_fleet_drains_a_skewed_queue_exactly_once_and_fairly(db: &TestDb) {
         "{reports:?}, run twice: {twice:?}"
     );
     assert!(overlaps.lock().unwrap().is_empty(), "run twice at once");
-    let runs = runs.lock().unwrap();
-    assert_eq!(runs.len(), total);
-    assert!(runs.values().all(|&n| n == 1), "a job ran twice");
+    {
+        let runs = runs.lock().unwrap();
+        assert_eq!(runs.len(), total);
+        assert!(runs.values().all(|&n| n == 1), "a job ran twice");
+    }
 
     // The claims, in the order they were made: start times strictly increase
     // with each claim. A user's k-th job may go out only once every user
