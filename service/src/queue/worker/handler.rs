@@ -66,6 +66,16 @@ where
 }
 
 /// Why a job's [`JobContext`] was canceled.
+///
+/// ```no_run
+/// # async fn example(ctx: recents_service::queue::JobContext) {
+/// use recents_service::queue::StopReason;
+/// ctx.canceled().await;
+/// if ctx.stop_reason() == Some(StopReason::Lost) {
+///     // another worker may run this job now: stop touching its outputs
+/// }
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StopReason {

@@ -3,26 +3,6 @@
 //! without losing a job. What every adopter would otherwise write around
 //! [`dequeue`](super::dequeue), [`heartbeat`](super::heartbeat),
 //! [`complete`](super::complete) and [`fail`](super::fail).
-//!
-//! ```no_run
-//! # async fn example(db: sea_orm::DatabaseConnection) -> Result<(), recents_service::Error> {
-//! use recents_service::queue::{Job, JobContext, Worker, shutdown_on_signal};
-//! use std::time::Duration;
-//!
-//! let worker = Worker::new(db, "worker-1", |job: Job, ctx: JobContext| async move {
-//!     tracing::info!(payload = %job.payload, "running");
-//!     if ctx.is_canceled() {
-//!         return Ok(());
-//!     }
-//!     Ok::<_, std::io::Error>(())
-//! })
-//! .concurrency(8)
-//! .handler_timeout(Duration::from_secs(300));
-//! let metrics = worker.metrics(); // readable while it runs
-//! let report = worker.run(shutdown_on_signal()).await?; // until SIGTERM / Ctrl-C
-//! println!("completed {}, abandoned {}", report.completed, report.abandoned);
-//! # Ok(()) }
-//! ```
 
 mod handler;
 mod leader;
@@ -74,7 +54,34 @@ pub const MAX_CONCURRENCY: usize = 1_000;
 ///   PostgreSQL and MySQL/MariaDB) runs [`reset_stalled`](super::reset_stalled)
 ///   every [`reset_every`](Self::reset_every).
 ///
-/// See the [module docs](self) for an example.
+/// ```no_run
+/// # async fn example(db: sea_orm::DatabaseConnection) -> Result<(), recents_service::Error> {
+/// use std::time::Duration;
+/// use recents_service::queue::{Job, JobContext, QueueOptions, Worker, shutdown_on_signal};
+///
+/// let worker = Worker::new(db, "host-1:4242", |job: Job, ctx: JobContext| async move {
+///     tracing::info!(payload = %job.payload, "running");
+///     if ctx.is_canceled() {
+///         return Ok(()); // canceled or lost: nothing is recorded anyway
+///     }
+///     Ok::<_, std::io::Error>(()) // Err(e): failed with e's message
+/// })
+/// .concurrency(8)                                                  // handlers in flight
+/// .batch(4)                                                        // jobs per claim
+/// .poll_interval(Duration::from_millis(100), Duration::from_secs(5)) // idle backoff
+/// .heartbeat_interval(Duration::from_secs(10))
+/// .stall_age(Duration::from_secs(60))
+/// .reset_every(Duration::from_secs(15), 3)                         // the elected resetter
+/// .queue_options(QueueOptions { max_failures: 5, backoff: Duration::from_secs(30) })
+/// .handler_timeout(Duration::from_secs(300))
+/// .cancel_grace(Duration::from_secs(10))
+/// .shutdown_grace(Duration::from_secs(30));
+/// let metrics = worker.metrics(); // readable while it runs
+/// let report = worker.run(shutdown_on_signal()).await?; // until SIGTERM / Ctrl-C
+/// println!("completed {}, abandoned {}", report.completed, report.abandoned);
+/// println!("claimed {}", metrics.snapshot().claimed);
+/// # Ok(()) }
+/// ```
 pub struct Worker<H> {
     conn: DatabaseConnection,
     name: Arc<str>,
@@ -123,6 +130,14 @@ impl Default for Options {
 }
 
 /// What a [`Worker::run`] did, from its start to its return.
+///
+/// ```no_run
+/// # fn example(report: recents_service::queue::WorkerReport) {
+/// if report.abandoned > 0 {
+///     eprintln!("{} jobs left for reset_stalled to hand on", report.abandoned);
+/// }
+/// # }
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WorkerReport {
     /// Jobs completed.
@@ -168,7 +183,9 @@ impl<H: JobHandler> Worker<H> {
     /// Handlers in flight at most (1 to [`MAX_CONCURRENCY`]).
     ///
     /// ```no_run
-    /// # fn example(w: recents_service::queue::Worker<fn(recents_service::queue::Job, recents_service::queue::JobContext) -> std::future::Ready<Result<(), String>>>) {
+    /// # fn example(db: sea_orm::DatabaseConnection) {
+    /// # use recents_service::queue::{Job, JobContext, Worker};
+    /// # let w = Worker::new(db, "w", |_: Job, _: JobContext| async { Ok::<_, String>(()) });
     /// let w = w.concurrency(16).batch(4);
     /// # }
     /// ```
@@ -188,7 +205,9 @@ impl<H: JobHandler> Worker<H> {
     /// queue was found empty, doubling up to `max` while it stays empty.
     ///
     /// ```no_run
-    /// # fn example(w: recents_service::queue::Worker<fn(recents_service::queue::Job, recents_service::queue::JobContext) -> std::future::Ready<Result<(), String>>>) {
+    /// # fn example(db: sea_orm::DatabaseConnection) {
+    /// # use recents_service::queue::{Job, JobContext, Worker};
+    /// # let w = Worker::new(db, "w", |_: Job, _: JobContext| async { Ok::<_, String>(()) });
     /// use std::time::Duration;
     /// let w = w.poll_interval(Duration::from_millis(50), Duration::from_secs(2));
     /// # }
@@ -328,7 +347,9 @@ impl<H: JobHandler> Worker<H> {
     /// `token.cancelled_owned()` of a [`CancellationToken`].
     ///
     /// ```no_run
-    /// # async fn example(w: recents_service::queue::Worker<fn(recents_service::queue::Job, recents_service::queue::JobContext) -> std::future::Ready<Result<(), String>>>) -> Result<(), recents_service::Error> {
+    /// # async fn example(db: sea_orm::DatabaseConnection) -> Result<(), recents_service::Error> {
+    /// # use recents_service::queue::{Job, JobContext, Worker};
+    /// # let w = Worker::new(db, "w", |_: Job, _: JobContext| async { Ok::<_, String>(()) });
     /// use recents_service::queue::CancellationToken;
     /// let stop = CancellationToken::new();
     /// let running = tokio::spawn(w.run(stop.clone().cancelled_owned()));
@@ -647,7 +668,9 @@ where
 /// Resolves at SIGTERM or Ctrl-C (SIGINT), for [`Worker::run`].
 ///
 /// ```no_run
-/// # async fn example(w: recents_service::queue::Worker<fn(recents_service::queue::Job, recents_service::queue::JobContext) -> std::future::Ready<Result<(), String>>>) -> Result<(), recents_service::Error> {
+/// # async fn example(db: sea_orm::DatabaseConnection) -> Result<(), recents_service::Error> {
+/// # use recents_service::queue::{Job, JobContext, Worker};
+/// # let w = Worker::new(db, "w", |_: Job, _: JobContext| async { Ok::<_, String>(()) });
 /// let report = w.run(recents_service::queue::shutdown_on_signal()).await?;
 /// # Ok(()) }
 /// ```
