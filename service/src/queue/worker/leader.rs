@@ -51,6 +51,7 @@ enum Election {
 
 impl Election {
     fn new(conn: &DatabaseConnection) -> Self {
+        #[cfg(any(feature = "postgres", feature = "mysql"))]
         use sea_orm::DatabaseConnectionType as T;
         match &conn.inner {
             #[cfg(feature = "postgres")]
@@ -69,7 +70,12 @@ impl Election {
 
     /// Whether this worker leads now: takes the lock if it is free, and
     /// checks that the session holding it is still alive if it was taken.
+    #[cfg_attr(
+        not(any(feature = "postgres", feature = "mysql")),
+        allow(unused_variables)
+    )]
     async fn lead(&mut self, pool: &DatabaseConnection) -> bool {
+        #[cfg(any(feature = "postgres", feature = "mysql"))]
         use sea_orm::sqlx::Connection;
         match self {
             Election::Everyone => true,
@@ -128,6 +134,7 @@ impl Election {
 
     /// Gives the lock up by closing its session.
     async fn resign(self) {
+        #[cfg(any(feature = "postgres", feature = "mysql"))]
         use sea_orm::sqlx::Connection;
         match self {
             Election::Everyone => {}
