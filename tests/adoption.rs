@@ -10,7 +10,9 @@
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use recents::migration::{MigrationTrait, MigratorTrait, OwnMigrations, SchemaManager, async_trait};
+use recents::migration::{
+    MigrationTrait, MigratorTrait, OwnMigrations, SchemaManager, async_trait,
+};
 use recents::queue::NewJob;
 use recents::{
     Error, Migrate, Recents, Schema, SchemaError, Scope, Tables, UserId, VerifyOptions,
@@ -145,7 +147,11 @@ macro_rules! team_migration {
 team_migration!(
     m20240101_000001_team_workflows,
     |backend| team_tables(backend)[0].clone(),
-    &["bots_publishedrunversion", "bots_publishedrun", "workspaces_workspace"]
+    &[
+        "bots_publishedrunversion",
+        "bots_publishedrun",
+        "workspaces_workspace"
+    ]
 );
 team_migration!(
     m20240101_000002_team_runs_and_jobs,
@@ -154,7 +160,10 @@ team_migration!(
 );
 team_migration!(
     m20990101_000001_team_audit,
-    |_| vec!["CREATE TABLE team_audit (id BIGINT NOT NULL PRIMARY KEY, what VARCHAR(50) NOT NULL)".into()],
+    |_| vec![
+        "CREATE TABLE team_audit (id BIGINT NOT NULL PRIMARY KEY, what VARCHAR(50) NOT NULL)"
+            .into()
+    ],
     &["team_audit"]
 );
 
@@ -405,17 +414,27 @@ async fn a_team_adopts_recents_over_its_own_tables_and_migrator(db: &TestDb) {
 
     // recents' migrations, from the team's migrator: the fill included.
     TeamMigrator::up(c, Some(recents_count())).await.unwrap();
-    assert_eq!(checksum(c).await, before, "recents changed a row or column of the team's");
+    assert_eq!(
+        checksum(c).await,
+        before,
+        "recents changed a row or column of the team's"
+    );
     TeamMigrator::up(c, None).await.unwrap();
-    assert!(TeamMigrator::get_pending_migrations(c).await.unwrap().is_empty());
+    assert!(
+        TeamMigrator::get_pending_migrations(c)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let status = OwnMigrations::new(SCHEMA.clone()).status(c).await.unwrap();
     assert!(status.pending.is_empty(), "{status:?}");
     assert_eq!(status.applied.len() as u32, recents_count());
     // The library, the CLI and the console see a current schema beside the
     // team's migrations.
-    let (_, checked) = recents::open_tables(&db.url, Migrate::Never, &Tables::Mapped(SCHEMA.clone()))
-        .await
-        .unwrap();
+    let (_, checked) =
+        recents::open_tables(&db.url, Migrate::Never, &Tables::Mapped(SCHEMA.clone()))
+            .await
+            .unwrap();
     let recents = Recents::connect(c, checked).await.unwrap();
     assert_exact(c, &recents, &history).await;
     assert_eq!(
@@ -523,7 +542,13 @@ async fn a_team_adopts_recents_over_its_own_tables_and_migrator(db: &TestDb) {
     }
     assert_eq!(&served[..3], [7, 8, 9], "one job per user first");
     assert_eq!(served.len(), 6);
-    assert!(recents.verify_last_dequeues(c, 1000).await.unwrap().is_exact());
+    assert!(
+        recents
+            .verify_last_dequeues(c, 1000)
+            .await
+            .unwrap()
+            .is_exact()
+    );
     let heartbeat = recents
         .heartbeat(c, "worker-1", &[recents::JobId(1)])
         .await
@@ -532,12 +557,19 @@ async fn a_team_adopts_recents_over_its_own_tables_and_migrator(db: &TestDb) {
     assert!(!recents.queue_stats(c).await.unwrap().is_empty());
     // enqueue through recents is refused by the team's own NOT NULL column,
     // with nothing written.
-    assert!(recents.enqueue(c, &NewJob::now(UserId(1), serde_json::json!({}))).await.is_err());
+    assert!(
+        recents
+            .enqueue(c, &NewJob::now(UserId(1), serde_json::json!({})))
+            .await
+            .is_err()
+    );
 
     // Down: the team's last migration, then recents' only. The team's tables
     // and rows stay as they are.
     let kept = checksum(c).await;
-    TeamMigrator::down(c, Some(1 + recents_count())).await.unwrap();
+    TeamMigrator::down(c, Some(1 + recents_count()))
+        .await
+        .unwrap();
     assert_eq!(checksum(c).await, kept);
     assert!(recents_tables(c).await.is_empty());
     // No trigger of recents is left on the jobs table.
@@ -559,13 +591,22 @@ async fn a_team_adopts_recents_over_its_own_tables_and_migrator(db: &TestDb) {
     // its parent fails there. A team on SQLite turns the checks off for it.
     let sqlite = c.get_database_backend() == DbBackend::Sqlite;
     if sqlite {
-        c.execute_unprepared("PRAGMA foreign_keys = OFF").await.unwrap();
+        c.execute_unprepared("PRAGMA foreign_keys = OFF")
+            .await
+            .unwrap();
     }
     TeamMigrator::fresh(c).await.unwrap();
     if sqlite {
-        c.execute_unprepared("PRAGMA foreign_keys = ON").await.unwrap();
+        c.execute_unprepared("PRAGMA foreign_keys = ON")
+            .await
+            .unwrap();
     }
-    assert!(TeamMigrator::get_pending_migrations(c).await.unwrap().is_empty());
+    assert!(
+        TeamMigrator::get_pending_migrations(c)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let empty_again: i64 = c
         .query_one_raw(Statement::from_string(
             c.get_database_backend(),
@@ -576,7 +617,10 @@ async fn a_team_adopts_recents_over_its_own_tables_and_migrator(db: &TestDb) {
         .unwrap()
         .try_get("", "n")
         .unwrap();
-    assert_eq!(empty_again, 0, "fresh dropped and recreated the team's tables");
+    assert_eq!(
+        empty_again, 0,
+        "fresh dropped and recreated the team's tables"
+    );
 }
 
 /// `migrate`'s result on a database with the team's tables and no recents.
@@ -625,7 +669,10 @@ async fn a_wrong_mapping_is_a_typed_error_naming_its_key_and_creates_nothing(db:
         };
         assert!(named, "{key}: {err:?}");
         assert!(err.to_string().contains(key), "{err}");
-        assert!(recents_tables(c).await.is_empty(), "{key}: something was created");
+        assert!(
+            recents_tables(c).await.is_empty(),
+            "{key}: something was created"
+        );
     }
     // The mapping right, the same call migrates.
     with_mapping(db, MAPPING).await.unwrap();

@@ -467,7 +467,9 @@ async fn a_history_run_with_an_empty_uid_counts_for_its_workspace_only(db: &Test
     // The backend's own write of a '' run, kept by touch, then deleted.
     let id = insert_run(c, ws, "", va, at(9, 0)).await;
     let written = newest_run(c).await;
-    touch(c, &(&written).into(), &SaveOptions::exact()).await.unwrap();
+    touch(c, &(&written).into(), &SaveOptions::exact())
+        .await
+        .unwrap();
     assert_exact(c).await;
     assert_eq!(
         recent_workflows(c, ws, &Scope::Workspace, 1).await.unwrap()[0].last_used_at,
@@ -542,7 +544,9 @@ async fn touch_holds_the_time_the_database_stored_not_the_one_it_was_given(db: &
         updated_at: written,
         ..stored.clone()
     };
-    touch(c, &(&in_memory).into(), &SaveOptions::exact()).await.unwrap();
+    touch(c, &(&in_memory).into(), &SaveOptions::exact())
+        .await
+        .unwrap();
     let read = recent_workflows(c, ws, &Scope::Member("ann".into()), 1)
         .await
         .unwrap();
@@ -579,8 +583,7 @@ async fn a_freshness_window_longer_than_the_calendar_answers_and_keeps_the_guara
         // Nothing was fresh in the new member's group: its row was written.
         let member = Scope::Member(uid);
         assert_eq!(
-            recent_workflows(c, ws, &member, 1).await.unwrap()[0]
-                .last_saved_run_id,
+            recent_workflows(c, ws, &member, 1).await.unwrap()[0].last_saved_run_id,
             first.id
         );
         let later = tokio::time::timeout(
@@ -598,7 +601,10 @@ async fn a_freshness_window_longer_than_the_calendar_answers_and_keeps_the_guara
             "never above the truth"
         );
         if n > 0 {
-            assert_ne!(row.last_saved_run_id.0, later.id.0, "a fresh row is skipped");
+            assert_ne!(
+                row.last_saved_run_id.0, later.id.0,
+                "a fresh row is skipped"
+            );
         }
     }
     // verify finds the lag; repair brings it back.

@@ -8,8 +8,8 @@ mod support;
 use std::time::Duration;
 
 use recents::{
-    Error, RunSave, SaveOptions, Scope, VerifyOptions, VerifyScope, VersionId,
-    WorkspaceId, delete_published_run, delete_saved_run, delete_version, recent_workflows,
+    Error, RunSave, SaveOptions, Scope, VerifyOptions, VerifyScope, VersionId, WorkspaceId,
+    delete_published_run, delete_saved_run, delete_version, recent_workflows,
     recent_workflows_from_history, save_run, verify,
 };
 use recents_testkit::{Backend, TestDb, backend_tests};
@@ -141,10 +141,7 @@ async fn delete_saved_run_racing_a_save_in_its_group_keeps_the_group_exact(db: &
         .await
         .unwrap();
         let other = db.connect_again(2).await;
-        let lower =
-            tokio::spawn(
-                async move { delete_saved_run(&other, f.ws, latest.id).await },
-            );
+        let lower = tokio::spawn(async move { delete_saved_run(&other, f.ws, latest.id).await });
         race(open, lower).await.unwrap();
         assert_exact(c, f.ws).await;
     }

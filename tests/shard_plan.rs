@@ -400,7 +400,9 @@ async fn touch_after_a_backend_write_stays_in_one_workspace() {
         .unwrap()
         .unwrap();
     log.lock().unwrap().clear();
-    touch(&txn, &(&run).into(), &SaveOptions::exact()).await.unwrap();
+    touch(&txn, &(&run).into(), &SaveOptions::exact())
+        .await
+        .unwrap();
     txn.commit().await.unwrap();
     assert_confined("touch", &log, Some(f.target));
     f.db.drop_database().await;
@@ -458,8 +460,7 @@ async fn delete_version_reads_its_users_on_every_shard_and_the_rest_stays_in_one
     delete_version(&conn, f.version).await.unwrap();
     // A version's runs may be saved in any workspace: the plan makes this one
     // read a deliberate multi-shard statement (docs/scale-out.md), and only it.
-    let multi_shard =
-        "SELECT DISTINCT \"workspace_id\" AS workspace_id, \"uid\" AS uid FROM \"saved_runs\" \
+    let multi_shard = "SELECT DISTINCT \"workspace_id\" AS workspace_id, \"uid\" AS uid FROM \"saved_runs\" \
          WHERE \"parent_version_id\" = $1";
     let removed = {
         let mut statements = log.lock().unwrap();

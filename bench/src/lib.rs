@@ -9,6 +9,7 @@ pub mod plot;
 pub mod queue;
 pub mod reads;
 pub mod saves;
+pub mod worker;
 
 use anyhow::Result;
 use recents::migration::{Migrator, MigratorTrait};
@@ -26,7 +27,7 @@ pub struct Options {
     /// Saves per writer in the throughput figures.
     pub saves_per_writer: u64,
     /// Which figures to measure (1 reads, 2 saves, 3 backfill/verify, 4 the
-    /// queue, 5 Galera); figure 1 needs figure 3's backfill, which then runs
+    /// queue, 5 Galera, 6 the worker runtime); figure 1 needs figure 3's backfill, which then runs
     /// unreported.
     pub figures: Vec<u32>,
     /// Jobs 8 workers dequeue and complete in figure 4's throughput, and
@@ -131,6 +132,13 @@ pub async fn run(conn: &DatabaseConnection, options: &Options) -> Result<Report>
         report.dequeues = measured.samples;
         report.plans = measured.plans;
         report.notes.push(queue::MEASURED.into());
+    }
+    if options.wants(worker::FIGURE) {
+        let measured =
+            worker::measure(conn, options.scale, options.repetitions, options.drain_jobs).await?;
+        report.figures.extend(measured.figures);
+        report.notes.extend(measured.notes);
+        report.skipped.extend(measured.skipped);
     }
     report.figures.extend(galera_figures);
     Ok(report)

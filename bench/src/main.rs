@@ -1,5 +1,6 @@
 //! `cargo run --release -p recents-bench -- [--backend postgres] [--scale 1] [--figures 4 --explain]`
-//! (`--backend mysql --figures 5`: Galera beside the single MariaDB server)
+//! (`--backend mysql --figures 5`: Galera beside the single MariaDB server;
+//! `--figures 4,6`: the queue and its worker runtime)
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -39,11 +40,13 @@ struct Args {
     /// Which figures to measure: 1 reads, 2 saves, 3 backfill/verify, 4 the
     /// queue's dequeue, 5 saves and a queue drain on a three-node Galera
     /// cluster started on this machine beside the single MariaDB server
-    /// (needs --backend mysql; not in the default).
+    /// (needs --backend mysql; not in the default), 6 the worker runtime's
+    /// wake-up latency and drain throughput (not in the default).
     #[arg(long, value_delimiter = ',', default_values_t = recents_bench::ALL_FIGURES)]
     figures: Vec<u32>,
     /// Jobs 8 workers dequeue and complete in figure 4's throughput (at
-    /// most the jobs waiting), and jobs of each of figure 5's drains.
+    /// most the jobs waiting), jobs of each of figure 5's drains, and of
+    /// each of figure 6's.
     #[arg(long, default_value_t = 4_000)]
     drain_jobs: u64,
     /// Print EXPLAIN ANALYZE of the dequeue's claim statement at the seed's

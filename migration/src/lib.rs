@@ -40,6 +40,7 @@ mod m20261123_000004_backfill_checkpoints;
 mod m20261123_000005_fair_queue;
 mod m20261201_000006_exact_edges;
 mod m20261201_000007_summary_writes;
+mod m20261202_000010_queue_wakeups;
 pub mod reach;
 mod runner;
 
@@ -57,6 +58,7 @@ pub fn migrations(schema: &Schema) -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261123_000005_fair_queue::Migration { schema: schema() }),
         Box::new(m20261201_000006_exact_edges::Migration { schema: schema() }),
         Box::new(m20261201_000007_summary_writes::Migration { schema: schema() }),
+        Box::new(m20261202_000010_queue_wakeups::Migration { schema: schema() }),
     ]
 }
 

@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use recents_migration::OwnMigrations;
 use recents_schema::Schema;
-use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
-};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr};
 
 use recents_migration::reach::cause_of;
 pub use recents_migration::reach::redact;

@@ -28,8 +28,8 @@ pub mod backfill;
 pub mod config;
 pub mod error;
 mod handle;
-mod maintenance;
 pub mod ids;
+mod maintenance;
 pub mod queue;
 pub mod recent_workflows;
 pub mod sql;
@@ -47,15 +47,15 @@ pub use config::{
 };
 pub use error::{Error, Result};
 pub use handle::Recents;
-pub use recents_schema::{Schema, SchemaError, SchemaMapping};
 pub use ids::{JobId, PublishedRunId, SavedRunId, UserId, VersionId, WorkspaceId};
+pub use queue::{LastDequeueDrift, LastDequeueReport, repair_last_dequeues, verify_last_dequeues};
 pub use recent_workflows::{
     RecentWorkflow, RunSave, SaveOptions, SavedRun, Scope, delete_published_run, delete_saved_run,
     delete_version, home_recent_workflows, recent_workflows, recent_workflows_from_history,
     retract, save_run, touch,
 };
+pub use recents_schema::{Schema, SchemaError, SchemaMapping};
 pub use validate::{MAX_LIMIT, MAX_UID_BYTES};
-pub use queue::{LastDequeueDrift, LastDequeueReport, repair_last_dequeues, verify_last_dequeues};
 pub use verify::{
     Drift, DriftKind, RepairReport, VerifyOptions, VerifyReport, VerifyScope, repair, verify,
 };

@@ -63,7 +63,11 @@ pub(crate) async fn check_workspace<C: ConnectionTrait>(
     let w = &schema.names(backend).workspaces;
     conn.query_one_raw(statement(
         backend,
-        &format!("SELECT {id} AS id FROM {table} WHERE {id} = ?", id = w.id, table = w.table),
+        &format!(
+            "SELECT {id} AS id FROM {table} WHERE {id} = ?",
+            id = w.id,
+            table = w.table
+        ),
         vec![id.0.into()],
     ))
     .await?

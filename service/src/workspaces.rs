@@ -7,10 +7,10 @@ use chrono::{DateTime, Utc};
 use recents_schema::Names;
 use sea_orm::{ConnectionTrait, FromQueryResult, QueryResult, Value};
 
-use crate::maintenance::count;
 use crate::error::{Error, Result};
 use crate::handle::Recents;
 use crate::ids::WorkspaceId;
+use crate::maintenance::count;
 use crate::sql::statement;
 use crate::validate;
 
@@ -160,7 +160,9 @@ pub async fn workspace_overview<C: ConnectionTrait>(
     conn: &C,
     workspace_id: WorkspaceId,
 ) -> Result<WorkspaceOverview> {
-    Recents::standard().workspace_overview(conn, workspace_id).await
+    Recents::standard()
+        .workspace_overview(conn, workspace_id)
+        .await
 }
 
 /// The members of a workspace: the distinct users with a recorded use in
@@ -190,74 +192,72 @@ impl Recents {
         conn: &C,
         listing: &WorkspaceListing,
     ) -> Result<WorkspacePage> {
-    let n = self.schema().names(conn.get_database_backend());
-    let name_col = n.workspaces.name.clone();
-    let id_col = n.workspaces.id.clone();
-    let limit = validate::limit(listing.limit)?;
-    let mut values: Vec<Value> = Vec::new();
-    let filter = match listing.name_contains.as_deref().map(str::trim) {
-        Some(needle) if !needle.is_empty() => {
-            validate::text("name filter", needle, MAX_FILTER_BYTES)?;
-            values.push(like_pattern(needle).into());
-            format!("AND LOWER(w.{name_col}) LIKE ? ESCAPE '!'")
-        }
-        _ => String::new(),
-    };
-    let (name, id) = (&name_col, &id_col);
-    let (keyset, inner, outer) = match listing.order {
-        WorkspaceOrder::IdAscending => (
-            format!("AND w.{id} > ?"),
-            format!("w.{id} ASC"),
-            "p.id ASC",
-        ),
-        WorkspaceOrder::IdDescending => (
-            format!("AND w.{id} < ?"),
-            format!("w.{id} DESC"),
-            "p.id DESC",
-        ),
-        WorkspaceOrder::NameAscending => (
-            format!("AND (w.{name} > ? OR (w.{name} = ? AND w.{id} > ?))"),
-            format!("w.{name} ASC, w.{id} ASC"),
-            "p.name ASC, p.id ASC",
-        ),
-        WorkspaceOrder::NameDescending => (
-            format!("AND (w.{name} < ? OR (w.{name} = ? AND w.{id} < ?))"),
-            format!("w.{name} DESC, w.{id} DESC"),
-            "p.name DESC, p.id DESC",
-        ),
-    };
-    let keyset = match &listing.after {
-        None => String::new(),
-        Some(after) => {
-            match listing.order {
-                WorkspaceOrder::IdAscending | WorkspaceOrder::IdDescending => {
-                    values.push(after.id.0.into());
-                }
-                WorkspaceOrder::NameAscending | WorkspaceOrder::NameDescending => {
-                    values.push(after.name.clone().into());
-                    values.push(after.name.clone().into());
-                    values.push(after.id.0.into());
-                }
+        let n = self.schema().names(conn.get_database_backend());
+        let name_col = n.workspaces.name.clone();
+        let id_col = n.workspaces.id.clone();
+        let limit = validate::limit(listing.limit)?;
+        let mut values: Vec<Value> = Vec::new();
+        let filter = match listing.name_contains.as_deref().map(str::trim) {
+            Some(needle) if !needle.is_empty() => {
+                validate::text("name filter", needle, MAX_FILTER_BYTES)?;
+                values.push(like_pattern(needle).into());
+                format!("AND LOWER(w.{name_col}) LIKE ? ESCAPE '!'")
             }
-            keyset
-        }
-    };
-    values.push(i64::from(limit + 1).into());
-    let sql = list(n, &filter, &keyset, &inner, outer);
-    let rows = conn
-        .query_all_raw(statement(conn.get_database_backend(), &sql, values))
-        .await?;
-    let mut workspaces = rows.iter().map(overview_of).collect::<Result<Vec<_>>>()?;
-    let next = if workspaces.len() > limit as usize {
-        workspaces.truncate(limit as usize);
-        workspaces.last().map(|last| WorkspaceCursor {
-            id: last.id,
-            name: last.name.clone(),
-        })
-    } else {
-        None
-    };
-    Ok(WorkspacePage { workspaces, next })
+            _ => String::new(),
+        };
+        let (name, id) = (&name_col, &id_col);
+        let (keyset, inner, outer) = match listing.order {
+            WorkspaceOrder::IdAscending => {
+                (format!("AND w.{id} > ?"), format!("w.{id} ASC"), "p.id ASC")
+            }
+            WorkspaceOrder::IdDescending => (
+                format!("AND w.{id} < ?"),
+                format!("w.{id} DESC"),
+                "p.id DESC",
+            ),
+            WorkspaceOrder::NameAscending => (
+                format!("AND (w.{name} > ? OR (w.{name} = ? AND w.{id} > ?))"),
+                format!("w.{name} ASC, w.{id} ASC"),
+                "p.name ASC, p.id ASC",
+            ),
+            WorkspaceOrder::NameDescending => (
+                format!("AND (w.{name} < ? OR (w.{name} = ? AND w.{id} < ?))"),
+                format!("w.{name} DESC, w.{id} DESC"),
+                "p.name DESC, p.id DESC",
+            ),
+        };
+        let keyset = match &listing.after {
+            None => String::new(),
+            Some(after) => {
+                match listing.order {
+                    WorkspaceOrder::IdAscending | WorkspaceOrder::IdDescending => {
+                        values.push(after.id.0.into());
+                    }
+                    WorkspaceOrder::NameAscending | WorkspaceOrder::NameDescending => {
+                        values.push(after.name.clone().into());
+                        values.push(after.name.clone().into());
+                        values.push(after.id.0.into());
+                    }
+                }
+                keyset
+            }
+        };
+        values.push(i64::from(limit + 1).into());
+        let sql = list(n, &filter, &keyset, &inner, outer);
+        let rows = conn
+            .query_all_raw(statement(conn.get_database_backend(), &sql, values))
+            .await?;
+        let mut workspaces = rows.iter().map(overview_of).collect::<Result<Vec<_>>>()?;
+        let next = if workspaces.len() > limit as usize {
+            workspaces.truncate(limit as usize);
+            workspaces.last().map(|last| WorkspaceCursor {
+                id: last.id,
+                name: last.name.clone(),
+            })
+        } else {
+            None
+        };
+        Ok(WorkspacePage { workspaces, next })
     }
 
     /// [`workspace_overview`] of the tables this handle's schema names.
@@ -269,18 +269,24 @@ impl Recents {
         conn: &C,
         workspace_id: WorkspaceId,
     ) -> Result<WorkspaceOverview> {
-    let n = self.schema().names(conn.get_database_backend());
-    let id = &n.workspaces.id;
-    let sql = list(n, &format!("AND w.{id} = ?"), "", &format!("w.{id}"), "p.id");
-    let row = conn
-        .query_one_raw(statement(
-            conn.get_database_backend(),
-            &sql,
-            vec![workspace_id.0.into(), 1i64.into()],
-        ))
-        .await?
-        .ok_or(Error::WorkspaceNotFound(workspace_id))?;
-    overview_of(&row)
+        let n = self.schema().names(conn.get_database_backend());
+        let id = &n.workspaces.id;
+        let sql = list(
+            n,
+            &format!("AND w.{id} = ?"),
+            "",
+            &format!("w.{id}"),
+            "p.id",
+        );
+        let row = conn
+            .query_one_raw(statement(
+                conn.get_database_backend(),
+                &sql,
+                vec![workspace_id.0.into(), 1i64.into()],
+            ))
+            .await?
+            .ok_or(Error::WorkspaceNotFound(workspace_id))?;
+        overview_of(&row)
     }
 
     // The summary's primary key (workspace_id, uid, published_run_id) yields

@@ -186,7 +186,9 @@ async fn dispatch(cli: Cli, target: &Target) -> anyhow::Result<()> {
             with_history,
             json,
         }) => commands::migrate::run(&target, action, with_history, json).await,
-        Some(Command::Seed { .. }) if matches!(target.tables, recents_service::Tables::Mapped(_)) => {
+        Some(Command::Seed { .. })
+            if matches!(target.tables, recents_service::Tables::Mapped(_)) =>
+        {
             anyhow::bail!(
                 "the demo and the benchmark data sets are written under recents' own table names: \
                  seed a database without a schema mapping"
@@ -251,10 +253,12 @@ fn fail(err: &anyhow::Error, json: bool) -> ExitCode {
         line.push_str(&text);
     }
     let mut line = line.replace('\n', " ");
-    if err
-        .chain()
-        .any(|cause| matches!(cause.downcast_ref(), Some(recents_service::Error::MigrationsBehind(_))))
-    {
+    if err.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref(),
+            Some(recents_service::Error::MigrationsBehind(_))
+        )
+    }) {
         line.push_str(" (run `recents migrate up`)");
     }
     let (kind, code) = match (

@@ -83,7 +83,10 @@ async fn migrate_reports_and_applies_pending_migrations(db: &TestDb) {
     // Without the history tables, recents' own migrations cannot start; the
     // failure leaves nothing applied.
     assert_eq!(recents(&db.url, &["migrate", "up"]).status.code(), Some(1));
-    let up = json(&recents(&db.url, &["migrate", "up", "--with-history", "--json"]));
+    let up = json(&recents(
+        &db.url,
+        &["migrate", "up", "--with-history", "--json"],
+    ));
     assert_eq!(up["applied_now"], serde_json::json!(with_history));
     let again = recents(&db.url, &["migrate"]);
     assert!(stdout(&again).contains("up to date"), "{}", stdout(&again));

@@ -25,8 +25,8 @@ use sea_orm::{
 
 use crate::error::{Error, Result};
 use crate::handle::Recents;
-use crate::maintenance::{check_workspace, count, retrying};
 use crate::ids::WorkspaceId;
+use crate::maintenance::{check_workspace, count, retrying};
 use crate::sql::{begin_write, now, statement};
 
 /// Which summary a backfill builds, from which history.
@@ -222,43 +222,44 @@ impl Recents {
         C: ConnectionTrait + TransactionTrait,
         P: FnMut(&Progress),
     {
-    let schema = self.schema();
-    if options.batch_rows == 0 || options.batch_rows > MAX_BATCH_ROWS {
-        return Err(Error::InvalidArgument {
-            what: "batch_rows",
-            why: format!("must be between 1 and {MAX_BATCH_ROWS}"),
-        });
-    }
-    if let BackfillScope::RecentWorkflowsOf(workspace_id) = scope {
-        check_workspace(conn, schema, *workspace_id).await?;
-    }
-    let started = Instant::now();
-    let (mut checkpoint, resumed) = retrying(|| start_pass(conn, schema, scope)).await?;
-    let mut report = BackfillReport {
-        resumed,
-        rows_scanned: 0,
-        batches: 0,
-        finished: checkpoint.finished_at.is_some(),
-        elapsed: Duration::ZERO,
-    };
-    while !report.finished && !options.cancel.is_cancelled() {
-        let (advanced, rows) = retrying(|| merge_batch(conn, schema, scope, options.batch_rows)).await?;
-        checkpoint = advanced;
-        report.rows_scanned += rows;
-        report.batches += 1;
-        report.finished = checkpoint.finished_at.is_some();
-        progress(&progress_of(&checkpoint, report.rows_scanned, started));
-        if !report.finished && !options.pause.is_zero() {
-            tokio::time::sleep(options.pause).await;
+        let schema = self.schema();
+        if options.batch_rows == 0 || options.batch_rows > MAX_BATCH_ROWS {
+            return Err(Error::InvalidArgument {
+                what: "batch_rows",
+                why: format!("must be between 1 and {MAX_BATCH_ROWS}"),
+            });
         }
-    }
-    if report.batches == 0 {
-        // Nothing to merge (or cancelled before the first batch): still one
-        // event, so a progress display always learns where the pass stands.
-        progress(&progress_of(&checkpoint, 0, started));
-    }
-    report.elapsed = started.elapsed();
-    Ok(report)
+        if let BackfillScope::RecentWorkflowsOf(workspace_id) = scope {
+            check_workspace(conn, schema, *workspace_id).await?;
+        }
+        let started = Instant::now();
+        let (mut checkpoint, resumed) = retrying(|| start_pass(conn, schema, scope)).await?;
+        let mut report = BackfillReport {
+            resumed,
+            rows_scanned: 0,
+            batches: 0,
+            finished: checkpoint.finished_at.is_some(),
+            elapsed: Duration::ZERO,
+        };
+        while !report.finished && !options.cancel.is_cancelled() {
+            let (advanced, rows) =
+                retrying(|| merge_batch(conn, schema, scope, options.batch_rows)).await?;
+            checkpoint = advanced;
+            report.rows_scanned += rows;
+            report.batches += 1;
+            report.finished = checkpoint.finished_at.is_some();
+            progress(&progress_of(&checkpoint, report.rows_scanned, started));
+            if !report.finished && !options.pause.is_zero() {
+                tokio::time::sleep(options.pause).await;
+            }
+        }
+        if report.batches == 0 {
+            // Nothing to merge (or cancelled before the first batch): still one
+            // event, so a progress display always learns where the pass stands.
+            progress(&progress_of(&checkpoint, 0, started));
+        }
+        report.elapsed = started.elapsed();
+        Ok(report)
     }
 
     /// [`checkpoint`] on the tables this handle's schema names.
@@ -319,7 +320,11 @@ where
 
 /// Continues the scope's unfinished pass, or starts a new one. Returns the
 /// checkpoint and whether it was resumed.
-async fn start_pass<C>(conn: &C, schema: &Schema, scope: &BackfillScope) -> Result<(Checkpoint, bool)>
+async fn start_pass<C>(
+    conn: &C,
+    schema: &Schema,
+    scope: &BackfillScope,
+) -> Result<(Checkpoint, bool)>
 where
     C: ConnectionTrait + TransactionTrait,
 {

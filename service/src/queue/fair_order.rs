@@ -78,34 +78,38 @@ impl Recents {
     where
         C: ConnectionTrait + TransactionTrait,
     {
-    let worker = worker_name(worker)?;
-    let backend = conn.get_database_backend();
-    let n = self.schema().names(backend);
-    for look in 0..MAX_LOOKS {
-        let claimed = match backend {
-            DbBackend::MySql => claim_one_by_one(conn, n, worker).await?,
-            _ => claim_in_one_statement(conn, n, worker).await?,
-        };
-        if claimed.is_some() {
-            return Ok(claimed);
+        let worker = worker_name(worker)?;
+        let backend = conn.get_database_backend();
+        let n = self.schema().names(backend);
+        for look in 0..MAX_LOOKS {
+            let claimed = match backend {
+                DbBackend::MySql => claim_one_by_one(conn, n, worker).await?,
+                _ => claim_in_one_statement(conn, n, worker).await?,
+            };
+            if claimed.is_some() {
+                return Ok(claimed);
+            }
+            // Nothing claimed: nothing is eligible, or every user's head was
+            // locked by a worker claiming it. Then look again once those claims
+            // committed, at a fresh snapshot: taking a user's second job instead
+            // would serve it twice in one round.
+            if backend == DbBackend::Sqlite || !any_eligible(conn, n, now()).await? {
+                return Ok(None);
+            }
+            tokio::time::sleep(std::time::Duration::from_micros(200 << look.min(5))).await;
         }
-        // Nothing claimed: nothing is eligible, or every user's head was
-        // locked by a worker claiming it. Then look again once those claims
-        // committed, at a fresh snapshot: taking a user's second job instead
-        // would serve it twice in one round.
-        if backend == DbBackend::Sqlite || !any_eligible(conn, n, now()).await? {
-            return Ok(None);
-        }
-        tokio::time::sleep(std::time::Duration::from_micros(200 << look.min(5))).await;
-    }
-    Ok(None)
+        Ok(None)
     }
 
     /// [`place_in_queue`] in the jobs table this handle's schema names.
     ///
     /// # Errors
     /// As [`place_in_queue`].
-    pub async fn place_in_queue<C: ConnectionTrait>(&self, conn: &C, job: JobId) -> Result<Option<Place>> {
+    pub async fn place_in_queue<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        job: JobId,
+    ) -> Result<Option<Place>> {
         place_in_queue_of(conn, self.schema(), job).await
     }
 
@@ -113,13 +117,22 @@ impl Recents {
     ///
     /// # Errors
     /// As [`next_in_line`].
-    pub async fn next_in_line<C: ConnectionTrait>(&self, conn: &C, limit: u32) -> Result<Vec<InLine>> {
+    pub async fn next_in_line<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        limit: u32,
+    ) -> Result<Vec<InLine>> {
         next_in_line_of(conn, self.schema(), limit).await
     }
 }
 
 /// The job `id`, all of its columns under recents' names.
-pub(super) async fn job_by_id<C: ConnectionTrait>(conn: &C, n: &Names, id: i64, lock: &str) -> Result<Option<Job>> {
+pub(super) async fn job_by_id<C: ConnectionTrait>(
+    conn: &C,
+    n: &Names,
+    id: i64,
+    lock: &str,
+) -> Result<Option<Job>> {
     let row = conn
         .query_one_raw(statement(
             n.backend,
@@ -160,7 +173,10 @@ async fn latest_dequeue<C: ConnectionTrait>(conn: &C, n: &Names) -> Result<Optio
     let row = conn
         .query_one_raw(statement(
             n.backend,
-            &format!("SELECT MAX(latest_dequeue) AS latest FROM {}", n.last_dequeues),
+            &format!(
+                "SELECT MAX(latest_dequeue) AS latest FROM {}",
+                n.last_dequeues
+            ),
             vec![],
         ))
         .await?;
@@ -310,10 +326,12 @@ where
         values.push(worker.into());
         values.extend(candidate_values(now, 1));
         values.push(now.into());
-        Ok(match txn.query_one_raw(statement(backend, &sql, values)).await? {
-            Some(row) => Some(Job::from_query_result(&row, "")?),
-            None => None,
-        })
+        Ok(
+            match txn.query_one_raw(statement(backend, &sql, values)).await? {
+                Some(row) => Some(Job::from_query_result(&row, "")?),
+                None => None,
+            },
+        )
     }
     .await;
     finish(txn, done).await
@@ -473,7 +491,11 @@ async fn read_round<C: ConnectionTrait>(
     Ok(entries)
 }
 
-async fn place_in_queue_of<C: ConnectionTrait>(conn: &C, schema: &Schema, job: JobId) -> Result<Option<Place>> {
+async fn place_in_queue_of<C: ConnectionTrait>(
+    conn: &C,
+    schema: &Schema,
+    job: JobId,
+) -> Result<Option<Place>> {
     let backend = conn.get_database_backend();
     let n = schema.names(backend);
     let now = now();
@@ -541,7 +563,11 @@ struct Count {
     n: i64,
 }
 
-async fn next_in_line_of<C: ConnectionTrait>(conn: &C, schema: &Schema, limit: u32) -> Result<Vec<InLine>> {
+async fn next_in_line_of<C: ConnectionTrait>(
+    conn: &C,
+    schema: &Schema,
+    limit: u32,
+) -> Result<Vec<InLine>> {
     let limit = validate::limit(limit)? as usize;
     let n = schema.names(conn.get_database_backend());
     let now = now();

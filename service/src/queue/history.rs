@@ -10,10 +10,10 @@ use recents_schema::Names;
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
 use super::{InLine, Place};
-use crate::maintenance::count;
 use crate::error::Result;
 use crate::handle::Recents;
 use crate::ids::{JobId, UserId};
+use crate::maintenance::count;
 use crate::sql::{now, statement};
 use crate::validate;
 
@@ -72,7 +72,9 @@ pub async fn fair_order_from_history<C: ConnectionTrait>(
     conn: &C,
     limit: u32,
 ) -> Result<Vec<InLine>> {
-    Recents::standard().fair_order_from_history(conn, limit).await
+    Recents::standard()
+        .fair_order_from_history(conn, limit)
+        .await
 }
 
 impl Recents {

@@ -13,12 +13,12 @@ use chrono::{DateTime, Utc};
 use recents_schema::{Names, Schema};
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, TransactionSession, TransactionTrait};
 
-use crate::verify::{DriftKind, SAMPLES_PER_KIND};
-use crate::maintenance::count;
 use crate::error::{Error, Result};
 use crate::handle::Recents;
 use crate::ids::UserId;
+use crate::maintenance::count;
 use crate::sql::{begin_write, for_update, statement};
+use crate::verify::{DriftKind, SAMPLES_PER_KIND};
 
 // One batch of users [?, ?]: users whose greatest start differs from their
 // row (or who have no row), then rows of users without a started job.
@@ -156,7 +156,9 @@ pub async fn verify_last_dequeues<C>(conn: &C, batch_jobs: u32) -> Result<LastDe
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    Recents::standard().verify_last_dequeues(conn, batch_jobs).await
+    Recents::standard()
+        .verify_last_dequeues(conn, batch_jobs)
+        .await
 }
 
 /// The [`verify_last_dequeues`] pass, setting each drifted row to its
@@ -169,7 +171,9 @@ pub async fn repair_last_dequeues<C>(conn: &C, batch_jobs: u32) -> Result<LastDe
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    Recents::standard().repair_last_dequeues(conn, batch_jobs).await
+    Recents::standard()
+        .repair_last_dequeues(conn, batch_jobs)
+        .await
 }
 
 impl Recents {
@@ -177,7 +181,11 @@ impl Recents {
     ///
     /// # Errors
     /// As [`verify_last_dequeues`].
-    pub async fn verify_last_dequeues<C>(&self, conn: &C, batch_jobs: u32) -> Result<LastDequeueReport>
+    pub async fn verify_last_dequeues<C>(
+        &self,
+        conn: &C,
+        batch_jobs: u32,
+    ) -> Result<LastDequeueReport>
     where
         C: ConnectionTrait + TransactionTrait,
     {
@@ -188,7 +196,11 @@ impl Recents {
     ///
     /// # Errors
     /// As [`verify_last_dequeues`].
-    pub async fn repair_last_dequeues<C>(&self, conn: &C, batch_jobs: u32) -> Result<LastDequeueReport>
+    pub async fn repair_last_dequeues<C>(
+        &self,
+        conn: &C,
+        batch_jobs: u32,
+    ) -> Result<LastDequeueReport>
     where
         C: ConnectionTrait + TransactionTrait,
     {
@@ -196,7 +208,12 @@ impl Recents {
     }
 }
 
-async fn pass<C>(conn: &C, schema: &Schema, batch_jobs: u32, repair: bool) -> Result<LastDequeueReport>
+async fn pass<C>(
+    conn: &C,
+    schema: &Schema,
+    batch_jobs: u32,
+    repair: bool,
+) -> Result<LastDequeueReport>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -358,4 +375,3 @@ pub(crate) fn keep_greater_latest_dequeue(n: &Names) -> String {
         ),
     }
 }
-

@@ -197,7 +197,9 @@ pub async fn reset_stalled<C>(conn: &C, max_age: Duration, max_resets: i32) -> R
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    Recents::standard().reset_stalled(conn, max_age, max_resets).await
+    Recents::standard()
+        .reset_stalled(conn, max_age, max_resets)
+        .await
 }
 
 impl Recents {
@@ -231,7 +233,13 @@ impl Recents {
     where
         C: ConnectionTrait + TransactionTrait,
     {
-        heartbeat_in(conn, self.schema().names(conn.get_database_backend()), worker, jobs).await
+        heartbeat_in(
+            conn,
+            self.schema().names(conn.get_database_backend()),
+            worker,
+            jobs,
+        )
+        .await
     }
 
     /// [`complete`] on the jobs table this handle's schema names.
@@ -249,11 +257,24 @@ impl Recents {
     ///
     /// # Errors
     /// As [`fail`].
-    pub async fn fail<C>(&self, conn: &C, job: &Job, message: &str, options: &QueueOptions) -> Result<JobState>
+    pub async fn fail<C>(
+        &self,
+        conn: &C,
+        job: &Job,
+        message: &str,
+        options: &QueueOptions,
+    ) -> Result<JobState>
     where
         C: ConnectionTrait + TransactionTrait,
     {
-        fail_in(conn, self.schema().names(conn.get_database_backend()), job, message, options).await
+        fail_in(
+            conn,
+            self.schema().names(conn.get_database_backend()),
+            job,
+            message,
+            options,
+        )
+        .await
     }
 
     /// [`cancel`] on the jobs table this handle's schema names.
@@ -271,11 +292,22 @@ impl Recents {
     ///
     /// # Errors
     /// As [`reset_stalled`].
-    pub async fn reset_stalled<C>(&self, conn: &C, max_age: Duration, max_resets: i32) -> Result<ResetReport>
+    pub async fn reset_stalled<C>(
+        &self,
+        conn: &C,
+        max_age: Duration,
+        max_resets: i32,
+    ) -> Result<ResetReport>
     where
         C: ConnectionTrait + TransactionTrait,
     {
-        reset_stalled_in(conn, self.schema().names(conn.get_database_backend()), max_age, max_resets).await
+        reset_stalled_in(
+            conn,
+            self.schema().names(conn.get_database_backend()),
+            max_age,
+            max_resets,
+        )
+        .await
     }
 }
 
@@ -447,7 +479,10 @@ where
         values.push(worker.into());
         txn.execute_raw(statement(
             backend,
-            &format!("UPDATE {} SET {} = ? WHERE {mine}", j.table, j.last_heartbeat_at),
+            &format!(
+                "UPDATE {} SET {} = ? WHERE {mine}",
+                j.table, j.last_heartbeat_at
+            ),
             values,
         ))
         .await?;
@@ -599,7 +634,13 @@ where
     finish(txn, done).await
 }
 
-async fn fail_in<C>(conn: &C, n: &Names, job: &Job, message: &str, options: &QueueOptions) -> Result<JobState>
+async fn fail_in<C>(
+    conn: &C,
+    n: &Names,
+    job: &Job,
+    message: &str,
+    options: &QueueOptions,
+) -> Result<JobState>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -692,7 +733,12 @@ where
     finish(txn, done).await
 }
 
-async fn reset_stalled_in<C>(conn: &C, n: &Names, max_age: Duration, max_resets: i32) -> Result<ResetReport>
+async fn reset_stalled_in<C>(
+    conn: &C,
+    n: &Names,
+    max_age: Duration,
+    max_resets: i32,
+) -> Result<ResetReport>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -708,23 +754,48 @@ where
     let txn = begin_write(conn).await?;
     let done: Result<ResetReport> = async {
         let j = &n.jobs;
-        let rows = txn
+        let stalled = format!(
+            "{state} = 'processing' AND ({beat} IS NULL OR {beat} < ?)",
+            state = j.state,
+            beat = j.last_heartbeat_at,
+        );
+        // The stalled jobs are found by a plain read, then locked by id: a
+        // locking read of the condition itself is planned on MySQL/MariaDB
+        // as a walk of the primary key, which under REPEATABLE READ locks
+        // every row it passes, waiting jobs included, and a claim running
+        // meanwhile would skip those users' heads.
+        let candidates = txn
             .query_all_raw(statement(
                 backend,
-                &format!(
-                    "SELECT {id} AS id, {resets} AS num_resets, {cancel} AS cancel FROM {table} \
-                     WHERE {state} = 'processing' AND ({beat} IS NULL OR {beat} < ?) ORDER BY {id}{lock}",
-                    id = j.id,
-                    resets = j.num_resets,
-                    cancel = j.cancel,
-                    table = j.table,
-                    state = j.state,
-                    beat = j.last_heartbeat_at,
-                    lock = for_update(backend),
-                ),
+                &format!("SELECT {id} AS id FROM {table} WHERE {stalled}", id = j.id, table = j.table),
                 vec![cutoff.into()],
             ))
-            .await?;
+            .await?
+            .iter()
+            .map(|row| Ok(NewId::from_query_result(row, "")?.id))
+            .collect::<Result<Vec<JobId>>>()?;
+        let mut rows = Vec::new();
+        for chunk in candidates.chunks(INSERT_CHUNK) {
+            let mut values: Vec<Value> = chunk.iter().map(|id| Value::from(id.0)).collect();
+            values.push(cutoff.into());
+            rows.extend(
+                txn.query_all_raw(statement(
+                    backend,
+                    &format!(
+                        "SELECT {id} AS id, {resets} AS num_resets, {cancel} AS cancel FROM {table} \
+                         WHERE {id} IN ({list}) AND {stalled} ORDER BY {id}{lock}",
+                        id = j.id,
+                        resets = j.num_resets,
+                        cancel = j.cancel,
+                        table = j.table,
+                        list = list(chunk.len()),
+                        lock = for_update(backend),
+                    ),
+                    values,
+                ))
+                .await?,
+            );
+        }
         let mut report = ResetReport::default();
         for row in rows {
             let row = Stalled::from_query_result(&row, "")?;

@@ -46,6 +46,8 @@ mod last_dequeues;
 mod lifecycle;
 mod sql;
 mod stats;
+mod worker;
+mod workers_seen;
 
 use chrono::{DateTime, Utc};
 pub use recents_entity::execution_job::{JobState, Model as Job};
@@ -63,6 +65,13 @@ pub use lifecycle::{
     reset_stalled,
 };
 pub use stats::{queue_stats, stalled_jobs};
+#[cfg(feature = "signal")]
+pub use worker::shutdown_on_signal;
+pub use worker::{
+    CLAIM_LATENCY_BOUNDS, CancellationToken, ClaimLatency, JobContext, JobHandler, MAX_CONCURRENCY,
+    StopReason, WAKEUP_CHANNEL, Worker, WorkerMetrics, WorkerMetricsHandle, WorkerReport,
+};
+pub use workers_seen::{WorkerSeen, workers};
 
 /// A job to enqueue.
 #[derive(Clone, Debug, PartialEq)]

@@ -8,10 +8,10 @@ use sea_orm::{ConnectionTrait, FromQueryResult};
 
 use super::lifecycle::before;
 use super::{Job, UserQueueStats};
-use crate::maintenance::count;
 use crate::error::Result;
 use crate::handle::Recents;
 use crate::ids::UserId;
+use crate::maintenance::count;
 use crate::sql::{now, statement};
 use crate::validate;
 
@@ -81,7 +81,11 @@ impl Recents {
     pub async fn queue_stats<C: ConnectionTrait>(&self, conn: &C) -> Result<Vec<UserQueueStats>> {
         let backend = conn.get_database_backend();
         let rows = conn
-            .query_all_raw(statement(backend, &stats(self.schema().names(backend)), vec![]))
+            .query_all_raw(statement(
+                backend,
+                &stats(self.schema().names(backend)),
+                vec![],
+            ))
             .await?;
         rows.iter()
             .map(|row| {

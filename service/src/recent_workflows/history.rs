@@ -95,26 +95,26 @@ impl Recents {
         limit: u32,
     ) -> Result<Vec<RecentWorkflow>> {
         let schema = self.schema();
-    let limit = validate::limit(limit)?;
-    let member = match scope {
-        Scope::Workspace => None,
-        Scope::Member(uid) => Some(validate::uid(uid)?),
-    };
-    let backend = conn.get_database_backend();
-    let n = schema.names(backend);
-    let mut values: Vec<Value> = vec![workspace_id.0.into()];
-    let sql = match member {
-        Some(uid) => {
-            values.push(uid.into());
-            from_history(n, &format!("AND s.{} = ?", n.saved_runs.uid))
-        }
-        None => from_history(n, ""),
-    };
-    values.push(workspace_id.0.into());
-    values.push(i64::from(limit).into());
-    let rows = conn.query_all_raw(statement(backend, &sql, values)).await?;
-    check_workspace_rows(workspace_id, &rows)?;
-    rows_to_workflows(&rows)
+        let limit = validate::limit(limit)?;
+        let member = match scope {
+            Scope::Workspace => None,
+            Scope::Member(uid) => Some(validate::uid(uid)?),
+        };
+        let backend = conn.get_database_backend();
+        let n = schema.names(backend);
+        let mut values: Vec<Value> = vec![workspace_id.0.into()];
+        let sql = match member {
+            Some(uid) => {
+                values.push(uid.into());
+                from_history(n, &format!("AND s.{} = ?", n.saved_runs.uid))
+            }
+            None => from_history(n, ""),
+        };
+        values.push(workspace_id.0.into());
+        values.push(i64::from(limit).into());
+        let rows = conn.query_all_raw(statement(backend, &sql, values)).await?;
+        check_workspace_rows(workspace_id, &rows)?;
+        rows_to_workflows(&rows)
     }
 }
 

@@ -63,7 +63,6 @@ pub struct SavedRun {
     pub updated_at: DateTime<Utc>,
 }
 
-
 impl From<&recents_entity::saved_run::Model> for SavedRun {
     /// A row of recents' own `saved_runs` table, as the summary sees it.
     fn from(run: &recents_entity::saved_run::Model) -> Self {

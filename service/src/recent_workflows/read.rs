@@ -103,26 +103,26 @@ impl Recents {
         scope: &Scope,
         limit: u32,
     ) -> Result<Vec<RecentWorkflow>> {
-    let limit = validate::limit(limit)?;
-    let uid = match scope {
-        Scope::Workspace => WORKSPACE_SCOPE_UID,
-        Scope::Member(uid) => validate::uid(uid)?,
-    };
-    let backend = conn.get_database_backend();
-    let rows = conn
-        .query_all_raw(statement(
-            backend,
-            &recent(self.schema().names(backend)),
-            vec![
-                workspace_id.0.into(),
-                uid.into(),
-                i64::from(limit).into(),
-                workspace_id.0.into(),
-            ],
-        ))
-        .await?;
-    check_workspace_rows(workspace_id, &rows)?;
-    rows_to_workflows(&rows)
+        let limit = validate::limit(limit)?;
+        let uid = match scope {
+            Scope::Workspace => WORKSPACE_SCOPE_UID,
+            Scope::Member(uid) => validate::uid(uid)?,
+        };
+        let backend = conn.get_database_backend();
+        let rows = conn
+            .query_all_raw(statement(
+                backend,
+                &recent(self.schema().names(backend)),
+                vec![
+                    workspace_id.0.into(),
+                    uid.into(),
+                    i64::from(limit).into(),
+                    workspace_id.0.into(),
+                ],
+            ))
+            .await?;
+        check_workspace_rows(workspace_id, &rows)?;
+        rows_to_workflows(&rows)
     }
 
     /// [`home_recent_workflows`] on the tables this handle's schema names.
@@ -164,7 +164,8 @@ impl Recents {
         } else {
             Scope::Member(viewer_uid.to_owned())
         };
-        self.recent_workflows(conn, workspace_id, &scope, limit).await
+        self.recent_workflows(conn, workspace_id, &scope, limit)
+            .await
     }
 }
 
@@ -196,9 +197,11 @@ pub(super) fn rows_to_workflows(rows: &[QueryResult]) -> Result<Vec<RecentWorkfl
     let mut workflows = Vec::with_capacity(rows.len());
     for row in rows {
         let row = WorkflowRow::from_query_result(row, "")?;
-        let (Some(published_run_id), Some(last_used_at), Some(last_saved_run_id)) =
-            (row.published_run_id, row.last_used_at, row.last_saved_run_id)
-        else {
+        let (Some(published_run_id), Some(last_used_at), Some(last_saved_run_id)) = (
+            row.published_run_id,
+            row.last_used_at,
+            row.last_saved_run_id,
+        ) else {
             continue;
         };
         workflows.push(RecentWorkflow {

@@ -140,7 +140,11 @@ const MEMBER_FIRST: &str = "ORDER BY k.wide ";
 /// The upsert of a run's rows; `fresh`: with the freshness filter (not on
 /// MySQL, see [`fresh_rows_mysql`]).
 fn upsert(n: &Names, fresh: bool) -> String {
-    let freshness = if fresh { freshness_standard(n) } else { String::new() };
+    let freshness = if fresh {
+        freshness_standard(n)
+    } else {
+        String::new()
+    };
     let conflict = match n.backend {
         DbBackend::MySql => format!("{}{}", keep_greater(n), count_the_write(n)),
         _ => keep_greater(n),
@@ -287,7 +291,11 @@ pub(crate) async fn forget<C: ConnectionTrait>(
 
 /// Brings one summary row back to its history aggregate, whatever it holds
 /// (after runs were detached in bulk).
-pub(crate) async fn recompute<C: ConnectionTrait>(conn: &C, schema: &Schema, key: &Key) -> Result<()> {
+pub(crate) async fn recompute<C: ConnectionTrait>(
+    conn: &C,
+    schema: &Schema,
+    key: &Key,
+) -> Result<()> {
     let n = schema.names(conn.get_database_backend());
     let exists = lock_row(conn, n, key).await?.is_some();
     set_to_history(conn, n, key, exists).await
@@ -309,7 +317,11 @@ struct LatestRun {
 /// Locks the row and returns its latest run. With the row locked, a
 /// concurrent save has either committed (and the aggregate read after this
 /// sees its run) or waits for us and applies its upsert on top.
-async fn lock_row<C: ConnectionTrait>(conn: &C, n: &Names, key: &Key) -> Result<Option<SavedRunId>> {
+async fn lock_row<C: ConnectionTrait>(
+    conn: &C,
+    n: &Names,
+    key: &Key,
+) -> Result<Option<SavedRunId>> {
     hold_lowering_lock(conn).await?;
     let lock = for_update(n.backend);
     let row = conn
@@ -364,9 +376,7 @@ async fn set_to_history<C: ConnectionTrait>(
                 _ => "",
             };
             (
-                format!(
-                    "UPDATE {r} SET last_saved_run_id = ?, last_used_at = ?{writes} {KEY_IS}"
-                ),
+                format!("UPDATE {r} SET last_saved_run_id = ?, last_used_at = ?{writes} {KEY_IS}"),
                 values,
             )
         }
@@ -376,7 +386,11 @@ async fn set_to_history<C: ConnectionTrait>(
             let mut values = key_values(key);
             values.extend([Value::from(run_id.0), at.into()]);
             (
-                format!("{}VALUES (?, ?, ?, ?, ?) {}", insert_into(n), keep_greater(n)),
+                format!(
+                    "{}VALUES (?, ?, ?, ?, ?) {}",
+                    insert_into(n),
+                    keep_greater(n)
+                ),
                 values,
             )
         }
@@ -402,22 +416,24 @@ pub(crate) async fn published_run_of<C: ConnectionTrait>(
 ) -> Result<Option<PublishedRunId>> {
     let backend = conn.get_database_backend();
     let v = &schema.names(backend).versions;
-    Ok(match conn
-        .query_one_raw(statement(
-            backend,
-            &format!(
-                "SELECT {pr} AS published_run_id FROM {table} WHERE {id} = ?{lock}",
-                pr = v.published_run_id,
-                table = v.table,
-                id = v.id,
-            ),
-            vec![version.0.into()],
-        ))
-        .await?
-    {
-        Some(row) => Some(OfVersion::from_query_result(&row, "")?.published_run_id),
-        None => None,
-    })
+    Ok(
+        match conn
+            .query_one_raw(statement(
+                backend,
+                &format!(
+                    "SELECT {pr} AS published_run_id FROM {table} WHERE {id} = ?{lock}",
+                    pr = v.published_run_id,
+                    table = v.table,
+                    id = v.id,
+                ),
+                vec![version.0.into()],
+            ))
+            .await?
+        {
+            Some(row) => Some(OfVersion::from_query_result(&row, "")?.published_run_id),
+            None => None,
+        },
+    )
 }
 
 /// Moves a run's use in the summary after an update in place: from `before`

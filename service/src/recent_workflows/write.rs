@@ -119,7 +119,11 @@ where
 /// # Errors
 /// [`Error::InvalidUid`], [`Error::InvalidArgument`]; [`Error::SavedRunNotFound`]
 /// when the workspace has no saved run `run.id` (nothing changes); [`Error::Database`].
-pub async fn touch<C: ConnectionTrait>(conn: &C, run: &SavedRun, options: &SaveOptions) -> Result<()> {
+pub async fn touch<C: ConnectionTrait>(
+    conn: &C,
+    run: &SavedRun,
+    options: &SaveOptions,
+) -> Result<()> {
     Recents::standard().touch(conn, run, options).await
 }
 
@@ -147,11 +151,17 @@ pub async fn retract<C: ConnectionTrait>(conn: &C, run_before: &SavedRun) -> Res
 /// # Errors
 /// [`Error::SavedRunNotFound`] when the workspace has no run `id` (nothing
 /// changes); [`Error::Database`].
-pub async fn delete_saved_run<C>(conn: &C, workspace: WorkspaceId, id: SavedRunId) -> Result<SavedRun>
+pub async fn delete_saved_run<C>(
+    conn: &C,
+    workspace: WorkspaceId,
+    id: SavedRunId,
+) -> Result<SavedRun>
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    Recents::standard().delete_saved_run(conn, workspace, id).await
+    Recents::standard()
+        .delete_saved_run(conn, workspace, id)
+        .await
 }
 
 /// Deletes a published run. Its versions go with it (their runs keep living,
@@ -181,7 +191,12 @@ impl Recents {
     ///
     /// # Errors
     /// As [`save_run`].
-    pub async fn save_run<C>(&self, conn: &C, save: &RunSave, options: &SaveOptions) -> Result<SavedRun>
+    pub async fn save_run<C>(
+        &self,
+        conn: &C,
+        save: &RunSave,
+        options: &SaveOptions,
+    ) -> Result<SavedRun>
     where
         C: ConnectionTrait + TransactionTrait,
     {
@@ -214,13 +229,25 @@ impl Recents {
     ///
     /// # Errors
     /// As [`touch`].
-    pub async fn touch<C: ConnectionTrait>(&self, conn: &C, run: &SavedRun, options: &SaveOptions) -> Result<()> {
+    pub async fn touch<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        run: &SavedRun,
+        options: &SaveOptions,
+    ) -> Result<()> {
         validate::stored_uid(&run.uid)?;
         let at = validate::timestamp("updated_at", run.updated_at)?;
         // The stored row decides, its version included; only when nothing was
         // written is it worth asking whether the run exists at all.
         let schema = self.schema();
-        if !summary::record(conn, schema, run.id, run.workspace_id, options.fresh_after(at)).await?
+        if !summary::record(
+            conn,
+            schema,
+            run.id,
+            run.workspace_id,
+            options.fresh_after(at),
+        )
+        .await?
             && !run_exists(conn, schema, run.id, run.workspace_id).await?
         {
             return Err(Error::SavedRunNotFound(run.id));
@@ -238,7 +265,9 @@ impl Recents {
             return Ok(());
         };
         let schema = self.schema();
-        let Some(published_run_id) = summary::published_run_of(conn, schema, version_id, "").await? else {
+        let Some(published_run_id) =
+            summary::published_run_of(conn, schema, version_id, "").await?
+        else {
             // The version is gone, and with it (by cascade or by `delete_version`)
             // the rows this run counted for.
             return Ok(());
@@ -253,7 +282,12 @@ impl Recents {
     ///
     /// # Errors
     /// As [`delete_saved_run`].
-    pub async fn delete_saved_run<C>(&self, conn: &C, workspace: WorkspaceId, id: SavedRunId) -> Result<SavedRun>
+    pub async fn delete_saved_run<C>(
+        &self,
+        conn: &C,
+        workspace: WorkspaceId,
+        id: SavedRunId,
+    ) -> Result<SavedRun>
     where
         C: ConnectionTrait + TransactionTrait,
     {
@@ -286,7 +320,11 @@ impl Recents {
     ///
     /// # Errors
     /// As [`delete_published_run`].
-    pub async fn delete_published_run<C: ConnectionTrait>(&self, conn: &C, id: PublishedRunId) -> Result<()> {
+    pub async fn delete_published_run<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        id: PublishedRunId,
+    ) -> Result<()> {
         let backend = conn.get_database_backend();
         let p = &self.schema().names(backend).published_runs;
         let deleted = conn
@@ -340,7 +378,10 @@ impl Recents {
                 .await?;
             txn.execute_raw(statement(
                 backend,
-                &format!("DELETE FROM {} WHERE {} = ?", n.versions.table, n.versions.id),
+                &format!(
+                    "DELETE FROM {} WHERE {} = ?",
+                    n.versions.table, n.versions.id
+                ),
                 vec![id.0.into()],
             ))
             .await?;
@@ -592,7 +633,14 @@ async fn update<C: ConnectionTrait>(
         return Err(Error::WorkspaceNotFound(save.workspace_id));
     }
     let after = written(save, id, updated_at);
-    summary::move_run(conn, schema, &before, &after, options.fresh_after(updated_at)).await?;
+    summary::move_run(
+        conn,
+        schema,
+        &before,
+        &after,
+        options.fresh_after(updated_at),
+    )
+    .await?;
     Ok(after)
 }
 
@@ -677,7 +725,12 @@ struct Deletion {
 /// the latest commits (on MySQL/MariaDB as locking reads; a plain read there
 /// answers from the transaction's snapshot), so a workspace or version
 /// deleted by a transaction that committed while the save waited is named.
-async fn explain<C: ConnectionTrait>(conn: &C, schema: &Schema, save: &RunSave, err: Error) -> Error {
+async fn explain<C: ConnectionTrait>(
+    conn: &C,
+    schema: &Schema,
+    save: &RunSave,
+    err: Error,
+) -> Error {
     let is_foreign_key = matches!(
         &err,
         Error::Database(db) if matches!(db.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_)))
@@ -707,12 +760,17 @@ async fn explain<C: ConnectionTrait>(conn: &C, schema: &Schema, save: &RunSave, 
     };
     if matches!(
         Deletion::from_query_result(&row, ""),
-        Ok(Deletion { deleted_at: Some(_) })
+        Ok(Deletion {
+            deleted_at: Some(_)
+        })
     ) {
         return Error::WorkspaceDeleted(save.workspace_id);
     }
     if let Some(version) = save.parent_version_id
-        && matches!(summary::published_run_of(conn, schema, version, latest).await, Ok(None))
+        && matches!(
+            summary::published_run_of(conn, schema, version, latest).await,
+            Ok(None)
+        )
     {
         return Error::VersionNotFound(version);
     }

@@ -12,14 +12,14 @@
 use chrono::{DateTime, Utc};
 use recents_schema::{Names, Schema};
 use sea_orm::{
-    ConnectionTrait, DbBackend, FromQueryResult, QueryResult, TransactionSession,
-    TransactionTrait, Value,
+    ConnectionTrait, DbBackend, FromQueryResult, QueryResult, TransactionSession, TransactionTrait,
+    Value,
 };
 
-use crate::maintenance::{SESSION_POSTGRES, check_workspace, count, retrying};
-use crate::handle::Recents;
 use crate::error::{Error, Result};
+use crate::handle::Recents;
 use crate::ids::{PublishedRunId, SavedRunId, WorkspaceId};
+use crate::maintenance::{SESSION_POSTGRES, check_workspace, count, retrying};
 use crate::recent_workflows::history::batch_aggregate;
 use crate::recent_workflows::summary::{self, Key};
 use crate::sql::{begin_write, statement};

@@ -47,24 +47,27 @@ pub async fn run(
         }
     });
     let mut last_progress: Option<Progress> = None;
-    let report = session.recents.backfill(&session.db, &scope, &options, |p: &Progress| {
-        last_progress = Some(p.clone());
-        if json
-            || (!p.finished
-                && last_line.elapsed() < Duration::from_millis(if terminal { 100 } else { 1000 }))
-        {
-            return;
-        }
-        last_line = Instant::now();
-        let line = progress_line(p);
-        let mut err = std::io::stderr();
-        let _ = if terminal {
-            write!(err, "\r{line}\x1b[K")
-        } else {
-            writeln!(err, "{line}")
-        };
-    })
-    .await;
+    let report = session
+        .recents
+        .backfill(&session.db, &scope, &options, |p: &Progress| {
+            last_progress = Some(p.clone());
+            if json
+                || (!p.finished
+                    && last_line.elapsed()
+                        < Duration::from_millis(if terminal { 100 } else { 1000 }))
+            {
+                return;
+            }
+            last_line = Instant::now();
+            let line = progress_line(p);
+            let mut err = std::io::stderr();
+            let _ = if terminal {
+                write!(err, "\r{line}\x1b[K")
+            } else {
+                writeln!(err, "{line}")
+            };
+        })
+        .await;
     interrupt.abort();
     let report = report?;
     if terminal {

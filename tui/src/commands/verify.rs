@@ -86,12 +86,16 @@ pub async fn check(
     };
     let last_dequeues = match (scope, fix) {
         (VerifyScope::Workspace(_), _) => None,
-        (VerifyScope::All, true) => {
-            Some(recents.repair_last_dequeues(conn, LAST_DEQUEUE_BATCH_JOBS).await?)
-        }
-        (VerifyScope::All, false) => {
-            Some(recents.verify_last_dequeues(conn, LAST_DEQUEUE_BATCH_JOBS).await?)
-        }
+        (VerifyScope::All, true) => Some(
+            recents
+                .repair_last_dequeues(conn, LAST_DEQUEUE_BATCH_JOBS)
+                .await?,
+        ),
+        (VerifyScope::All, false) => Some(
+            recents
+                .verify_last_dequeues(conn, LAST_DEQUEUE_BATCH_JOBS)
+                .await?,
+        ),
     };
     Ok(Checked {
         summary,

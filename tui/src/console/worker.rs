@@ -373,7 +373,9 @@ impl Database {
         }
         let session = match (&request, &self.conn) {
             (Request::Connect, _) => {
-                return match recents_service::open_tables(&self.url, self.migrate, &self.tables).await {
+                return match recents_service::open_tables(&self.url, self.migrate, &self.tables)
+                    .await
+                {
                     Ok((db, schema)) => Response::Connected(Session {
                         db,
                         recents: Recents::new(schema),
@@ -393,7 +395,8 @@ impl Database {
         match request {
             Request::Connect => unreachable!("answered above"),
             Request::Workspaces { listing, page } => {
-                let result = recents.list_workspaces(conn, &listing)
+                let result = recents
+                    .list_workspaces(conn, &listing)
                     .await
                     .map_err(|e| Failure::from(&e));
                 Response::Workspaces {
@@ -408,7 +411,9 @@ impl Database {
                     let members = if overview.deleted_at.is_some() {
                         Vec::new()
                     } else {
-                        recents.workspace_members(conn, id, None, MEMBER_LIMIT).await?
+                        recents
+                            .workspace_members(conn, id, None, MEMBER_LIMIT)
+                            .await?
                     };
                     Ok::<_, Error>((overview, members))
                 }
@@ -417,7 +422,8 @@ impl Database {
                 Response::Workspace { id, result }
             }
             Request::Recent(id, scope) => {
-                let result = recents.recent_workflows(conn, id, &scope, RECENT_LIMIT)
+                let result = recents
+                    .recent_workflows(conn, id, &scope, RECENT_LIMIT)
                     .await
                     .map_err(|e| Failure::from(&e));
                 Response::Recent { id, scope, result }
@@ -430,12 +436,7 @@ impl Database {
                         .await;
                     let (history, history_took) = self
                         .stopwatch
-                        .time(recents.recent_workflows_from_history(
-                            conn,
-                            id,
-                            &scope,
-                            RECENT_LIMIT,
-                        ))
+                        .time(recents.recent_workflows_from_history(conn, id, &scope, RECENT_LIMIT))
                         .await;
                     Ok::<_, Error>(Comparison {
                         summary: Timed {
@@ -465,7 +466,8 @@ impl Database {
                     ..BackfillOptions::default()
                 };
                 let sink = progress_sink(progress, self.stopwatch);
-                let result = recents.backfill(conn, &scope, &options, sink)
+                let result = recents
+                    .backfill(conn, &scope, &options, sink)
                     .await
                     .map(|report| self.stopwatch.report(report))
                     .map_err(|e| Failure::from(&e));
@@ -488,7 +490,9 @@ impl Database {
                     Ok::<_, Error>(QueueSnapshot {
                         users: recents.queue_stats(conn).await?,
                         next: recents.next_in_line(conn, NEXT_IN_LINE).await?,
-                        stalled: recents.stalled_jobs(conn, stalled_after, STALLED_LIMIT).await?,
+                        stalled: recents
+                            .stalled_jobs(conn, stalled_after, STALLED_LIMIT)
+                            .await?,
                     })
                 }
                 .await
@@ -496,7 +500,8 @@ impl Database {
                 Response::Queue(result)
             }
             Request::ResetStalled { stalled_after } => Response::ResetStalled(
-                recents.reset_stalled(conn, stalled_after, MAX_RESETS)
+                recents
+                    .reset_stalled(conn, stalled_after, MAX_RESETS)
                     .await
                     .map_err(|e| Failure::from(&e)),
             ),
