@@ -17,7 +17,7 @@ use tracing::{Event, Metadata, Subscriber};
 const NOTICE_TARGET: &str = "sqlx::postgres::notice";
 
 /// How the claim statement starts, to pick its plan out of the others.
-const CLAIM: &str = "UPDATE execution_jobs SET state = 'processing'";
+const CLAIM: &str = "UPDATE \"execution_jobs\" SET \"state\" = 'processing'";
 
 /// EXPLAIN ANALYZE (with buffers) of the claim statement of one
 /// `dequeue`, run in a transaction that is rolled back. `None` off

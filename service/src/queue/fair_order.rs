@@ -243,29 +243,40 @@ fn set_processing(n: &Names) -> String {
 /// then the Update by primary key. No step reads every queued job; a Hash
 /// Join over the eligible jobs means the nested-loop settings were lost.
 fn claimable(n: &Names) -> String {
-    // PostgreSQL: the candidates are materialized first, so that their
-    // per-user probes run once whatever the planner believes of the jobs
-    // table; without statistics (a table never analyzed) it may drive the
-    // join from the jobs and run every probe once per eligible job.
-    let (with, from) = match n.backend {
-        DbBackend::Postgres => (
-            format!("WITH u AS MATERIALIZED ({}) ", candidates(n, true)),
-            "u".to_owned(),
-        ),
-        _ => (String::new(), format!("({}) u", candidates(n, true))),
-    };
-    format!(
-        "{with}SELECT j.{id} AS id FROM {from} \
-         JOIN {jobs} j ON j.{id} = u.job_id \
-         LEFT JOIN {last} l ON l.user_id = u.user_id \
-         WHERE {e} AND {d} ORDER BY {order}",
-        id = n.jobs.id,
-        jobs = n.jobs.table,
-        last = n.last_dequeues,
+    let common = format!(
+        "{e} AND {d} ORDER BY {order}",
         e = eligible(n, "j"),
         d = due(n, "j"),
         order = user_order(n, "j"),
-    )
+    );
+    match n.backend {
+        // PostgreSQL: the candidates are materialized first and the jobs are
+        // then read by their ids, so that the per-user probes run once and
+        // no plan can drive the join from the jobs table. Without statistics
+        // (a table never analyzed) the planner believed the eligible jobs
+        // were one row and ran every probe once per eligible job.
+        DbBackend::Postgres => format!(
+            "WITH u AS MATERIALIZED ({candidates}) \
+             SELECT j.{id} AS id FROM {jobs} j \
+             LEFT JOIN {last} l ON l.user_id = j.{user} \
+             WHERE j.{id} = ANY(ARRAY(SELECT job_id FROM u)) AND {common}",
+            candidates = candidates(n, true),
+            id = n.jobs.id,
+            jobs = n.jobs.table,
+            last = n.last_dequeues,
+            user = n.jobs.user_id,
+        ),
+        _ => format!(
+            "SELECT j.{id} AS id FROM ({candidates}) u \
+             JOIN {jobs} j ON j.{id} = u.job_id \
+             LEFT JOIN {last} l ON l.user_id = u.user_id \
+             WHERE {common}",
+            candidates = candidates(n, true),
+            id = n.jobs.id,
+            jobs = n.jobs.table,
+            last = n.last_dequeues,
+        ),
+    }
 }
 
 // Claims are serialized by a lock on the one row of `execution_dequeue_lock`

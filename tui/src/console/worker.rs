@@ -170,6 +170,8 @@ impl From<&Error> for Failure {
                     recents_migration::reach::cause_of(db)
                 )
             }
+            // The library's error names no command; the console knows it.
+            Error::MigrationsBehind(_) => format!("{err} (run `recents migrate up`)"),
             other => other.to_string(),
         };
         Failure { message, kind }
