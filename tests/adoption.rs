@@ -432,7 +432,7 @@ async fn a_team_adopts_recents_over_its_own_tables_and_migrator(db: &TestDb) {
     // The library, the CLI and the console see a current schema beside the
     // team's migrations.
     let (_, checked) =
-        recents::open_tables(&db.url, Migrate::Never, &Tables::Mapped(SCHEMA.clone()))
+        recents::open_tables(&db.url, Migrate::Never, &Tables::Mapped(Box::new(SCHEMA.clone())))
             .await
             .unwrap();
     let recents = Recents::connect(c, checked).await.unwrap();
@@ -626,7 +626,7 @@ async fn a_team_adopts_recents_over_its_own_tables_and_migrator(db: &TestDb) {
 /// `migrate`'s result on a database with the team's tables and no recents.
 async fn with_mapping(db: &TestDb, mapping: &str) -> Result<(), Error> {
     let schema = Schema::from_toml(mapping)?;
-    recents::open_tables(&db.url, Migrate::Pending, &Tables::Mapped(schema))
+    recents::open_tables(&db.url, Migrate::Pending, &Tables::Mapped(Box::new(schema)))
         .await
         .map(|_| ())
 }

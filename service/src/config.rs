@@ -74,7 +74,7 @@ pub enum Tables {
     },
     /// The backend's history tables, as the mapping names them; recents
     /// creates only what it owns, after checking the mapping.
-    Mapped(Schema),
+    Mapped(Box<Schema>),
 }
 
 impl Default for Tables {
@@ -88,7 +88,7 @@ impl Tables {
     pub fn schema(&self) -> Schema {
         match self {
             Tables::Own { .. } => Schema::default(),
-            Tables::Mapped(schema) => schema.clone(),
+            Tables::Mapped(schema) => (**schema).clone(),
         }
     }
 
@@ -99,7 +99,7 @@ impl Tables {
             Tables::Own { with_history } => {
                 OwnMigrations::new(Schema::default()).with_history(*with_history)
             }
-            Tables::Mapped(schema) => OwnMigrations::new(schema.clone()),
+            Tables::Mapped(schema) => OwnMigrations::new((**schema).clone()),
         }
     }
 
@@ -208,7 +208,7 @@ pub async fn open_tables(
         Tables::Own { .. } => (Schema::default(), tables.clone()),
         Tables::Mapped(schema) => {
             let checked = schema.check(&conn).await?;
-            (checked.clone(), Tables::Mapped(checked))
+            (checked.clone(), Tables::Mapped(Box::new(checked)))
         }
     };
     let status = tables_status(&conn, &tables).await?;

@@ -64,7 +64,7 @@ impl Target {
         let named = path.is_some()
             || std::env::var_os(recents_schema::SCHEMA_ENV).is_some_and(|v| !v.is_empty());
         if named {
-            self.tables = Tables::Mapped(Schema::from_file_or_env(path)?);
+            self.tables = Tables::Mapped(Box::new(Schema::from_file_or_env(path)?));
         }
         Ok(self)
     }

@@ -53,12 +53,12 @@ pub async fn run(
                      with a schema mapping the backend's tables are its own: leave one of them out"
                 );
             }
-            Tables::Mapped(
+            Tables::Mapped(Box::new(
                 schema
                     .check(&conn)
                     .await
                     .map_err(recents_service::Error::from)?,
-            )
+            ))
         }
         Tables::Own { .. } => Tables::Own { with_history },
     };
