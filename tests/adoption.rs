@@ -431,10 +431,13 @@ async fn a_team_adopts_recents_over_its_own_tables_and_migrator(db: &TestDb) {
     assert_eq!(status.applied.len() as u32, recents_count());
     // The library, the CLI and the console see a current schema beside the
     // team's migrations.
-    let (_, checked) =
-        recents::open_tables(&db.url, Migrate::Never, &Tables::Mapped(Box::new(SCHEMA.clone())))
-            .await
-            .unwrap();
+    let (_, checked) = recents::open_tables(
+        &db.url,
+        Migrate::Never,
+        &Tables::Mapped(Box::new(SCHEMA.clone())),
+    )
+    .await
+    .unwrap();
     let recents = Recents::connect(c, checked).await.unwrap();
     assert_exact(c, &recents, &history).await;
     assert_eq!(
