@@ -12,7 +12,7 @@ use recents_service::{
     WorkspaceOverview, WorkspacePage,
 };
 
-use recents_service::queue::{InLine, Job, ResetReport, UserQueueStats};
+use recents_service::queue::{InLine, Job, ResetReport, UserQueueStats, WorkerSeen};
 
 use crate::Session;
 use crate::commands::verify::Checked;
@@ -91,6 +91,8 @@ pub struct QueueSnapshot {
     pub next: Vec<InLine>,
     /// `processing` jobs without a recent heartbeat, stalest first.
     pub stalled: Vec<Job>,
+    /// The workers holding jobs, with their latest heartbeats.
+    pub workers: Vec<WorkerSeen>,
 }
 
 /// A timed answer.
@@ -495,6 +497,7 @@ impl Database {
                         stalled: recents
                             .stalled_jobs(conn, stalled_after, STALLED_LIMIT)
                             .await?,
+                        workers: recents.workers(conn).await?,
                     })
                 }
                 .await

@@ -187,9 +187,10 @@ fn head_line(state: &QueueState, snapshot: &QueueSnapshot, wide: bool) -> Line<'
         )),
         stalled_span,
         Span::from(format!(
-            " · {} failed · {} users",
+            " · {} failed · {} users · {} workers",
             count(sum(|u| u.failed)),
-            snapshot.users.len()
+            snapshot.users.len(),
+            snapshot.workers.len()
         )),
     ];
     if let Some(error) = &state.error {
