@@ -591,7 +591,10 @@ async fn a_team_adopts_recents_over_its_own_tables_and_migrator(db: &TestDb) {
     assert_exact(c, &recents, &history).await;
     // SQLite checks foreign keys on DROP TABLE, and sea-orm-migration's
     // `fresh` drops tables in the order the catalog lists them: a child after
-    // its parent fails there. A team on SQLite turns the checks off for it.
+    // its parent fails there. A team on SQLite turns the checks off for it,
+    // on the one connection that runs it (the pragma is per connection).
+    let one = db.connect_again(1).await;
+    let c = &one;
     let sqlite = c.get_database_backend() == DbBackend::Sqlite;
     if sqlite {
         c.execute_unprepared("PRAGMA foreign_keys = OFF")
