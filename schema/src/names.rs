@@ -37,11 +37,13 @@ impl WorkspacesSql {
         }
     }
 
-    /// Whether the workspace aliased `alias` is personal (false without the column).
+    /// Whether the workspace aliased `alias` is personal: NULL without the
+    /// column, which readers take as a team workspace (a NULL, unlike an
+    /// expression such as `1 = 0`, decodes as a boolean on every backend).
     pub fn is_personal_of(&self, alias: &str) -> String {
         match &self.is_personal {
             Some(col) => format!("{alias}.{col}"),
-            None => "1 = 0".to_owned(),
+            None => "NULL".to_owned(),
         }
     }
 }

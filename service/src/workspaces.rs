@@ -107,10 +107,7 @@ pub struct WorkspacePage {
 // page, nearly all of it counting the heavy workspace's 300k runs.
 fn list(n: &Names, filter: &str, keyset: &str, inner: &str, outer: &str) -> String {
     let w = &n.workspaces;
-    let personal = w
-        .is_personal
-        .as_ref()
-        .map_or("NULL".to_owned(), |c| format!("w.{c}"));
+    let personal = w.is_personal_of("w");
     format!(
         "SELECT p.id, p.name, p.is_personal, p.deleted_at, \
              (SELECT COUNT(*) FROM {runs} s WHERE s.{run_ws} = p.id) AS history_runs, \

@@ -145,8 +145,7 @@ impl Recents {
                 backend,
                 &format!(
                     "SELECT {personal} AS is_personal, {deleted} AS deleted_at FROM {table} w WHERE w.{id} = ?",
-                    // Without the column, NULL: a team workspace.
-                    personal = w.is_personal.as_ref().map_or("NULL".to_owned(), |c| format!("w.{c}")),
+                    personal = w.is_personal_of("w"),
                     deleted = w.deleted_at_of("w"),
                     table = w.table,
                     id = w.id,
