@@ -34,8 +34,14 @@ where
 }
 
 /// Every waiting job's place from `place_in_queue` and `next_in_line`
-/// equals the fair order computed from the jobs; returns that order.
-async fn places_agree_with_history<C: ConnectionTrait>(conn: &C) -> Vec<JobId> {
+/// equals the fair order computed from the jobs, and every per-user row of
+/// `execution_queue_heads` its definition; returns that order.
+async fn places_agree_with_history<C>(conn: &C) -> Vec<JobId>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let heads = queue::verify_queue_heads(conn, 1000).await.unwrap();
+    assert!(heads.is_exact(), "queue heads drifted: {heads:#?}");
     let history = fair_order_from_history(conn, 1000).await.unwrap();
     let line = next_in_line(conn, 1000).await.unwrap();
     assert_eq!(line, history, "next_in_line differs from the fair order");
@@ -604,7 +610,7 @@ async fn a_job_canceled_while_running_ends_canceled_when_its_worker_is_reset(db:
     assert_eq!(drain(c).await, vec![a[1]]);
 }
 
-async fn a_job_due_while_its_claim_waits_is_handed_out(db: &TestDb) {
+async fn a_job_that_comes_due_is_handed_out_without_a_sweep(db: &TestDb) {
     let c = &db.conn;
     let due_at = Utc::now() + chrono::Duration::milliseconds(400);
     let id = enqueue(
@@ -616,25 +622,14 @@ async fn a_job_due_while_its_claim_waits_is_handed_out(db: &TestDb) {
     )
     .await
     .unwrap();
-    // Another claim holds the queue's claim lock (SQLite: the write lock)
-    // until after the job is due.
-    let holder = db.connect_again(1).await;
-    let lock = recents::sql::begin_write(&holder).await.unwrap();
-    if db.backend != recents_testkit::Backend::Sqlite {
-        lock.execute_unprepared("SELECT id FROM execution_dequeue_lock WHERE id = 1 FOR UPDATE")
-            .await
-            .unwrap();
-    } else {
-        lock.execute_unprepared("UPDATE execution_dequeue_lock SET id = 1")
-            .await
-            .unwrap();
-    }
-    let pool = db.connect_again(2).await;
-    let claim = tokio::spawn(async move { dequeue(&pool, "w").await });
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(dequeue(c, "w").await.unwrap(), None, "not due yet");
+    assert!(places_agree_with_history(c).await.is_empty());
+    tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(Utc::now() > due_at);
-    lock.commit().await.unwrap();
-    let claimed = claim.await.unwrap().unwrap();
+    // The user's row still says "nothing due"; its next due time brings it
+    // up to date in the claim itself.
+    assert_eq!(places_agree_with_history(c).await, vec![id]);
+    let claimed = dequeue(c, "w").await.unwrap();
     assert_eq!(claimed.map(|j| j.id), Some(id.0), "due when its turn came");
 }
 
@@ -723,7 +718,7 @@ backend_tests!(
     a_deleted_latest_job_takes_its_dequeue_with_it,
     a_result_from_a_worker_that_lost_its_claim_is_refused,
     a_job_canceled_while_running_ends_canceled_when_its_worker_is_reset,
-    a_job_due_while_its_claim_waits_is_handed_out,
+    a_job_that_comes_due_is_handed_out_without_a_sweep,
     a_failure_message_may_fill_the_smallest_backends_column,
     a_batch_of_large_jobs_enqueues_whatever_the_servers_packet_limit,
     bad_queue_input_is_a_typed_error_and_changes_nothing,

@@ -41,6 +41,7 @@ mod m20261123_000005_fair_queue;
 mod m20261201_000006_exact_edges;
 mod m20261201_000007_summary_writes;
 mod m20261202_000010_queue_wakeups;
+mod m20261202_000011_queue_heads;
 pub mod reach;
 mod runner;
 
@@ -59,6 +60,7 @@ pub fn migrations(schema: &Schema) -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261201_000006_exact_edges::Migration { schema: schema() }),
         Box::new(m20261201_000007_summary_writes::Migration { schema: schema() }),
         Box::new(m20261202_000010_queue_wakeups::Migration { schema: schema() }),
+        Box::new(m20261202_000011_queue_heads::Migration { schema: schema() }),
     ]
 }
 

@@ -24,6 +24,7 @@ mod ident;
 mod live;
 mod mapping;
 mod names;
+mod queue_heads;
 
 use std::path::Path;
 

@@ -149,6 +149,8 @@ pub struct Names {
     pub checkpoints: String,
     /// `execution_dequeue_lock`, prefixed.
     pub dequeue_lock: String,
+    /// `execution_queue_heads`, prefixed.
+    pub queue_heads: String,
     prefix: String,
 }
 
@@ -215,6 +217,7 @@ impl Names {
             last_dequeues: own("execution_last_dequeues"),
             checkpoints: own("recents_backfill_checkpoints"),
             dequeue_lock: own("execution_dequeue_lock"),
+            queue_heads: own("execution_queue_heads"),
             prefix,
         }
     }

@@ -105,6 +105,33 @@ where
     }
 }
 
+/// [`begin_write`], in READ COMMITTED on MySQL/MariaDB when it opens a
+/// transaction of its own: the queue's triggers read a user's jobs after
+/// locking the user's row, and under REPEATABLE READ those reads would
+/// answer from the transaction's first snapshot. Inside a caller's
+/// transaction (a savepoint) the caller's isolation stands.
+pub(crate) async fn begin_read_committed<C>(conn: &C) -> Result<C::Transaction, sea_orm::DbErr>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    if conn.get_database_backend() != DbBackend::MySql {
+        return begin_write(conn).await;
+    }
+    let options = TransactionOptions {
+        isolation_level: Some(sea_orm::IsolationLevel::ReadCommitted),
+        ..Default::default()
+    };
+    match conn.begin_with_options(options).await {
+        Ok(txn) => Ok(txn),
+        // "Transaction characteristics can't be changed while a transaction
+        // is in progress": a savepoint in the caller's transaction.
+        Err(err) if err.to_string().contains("1568") || err.to_string().contains("in progress") => {
+            conn.begin().await
+        }
+        Err(err) => Err(err),
+    }
+}
+
 /// Ends a write begun with [`begin_write`]: commits `done` if it succeeded,
 /// rolls it back if it failed.
 ///

@@ -6,17 +6,25 @@ use recents_entity::execution_job::JobState;
 use recents_schema::{Names, Schema};
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, TransactionTrait};
 
-use super::sql::{candidate_values, candidates, due, eligible, owner, round, user_order};
+use super::sql;
 use super::{InLine, Job, Place};
 use crate::error::{Error, Result};
 use crate::handle::Recents;
 use crate::ids::{JobId, UserId};
-use crate::sql::{begin_write, finish, now, statement};
+use crate::maintenance::count;
+use crate::sql::{begin_read_committed, finish, now, statement};
 use crate::validate;
 
-/// How many times [`dequeue`] looks again when every head of the fair order
-/// was being claimed by other workers, before it answers `None`.
+/// How many times [`dequeue_many`] looks again when every head of the fair
+/// order was being claimed by other workers, before it answers empty.
 const MAX_LOOKS: u32 = 64;
+
+/// Users read from the front of the order per job asked for, beyond the
+/// ones other claims may hold: a claim passes over those.
+const FRONT_SLACK: u64 = 64;
+
+/// The most jobs one [`dequeue_many`] hands out.
+pub const MAX_DEQUEUE_BATCH: u32 = 1000;
 
 /// Hands the head of the fair order to `worker`: the job becomes
 /// `processing`, with `started_at` and `last_heartbeat_at` now (the
@@ -24,14 +32,21 @@ const MAX_LOOKS: u32 = 64;
 /// `worker_hostname` set, and the user's latest dequeue moves to now (by
 /// trigger). `None` when no job is eligible, or when every waiting user's
 /// next job stayed locked by other workers' claims through many looks.
+/// [`dequeue_many`] with one job.
 ///
-/// No job is handed to two workers: PostgreSQL and MySQL/MariaDB claim with
-/// `FOR UPDATE SKIP LOCKED`, so concurrent workers take the next users'
-/// heads instead of waiting; SQLite claims in one statement under its write
-/// lock.
+/// No job is handed to two workers, and claims do not wait for each other:
+/// PostgreSQL and MySQL/MariaDB lock the user's row of
+/// `execution_queue_heads` and then its head job with `FOR UPDATE SKIP
+/// LOCKED`, so concurrent workers take the next users instead; SQLite
+/// claims under its write lock.
 ///
-/// Cost: one probe of the queue index per user with eligible jobs (round 1
-/// of the fair order), never a read of every queued job.
+/// Cost: a read of the front of `idx_execution_queue_heads_order` (the
+/// users in the order they are served, one row each) and a primary-key
+/// update, whatever the number of waiting users or jobs. With `k` claims in
+/// flight, each takes one of the first `k` users of the order (or the
+/// users after those whose rows changed under it), so no user is served
+/// twice in a round while a user waiting at the round's start is unserved,
+/// except by a claim that was under way when that user's turn came.
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] for an empty worker name, one over 255 bytes or
@@ -41,6 +56,23 @@ where
     C: ConnectionTrait + TransactionTrait,
 {
     Recents::standard().dequeue(conn, worker).await
+}
+
+/// Hands up to `count` jobs to `worker` at once, the first `count` of the
+/// fair order (so one per user before any user's second), in one
+/// transaction: for workers that take batches. Each job is as [`dequeue`]
+/// leaves it. Empty when no job is eligible.
+///
+/// Cost: one read of the front of the order and one update for the whole
+/// batch, per round of users the batch spans.
+///
+/// # Errors
+/// [`Error::InvalidLimit`] unless `1 <= count <= 1000`; as [`dequeue`].
+pub async fn dequeue_many<C>(conn: &C, worker: &str, count: u32) -> Result<Vec<Job>>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    Recents::standard().dequeue_many(conn, worker, count).await
 }
 
 /// Where a waiting job stands in the fair order: dequeuing repeatedly, with
@@ -78,27 +110,41 @@ impl Recents {
     where
         C: ConnectionTrait + TransactionTrait,
     {
+        Ok(self.dequeue_many(conn, worker, 1).await?.into_iter().next())
+    }
+
+    /// [`dequeue_many`] from the jobs table this handle's schema names.
+    ///
+    /// # Errors
+    /// As [`dequeue_many`].
+    pub async fn dequeue_many<C>(&self, conn: &C, worker: &str, count: u32) -> Result<Vec<Job>>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
+        if count == 0 || count > MAX_DEQUEUE_BATCH {
+            return Err(Error::InvalidLimit {
+                got: count.into(),
+                max: MAX_DEQUEUE_BATCH,
+            });
+        }
         let worker = worker_name(worker)?;
         let backend = conn.get_database_backend();
         let n = self.schema().names(backend);
         for look in 0..MAX_LOOKS {
-            let claimed = match backend {
-                DbBackend::MySql => claim_one_by_one(conn, n, worker).await?,
-                _ => claim_in_one_statement(conn, n, worker).await?,
-            };
-            if claimed.is_some() {
+            let claimed = claim(conn, n, worker, count as usize).await?;
+            if !claimed.is_empty() {
                 return Ok(claimed);
             }
-            // Nothing claimed: nothing is eligible, or every user's head was
-            // locked by a worker claiming it. Then look again once those claims
-            // committed, at a fresh snapshot: taking a user's second job instead
-            // would serve it twice in one round.
+            // Nothing claimed: nothing is eligible, or every user at the
+            // front was held by another claim. Then look again once those
+            // claims committed: taking a user's second job instead would
+            // serve it twice in one round.
             if backend == DbBackend::Sqlite || !any_eligible(conn, n, now()).await? {
-                return Ok(None);
+                return Ok(Vec::new());
             }
             tokio::time::sleep(std::time::Duration::from_micros(200 << look.min(5))).await;
         }
-        Ok(None)
+        Ok(Vec::new())
     }
 
     /// [`place_in_queue`] in the jobs table this handle's schema names.
@@ -161,24 +207,24 @@ pub(super) fn worker_name(worker: &str) -> Result<&str> {
     validate::text("worker", worker, 255)
 }
 
-/// A dequeue's start time, written by [`set_processing`]: after every latest
+/// Never past the latest time every backend stores: there the start times
+/// of later dequeues tie, and users are told apart by their oldest job.
+/// (PostgreSQL takes the same time in its UPDATE.) After every latest
 /// dequeue, so that the user just served sorts after every other user
-/// however coarse or unsteady the clock (this is what makes
-/// [`place_in_queue`] the dequeue order), and taken by the database at the
-/// moment the row is claimed on PostgreSQL and MySQL/MariaDB: a time taken
-/// by the caller before the statement would let a slow worker stamp an
-/// older time than claims that went before it, and so favour its user again.
-/// The latest dequeue is one probe of `idx_execution_last_dequeues_latest`.
+/// however coarse or unsteady the clock: this is what makes
+/// [`place_in_queue`] the dequeue order.
+fn after_latest(latest: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
+    match latest {
+        Some(latest) if latest >= now => {
+            (latest + chrono::Duration::microseconds(1)).min(validate::latest())
+        }
+        _ => now,
+    }
+}
+
 async fn latest_dequeue<C: ConnectionTrait>(conn: &C, n: &Names) -> Result<Option<DateTime<Utc>>> {
     let row = conn
-        .query_one_raw(statement(
-            n.backend,
-            &format!(
-                "SELECT MAX(latest_dequeue) AS latest FROM {}",
-                n.last_dequeues
-            ),
-            vec![],
-        ))
+        .query_one_raw(statement(n.backend, &sql::latest_dequeue(n), vec![]))
         .await?;
     Ok(match row {
         Some(row) => Latest::from_query_result(&row, "")?.latest,
@@ -191,236 +237,24 @@ struct Latest {
     latest: Option<DateTime<Utc>>,
 }
 
-/// Never past the latest time every backend stores: there the start times
-/// of later dequeues tie, and users are told apart by their oldest job.
-fn after_latest(latest: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
-    match latest {
-        Some(latest) if latest >= now => {
-            (latest + chrono::Duration::microseconds(1)).min(validate::latest())
-        }
-        _ => now,
-    }
+/// A user at the front of the order, as read.
+#[derive(FromQueryResult)]
+struct FrontRow {
+    user_id: i64,
+    latest_dequeue: Option<DateTime<Utc>>,
+    head_job_id: i64,
 }
 
-/// `UPDATE … SET` of a claimed job; takes `?`s: (but on PostgreSQL) start
-/// time and now, then the worker.
-fn set_processing(n: &Names) -> String {
-    let j = &n.jobs;
-    match n.backend {
-        DbBackend::Postgres => format!(
-            "UPDATE {jobs} SET {state} = 'processing', \
-             {started} = LEAST(GREATEST(clock_timestamp(), \
-                 (SELECT MAX(latest_dequeue) FROM {last}) + INTERVAL '1 microsecond'), \
-                 TIMESTAMPTZ '9999-12-31 23:59:59.999999+00'), \
-             {heartbeat} = clock_timestamp(), {worker} = ?",
-            jobs = j.table,
-            state = j.state,
-            started = j.started_at,
-            last = n.last_dequeues,
-            heartbeat = j.last_heartbeat_at,
-            worker = j.worker_hostname,
-        ),
-        _ => format!(
-            "UPDATE {jobs} SET {state} = 'processing', {started} = ?, \
-             {heartbeat} = ?, {worker} = ?",
-            jobs = j.table,
-            state = j.state,
-            started = j.started_at,
-            heartbeat = j.last_heartbeat_at,
-            worker = j.worker_hostname,
-        ),
-    }
-}
-
-/// The heads of the fair order's first round `j` with their users' latest
-/// dequeues `l`, in the fair order; takes [`candidate_values`] then now.
-///
-/// Expected plan on PostgreSQL (EXPLAIN ANALYZE, 351k jobs, 24k queued, 20
-/// users: 1.1 ms): a Recursive Union of one Index Only Scan of
-/// `idx_execution_jobs_queue` per waiting user (the skip scan), per user a
-/// Limit over an Index Scan of the same index (`user_id = …`, the head) and a
-/// primary-key probe of the head's row, a Sort of one row per user, LockRows,
-/// then the Update by primary key. No step reads every queued job; a Hash
-/// Join over the eligible jobs means the nested-loop settings were lost.
-fn claimable(n: &Names) -> String {
-    let common = format!(
-        "{e} AND {d} ORDER BY {order}",
-        e = eligible(n, "j"),
-        d = due(n, "j"),
-        order = user_order(n, "j"),
-    );
-    match n.backend {
-        // PostgreSQL: the candidates are materialized first and the jobs are
-        // then read by their ids, so that the per-user probes run once and
-        // no plan can drive the join from the jobs table. Without statistics
-        // (a table never analyzed) the planner believed the eligible jobs
-        // were one row and ran every probe once per eligible job.
-        DbBackend::Postgres => format!(
-            "WITH u AS MATERIALIZED ({candidates}) \
-             SELECT j.{id} AS id FROM {jobs} j \
-             LEFT JOIN {last} l ON l.user_id = j.{user} \
-             WHERE j.{id} = ANY(ARRAY(SELECT job_id FROM u)) AND {common}",
-            candidates = candidates(n, true),
-            id = n.jobs.id,
-            jobs = n.jobs.table,
-            last = n.last_dequeues,
-            user = n.jobs.user_id,
-        ),
-        _ => format!(
-            "SELECT j.{id} AS id FROM ({candidates}) u \
-             JOIN {jobs} j ON j.{id} = u.job_id \
-             LEFT JOIN {last} l ON l.user_id = u.user_id \
-             WHERE {common}",
-            candidates = candidates(n, true),
-            id = n.jobs.id,
-            jobs = n.jobs.table,
-            last = n.last_dequeues,
-        ),
-    }
-}
-
-// Claims are serialized by a lock on the one row of `execution_dequeue_lock`
-// (SQLite: by its write lock), held to commit. Without it, a claim delayed
-// between its row lock and its write stamps a later start time than a claim
-// that locked after it, and the next round serves that claim's user late:
-// two users a round apart become two rounds apart. Each claim is a short
-// transaction, so workers still dequeue thousands of jobs a second, and
-// SKIP LOCKED still passes over rows other transactions (a cancel) hold.
-async fn serialize_claims<C: ConnectionTrait>(txn: &C, n: &Names) -> Result<()> {
-    let backend = n.backend;
-    let lock = &n.dequeue_lock;
-    let sql = match backend {
-        DbBackend::Sqlite => return Ok(()),
-        // The claim joins each waiting user's head back to its row to lock
-        // it. The planner, which cannot estimate the recursive scan of
-        // waiting users, may hash all eligible jobs for that join: O(queued)
-        // instead of one primary-key probe per user. Nested loops only, for
-        // this transaction.
-        DbBackend::Postgres => format!(
-            "SELECT id, set_config('enable_hashjoin', 'off', true) AS hash_join, \
-             set_config('enable_mergejoin', 'off', true) AS merge_join \
-             FROM {lock} WHERE id = 1 FOR UPDATE"
-        ),
-        _ => format!("SELECT id FROM {lock} WHERE id = 1 FOR UPDATE"),
-    };
-    txn.query_one_raw(statement(backend, &sql, vec![])).await?;
-    Ok(())
-}
-
-// PostgreSQL and SQLite: the heads, sorted, the first one not locked
-// claimed, in one UPDATE … RETURNING.
-async fn claim_in_one_statement<C>(conn: &C, n: &Names, worker: &str) -> Result<Option<Job>>
-where
-    C: ConnectionTrait + TransactionTrait,
-{
-    let backend = n.backend;
-    let txn = begin_write(conn).await?;
-    let done: Result<Option<Job>> = async {
-        serialize_claims(&txn, n).await?;
-        // "Due" is judged now, once the claim's turn came, not when it
-        // began to wait for it.
-        let now = now();
-        let (lock, mut values) = match backend {
-            DbBackend::Postgres => (" FOR UPDATE OF j SKIP LOCKED", vec![]),
-            _ => {
-                let started_at = after_latest(latest_dequeue(&txn, n).await?, now);
-                ("", vec![started_at.into(), now.into()])
-            }
-        };
-        let sql = format!(
-            "{set} WHERE {id} = ({claimable} LIMIT 1{lock}) RETURNING {columns}",
-            set = set_processing(n),
-            id = n.jobs.id,
-            claimable = claimable(n),
-            columns = n.jobs.all_as_recents(""),
-        );
-        values.push(worker.into());
-        values.extend(candidate_values(now, 1));
-        values.push(now.into());
-        Ok(
-            match txn.query_one_raw(statement(backend, &sql, values)).await? {
-                Some(row) => Some(Job::from_query_result(&row, "")?),
-                None => None,
-            },
-        )
-    }
-    .await;
-    finish(txn, done).await
-}
-
-// MySQL/MariaDB cannot UPDATE a table while selecting from it in a subquery,
-// and sorting locked candidates would lock all of them: read the round's
-// candidates in order, then lock them one at a time, skipping locked ones.
-async fn claim_one_by_one<C>(conn: &C, n: &Names, worker: &str) -> Result<Option<Job>>
-where
-    C: ConnectionTrait + TransactionTrait,
-{
-    let backend = DbBackend::MySql;
-    let txn = begin_write(conn).await?;
-    let done: Result<Option<Job>> = async {
-        serialize_claims(&txn, n).await?;
-        // "Due" is judged once the claim's turn came.
-        let now = now();
-        // A consistent read, not a locking one: it must not lock the
-        // last-dequeue rows that other claims' triggers write.
-        let latest = latest_dequeue(&txn, n).await?;
-        let mut values = candidate_values(now, 1);
-        values.push(now.into());
-        let rows = txn
-            .query_all_raw(statement(backend, &claimable(n), values))
-            .await?;
-        // The start time is the lock's: a time taken later would let this claim
-        // stamp a later time than a claim that locked after it.
-        let lock = format!(
-            "SELECT j.{id} AS id, UTC_TIMESTAMP(6) AS locked_at FROM {jobs} j \
-             WHERE j.{id} = ? AND {e} AND {d} FOR UPDATE SKIP LOCKED",
-            id = n.jobs.id,
-            jobs = n.jobs.table,
-            e = eligible(n, "j"),
-            d = due(n, "j"),
-        );
-        for row in rows {
-            let id = Claimable::from_query_result(&row, "")?.id;
-            let locked = txn
-                .query_one_raw(statement(backend, &lock, vec![id.into(), now.into()]))
-                .await?;
-            let Some(locked) = locked else {
-                continue;
-            };
-            let locked_at = Locked::from_query_result(&locked, "")?.locked_at;
-            let started_at = after_latest(latest, locked_at);
-            let updated = txn
-                .execute_raw(statement(
-                    backend,
-                    &format!("{} WHERE {} = ?", set_processing(n), n.jobs.id),
-                    vec![
-                        started_at.into(),
-                        locked_at.into(),
-                        worker.into(),
-                        id.into(),
-                    ],
-                ))
-                .await?;
-            let job = job_by_id(&txn, n, id, "").await?;
-            // On Galera a replicated claim of the same job can abort this
-            // transaction (brute force) between the UPDATE and the read: the
-            // read then sees the row as another claim left it. Hand out only
-            // a job this claim holds; otherwise look again.
-            return Ok(job.filter(|j| {
-                updated.rows_affected() == 1
-                    && j.state == JobState::Processing
-                    && j.worker_hostname.as_deref() == Some(worker)
-            }));
-        }
-        Ok(None)
-    }
-    .await;
-    finish(txn, done).await
+/// A user this claim holds, and the head it read under the lock.
+#[derive(FromQueryResult)]
+struct Held {
+    user_id: i64,
+    head_job_id: i64,
 }
 
 #[derive(FromQueryResult)]
-struct Claimable {
-    id: i64,
+struct UserRow {
+    user_id: i64,
 }
 
 #[derive(FromQueryResult)]
@@ -428,78 +262,346 @@ struct Locked {
     locked_at: DateTime<Utc>,
 }
 
-async fn any_eligible<C: ConnectionTrait>(conn: &C, n: &Names, now: DateTime<Utc>) -> Result<bool> {
+/// One claim transaction: brings rows whose scheduled jobs came due up to
+/// date, then takes up to `want` heads from the front of the order, round
+/// after round of users while the batch is not full.
+async fn claim<C>(conn: &C, n: &Names, worker: &str, want: usize) -> Result<Vec<Job>>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let txn = begin_read_committed(conn).await?;
+    let done: Result<Vec<Job>> = async {
+        let now = now();
+        promote_due(&txn, n, now).await?;
+        let mut claimed: Vec<Job> = Vec::new();
+        // Users held whose head another transaction holds: not again.
+        let mut passed: Vec<i64> = Vec::new();
+        while claimed.len() < want {
+            let held = hold_front(&txn, n, want - claimed.len(), &passed).await?;
+            if held.is_empty() {
+                break;
+            }
+            let jobs = claim_heads(&txn, n, worker, &held, now).await?;
+            for h in &held {
+                if !jobs.iter().any(|j| j.id == h.head_job_id) {
+                    passed.push(h.user_id);
+                }
+            }
+            let got = jobs.len();
+            claimed.extend(jobs);
+            if got == 0 {
+                break;
+            }
+        }
+        Ok(claimed)
+    }
+    .await;
+    finish(txn, done).await
+}
+
+/// Sets rows whose scheduled jobs came due by `now` to their definition now,
+/// so that the front is the fair order now.
+async fn promote_due<C: ConnectionTrait>(txn: &C, n: &Names, now: DateTime<Utc>) -> Result<()> {
+    let backend = n.backend;
+    let rows = txn
+        .query_all_raw(statement(backend, &sql::lock_due(n), vec![now.into()]))
+        .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let users = rows
+        .iter()
+        .map(|row| Ok(UserRow::from_query_result(row, "")?.user_id))
+        .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
+    refresh_users(txn, n, &users, now).await
+}
+
+/// Sets the rows of `users` (held by this transaction) to their definition
+/// as of `at`, deleting those left with nothing eligible.
+pub(super) async fn refresh_users<C: ConnectionTrait>(
+    txn: &C,
+    n: &Names,
+    users: &[i64],
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let backend = n.backend;
+    let mut values: Vec<sea_orm::Value> = vec![at.into(); 5];
+    values.extend(users.iter().map(|&u| u.into()));
+    txn.execute_raw(statement(backend, &sql::promote(n, users.len()), values))
+        .await?;
+    txn.execute_raw(statement(
+        backend,
+        &sql::delete_empty(n, users.len()),
+        users.iter().map(|&u| u.into()).collect(),
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Locks up to `want` users from the front of the order that no other
+/// claim holds and that are still as read.
+async fn hold_front<C: ConnectionTrait>(
+    txn: &C,
+    n: &Names,
+    want: usize,
+    passed: &[i64],
+) -> Result<Vec<Held>> {
+    let backend = n.backend;
+    let mut window = want as u64 * 2 + FRONT_SLACK;
+    loop {
+        let mut values: Vec<sea_orm::Value> = passed.iter().map(|&u| u.into()).collect();
+        values.push((window as i64).into());
+        let held = match backend {
+            DbBackend::Postgres => {
+                values.push((want as i64).into());
+                let rows = txn
+                    .query_all_raw(statement(
+                        backend,
+                        &sql::lock_front_pg(n, passed.len()),
+                        values,
+                    ))
+                    .await?;
+                rows.iter()
+                    .map(|row| Held::from_query_result(row, ""))
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+            DbBackend::MySql => {
+                let rows = txn
+                    .query_all_raw(statement(
+                        backend,
+                        &sql::read_front(n, passed.len()),
+                        values,
+                    ))
+                    .await?;
+                let front = rows
+                    .iter()
+                    .map(|row| FrontRow::from_query_result(row, ""))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut held = Vec::new();
+                for f in &front {
+                    if held.len() == want {
+                        break;
+                    }
+                    let locked = txn
+                        .query_one_raw(statement(
+                            backend,
+                            &sql::lock_user_mysql(n),
+                            vec![
+                                f.user_id.into(),
+                                f.head_job_id.into(),
+                                f.latest_dequeue.into(),
+                            ],
+                        ))
+                        .await?;
+                    if let Some(row) = locked {
+                        held.push(Held::from_query_result(&row, "")?);
+                    }
+                }
+                if held.is_empty() && front.len() as u64 == window {
+                    window *= 8;
+                    continue;
+                }
+                return Ok(held);
+            }
+            _ => {
+                let rows = txn
+                    .query_all_raw(statement(
+                        backend,
+                        &sql::read_front(n, passed.len()),
+                        values,
+                    ))
+                    .await?;
+                return rows
+                    .iter()
+                    .take(want)
+                    .map(|row| {
+                        let f = FrontRow::from_query_result(row, "")?;
+                        Ok(Held {
+                            user_id: f.user_id,
+                            head_job_id: f.head_job_id,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, sea_orm::DbErr>>()
+                    .map_err(Into::into);
+            }
+        };
+        // PostgreSQL: an empty answer from a full window means every user in
+        // it was held or changed: look further once before giving up.
+        if held.is_empty() && window < 1 << 20 && more_than(txn, n, window).await? {
+            window *= 8;
+            continue;
+        }
+        return Ok(held);
+    }
+}
+
+/// Whether more than `window` users have a head.
+async fn more_than<C: ConnectionTrait>(txn: &C, n: &Names, window: u64) -> Result<bool> {
     let sql = format!(
-        "SELECT j.{id} AS id FROM {jobs} j WHERE {e} AND {d} LIMIT 1",
-        id = n.jobs.id,
-        jobs = n.jobs.table,
-        e = eligible(n, "j"),
-        d = due(n, "j"),
+        "SELECT f.user_id FROM {heads} f WHERE f.head_job_id IS NOT NULL \
+         ORDER BY {order} LIMIT 1 OFFSET ?",
+        heads = n.queue_heads,
+        order = n.queue_head_order("f"),
     );
-    Ok(conn
-        .query_one_raw(statement(n.backend, &sql, vec![now.into()]))
+    Ok(txn
+        .query_one_raw(statement(n.backend, &sql, vec![(window as i64).into()]))
         .await?
         .is_some())
 }
 
-/// One user's row of a round, as [`round`] reads it.
-#[derive(FromQueryResult)]
-struct RoundRow {
-    user_id: i64,
-    latest_dequeue: Option<DateTime<Utc>>,
-    head_id: i64,
-    head_created_at: DateTime<Utc>,
-    job_id: Option<i64>,
-    created_at: Option<DateTime<Utc>>,
-    short_count: Option<i64>,
+/// Claims the heads of the users this transaction holds, those still
+/// eligible and due and not held by another transaction (a cancel, say).
+async fn claim_heads<C: ConnectionTrait>(
+    txn: &C,
+    n: &Names,
+    worker: &str,
+    held: &[Held],
+    now: DateTime<Utc>,
+) -> Result<Vec<Job>> {
+    let backend = n.backend;
+    let heads: Vec<sea_orm::Value> = held.iter().map(|h| h.head_job_id.into()).collect();
+    match backend {
+        DbBackend::Postgres => {
+            let mut values = vec![worker.into()];
+            values.extend(heads);
+            values.push(now.into());
+            let rows = txn
+                .query_all_raw(statement(
+                    backend,
+                    &sql::claim_heads_pg(n, held.len()),
+                    values,
+                ))
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|row| Job::from_query_result(row, ""))
+                .collect::<Result<Vec<_>, _>>()?)
+        }
+        DbBackend::MySql => {
+            let latest = latest_dequeue(txn, n).await?;
+            let mut jobs = Vec::new();
+            for h in held {
+                let locked = txn
+                    .query_one_raw(statement(
+                        backend,
+                        &sql::lock_head_mysql(n),
+                        vec![h.head_job_id.into(), now.into()],
+                    ))
+                    .await?;
+                let Some(locked) = locked else {
+                    continue;
+                };
+                let locked_at = Locked::from_query_result(&locked, "")?.locked_at;
+                let started_at = after_latest(latest, locked_at);
+                let updated = txn
+                    .execute_raw(statement(
+                        backend,
+                        &format!("{} WHERE {} = ?", sql::set_processing(n), n.jobs.id),
+                        vec![
+                            started_at.into(),
+                            locked_at.into(),
+                            worker.into(),
+                            h.head_job_id.into(),
+                        ],
+                    ))
+                    .await?;
+                let job = job_by_id(txn, n, h.head_job_id, "").await?;
+                // On Galera a replicated claim of the same job can abort this
+                // transaction (brute force) between the UPDATE and the read:
+                // the read then sees the row as another claim left it. Hand
+                // out only a job this claim holds.
+                if let Some(job) = job.filter(|j| {
+                    updated.rows_affected() == 1
+                        && j.state == JobState::Processing
+                        && j.worker_hostname.as_deref() == Some(worker)
+                }) {
+                    jobs.push(job);
+                }
+            }
+            Ok(jobs)
+        }
+        _ => {
+            let started_at = after_latest(latest_dequeue(txn, n).await?, now);
+            let mut values = vec![started_at.into(), now.into(), worker.into()];
+            values.extend(heads);
+            values.push(now.into());
+            let rows = txn
+                .query_all_raw(statement(
+                    backend,
+                    &sql::claim_heads_sqlite(n, held.len()),
+                    values,
+                ))
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|row| Job::from_query_result(row, ""))
+                .collect::<Result<Vec<_>, _>>()?)
+        }
+    }
 }
 
-/// One user's entry in a round of the fair order.
-struct Entry {
+async fn any_eligible<C: ConnectionTrait>(conn: &C, n: &Names, now: DateTime<Utc>) -> Result<bool> {
+    Ok(conn
+        .query_one_raw(statement(
+            n.backend,
+            &sql::any_eligible(n),
+            vec![now.into()],
+        ))
+        .await?
+        .is_some())
+}
+
+/// A user's row as it reads now (see [`sql::rows_now`]).
+#[derive(FromQueryResult)]
+struct RowNow {
+    user_id: i64,
+    latest_dequeue: Option<DateTime<Utc>>,
+    head_job_id: Option<i64>,
+    head_created_at: Option<DateTime<Utc>>,
+    due_count: i64,
+}
+
+/// A waiting user, in the fair order of users.
+struct Waiting {
     user_id: i64,
     latest_dequeue: Option<DateTime<Utc>>,
     /// The user's oldest eligible job: it places the user in every round.
     head: (DateTime<Utc>, i64),
-    /// The user's job of this round, with its `created_at`.
-    job: Option<(i64, DateTime<Utc>)>,
-    /// Without a job of this round: how many eligible jobs the user has.
-    short_count: i64,
+    /// Eligible jobs due now.
+    due_count: u64,
 }
 
-impl Entry {
+impl Waiting {
     /// The user's place within a round (`None` sorts first: never served).
     fn key(&self) -> (Option<DateTime<Utc>>, (DateTime<Utc>, i64)) {
         (self.latest_dequeue, self.head)
     }
 }
 
-/// Round `r` (1-based) of the fair order at `now`, in the order of users.
-async fn read_round<C: ConnectionTrait>(
+/// Every waiting user, in the fair order of users: the rows of
+/// `execution_queue_heads`, one per user, never the jobs.
+async fn waiting_users<C: ConnectionTrait>(
     conn: &C,
     n: &Names,
     now: DateTime<Utc>,
-    r: u64,
-) -> Result<Vec<Entry>> {
-    let mut values = vec![now.into()];
-    values.extend(candidate_values(now, r));
+) -> Result<Vec<Waiting>> {
     let rows = conn
-        .query_all_raw(statement(n.backend, &round(n, r == 1), values))
+        .query_all_raw(statement(n.backend, &sql::rows_now(n), vec![now.into(); 6]))
         .await?;
-    let mut entries = rows
-        .iter()
-        .map(|row| {
-            let row = RoundRow::from_query_result(row, "")?;
-            Ok(Entry {
-                user_id: row.user_id,
-                latest_dequeue: row.latest_dequeue,
-                head: (row.head_created_at, row.head_id),
-                job: row.job_id.zip(row.created_at),
-                short_count: row.short_count.unwrap_or(0),
-            })
-        })
-        .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
-    entries.sort_by_key(Entry::key);
-    Ok(entries)
+    let mut users = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let r = RowNow::from_query_result(row, "")?;
+        if let (Some(id), Some(created)) = (r.head_job_id, r.head_created_at) {
+            users.push(Waiting {
+                user_id: r.user_id,
+                latest_dequeue: r.latest_dequeue,
+                head: (created, id),
+                due_count: count(r.due_count),
+            });
+        }
+    }
+    users.sort_by_key(Waiting::key);
+    Ok(users)
 }
 
 async fn place_in_queue_of<C: ConnectionTrait>(
@@ -519,20 +621,10 @@ async fn place_in_queue_of<C: ConnectionTrait>(
     if !waiting {
         return Ok(None);
     }
-    let earlier = format!(
-        "SELECT COUNT(*) AS n FROM {jobs} j WHERE {e} AND {o} = ? AND {d} \
-         AND (j.{created} < ? OR (j.{created} = ? AND j.{id} < ?))",
-        jobs = n.jobs.table,
-        created = n.jobs.created_at,
-        id = n.jobs.id,
-        e = eligible(n, "j"),
-        o = owner(n, "j"),
-        d = due(n, "j"),
-    );
     let row = conn
         .query_one_raw(statement(
             backend,
-            &earlier,
+            &sql::earlier_in_user_queue(n),
             vec![
                 j.user_id.into(),
                 now.into(),
@@ -542,25 +634,28 @@ async fn place_in_queue_of<C: ConnectionTrait>(
             ],
         ))
         .await?;
-    let earlier: i64 = match row {
-        Some(row) => Count::from_query_result(&row, "")?.n,
+    let earlier = match row {
+        Some(row) => count(Count::from_query_result(&row, "")?.n),
         None => 0,
     };
-    let place_in_user_queue = earlier as u64 + 1;
-    let entries = read_round(conn, n, now, place_in_user_queue).await?;
-    let Some(mine) = entries.iter().find(|e| e.user_id == j.user_id) else {
+    let place_in_user_queue = earlier + 1;
+    let users = waiting_users(conn, n, now).await?;
+    let Some(mine) = users.iter().find(|u| u.user_id == j.user_id) else {
         // Became ineligible between the two reads.
         return Ok(None);
     };
     let key = mine.key();
-    // Every other user contributes its jobs of the rounds before this one
-    // (all of them when it has fewer), plus its job of this round if the user
-    // comes first within a round.
-    let ahead: u64 = entries
+    // Every user contributes its jobs of the rounds before this one (all of
+    // them when it has fewer), plus its job of this round if the user comes
+    // first within a round.
+    let ahead: u64 = users
         .iter()
-        .map(|e| match e.job {
-            Some(_) => earlier as u64 + u64::from(e.key() < key),
-            None => e.short_count as u64,
+        .map(|u| {
+            if u.due_count >= place_in_user_queue {
+                earlier + u64::from(u.key() < key)
+            } else {
+                u.due_count
+            }
         })
         .sum();
     Ok(Some(Place {
@@ -574,6 +669,17 @@ struct Count {
     n: i64,
 }
 
+/// A job as [`sql::first_jobs`] reads it.
+#[derive(FromQueryResult)]
+struct FirstJob {
+    job_id: i64,
+    user_id: i64,
+    created_at: DateTime<Utc>,
+}
+
+/// Users per statement of [`sql::first_jobs`].
+const FIRST_JOBS_CHUNK: usize = 100;
+
 async fn next_in_line_of<C: ConnectionTrait>(
     conn: &C,
     schema: &Schema,
@@ -582,34 +688,84 @@ async fn next_in_line_of<C: ConnectionTrait>(
     let limit = validate::limit(limit)? as usize;
     let n = schema.names(conn.get_database_backend());
     let now = now();
-    let mut line = Vec::with_capacity(limit);
+    let users = waiting_users(conn, n, now).await?;
+    // The rounds the first `limit` places span, from the users' counts
+    // alone: round r holds every user with at least r jobs, in user order.
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    let mut placed = 0;
     let mut r = 1u64;
-    while line.len() < limit {
-        let entries = read_round(conn, n, now, r).await?;
-        let mut any = false;
-        for e in entries {
-            let Some((id, created_at)) = e.job else {
+    while placed < limit {
+        let round: Vec<usize> = users
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| u.due_count >= r)
+            .map(|(i, _)| i)
+            .take(limit - placed)
+            .collect();
+        if round.is_empty() {
+            break;
+        }
+        placed += round.len();
+        rounds.push(round);
+        r += 1;
+    }
+    // Each user's jobs of those rounds: its head, then (for users in later
+    // rounds) its first jobs, read through the queue index.
+    let mut wanted = vec![0usize; users.len()];
+    for round in &rounds {
+        for &i in round {
+            wanted[i] += 1;
+        }
+    }
+    let mut jobs: Vec<Vec<(i64, DateTime<Utc>)>> =
+        users.iter().map(|u| vec![(u.head.1, u.head.0)]).collect();
+    let more: Vec<usize> = (0..users.len()).filter(|&i| wanted[i] > 1).collect();
+    for chunk in more.chunks(FIRST_JOBS_CHUNK) {
+        let mut values = Vec::with_capacity(chunk.len() * 3);
+        for &i in chunk {
+            values.push(users[i].user_id.into());
+            values.push(now.into());
+            values.push((wanted[i] as i64).into());
+        }
+        let rows = conn
+            .query_all_raw(statement(
+                n.backend,
+                &sql::first_jobs(n, chunk.len()),
+                values,
+            ))
+            .await?;
+        let mut read: std::collections::HashMap<i64, Vec<(i64, DateTime<Utc>)>> =
+            std::collections::HashMap::new();
+        for row in &rows {
+            let f = FirstJob::from_query_result(row, "")?;
+            read.entry(f.user_id)
+                .or_default()
+                .push((f.job_id, f.created_at));
+        }
+        for &i in chunk {
+            let mut mine = read.remove(&users[i].user_id).unwrap_or_default();
+            mine.sort_by_key(|&(id, created)| (created, id));
+            jobs[i] = mine;
+        }
+    }
+    let mut line = Vec::with_capacity(limit);
+    for (r, round) in rounds.iter().enumerate() {
+        for &i in round {
+            // A user whose jobs changed between the reads has fewer.
+            let Some(&(id, created_at)) = jobs[i].get(r) else {
                 continue;
             };
-            any = true;
-            if line.len() == limit {
-                break;
-            }
             line.push(InLine {
                 job_id: JobId(id),
-                user_id: UserId(e.user_id),
+                user_id: UserId(users[i].user_id),
                 created_at,
-                latest_dequeue: e.latest_dequeue,
+                latest_dequeue: users[i].latest_dequeue,
                 place: Place {
-                    place_in_user_queue: r,
+                    place_in_user_queue: r as u64 + 1,
                     place_in_global_queue: line.len() as u64 + 1,
                 },
             });
         }
-        if !any {
-            break;
-        }
-        r += 1;
     }
     Ok(line)
 }

@@ -41,6 +41,7 @@
 //! ```
 
 mod fair_order;
+mod heads;
 mod history;
 mod last_dequeues;
 mod lifecycle;
@@ -54,7 +55,10 @@ pub use recents_entity::execution_job::{JobState, Model as Job};
 
 use crate::ids::{JobId, UserId};
 
-pub use fair_order::{dequeue, next_in_line, place_in_queue};
+pub use fair_order::{MAX_DEQUEUE_BATCH, dequeue, dequeue_many, next_in_line, place_in_queue};
+pub use heads::{
+    QueueHead, QueueHeadDrift, QueueHeadReport, repair_queue_heads, verify_queue_heads,
+};
 pub use history::fair_order_from_history;
 pub(crate) use last_dequeues::keep_greater_latest_dequeue;
 pub use last_dequeues::{
