@@ -24,22 +24,39 @@ fn front(n: &Names, skipping: usize) -> String {
     )
 }
 
-/// PostgreSQL: locks up to `?` users of the front's first `?` (after the
-/// skipped ones' `?`s), each still as the front read it, skipping users
-/// other claims hold. The lock re-reads a row another transaction changed
-/// since the snapshot and re-evaluates the join against the front's values:
-/// a user served (or whose head changed) in between is passed over, not
-/// served again from a stale place. Takes `?`s: skipped users, window,
-/// then how many.
-pub(super) fn lock_front_pg(n: &Names, skipping: usize) -> String {
+/// PostgreSQL: one round of a claim in one statement. It locks up to `?`
+/// users of the front's first `?` (after the skipped users' `?`s), each
+/// still as the front read it, skipping users other claims hold; then
+/// their heads that are still eligible and due at `?` and that no other
+/// transaction holds; and sets those processing (the worker `?` comes
+/// first). The lock re-reads a row another transaction changed since the
+/// snapshot and re-evaluates the join against the front's values: a user
+/// served (or whose head changed) in between is passed over, not served
+/// again from a stale place. The start time is taken in the same statement,
+/// microseconds after the user's lock: a time taken a round trip later
+/// would let a claim stamp a later time than claims that locked after it,
+/// and put its user a round behind.
+pub(super) fn claim_front_pg(n: &Names, skipping: usize) -> String {
+    let j = &n.jobs;
     format!(
-        "SELECT h.user_id, h.head_job_id FROM {heads} h JOIN ({front}) c \
-           ON h.user_id = c.user_id AND h.head_job_id = c.head_job_id \
-          AND h.latest_dequeue IS NOT DISTINCT FROM c.latest_dequeue \
-         ORDER BY {order} LIMIT ? FOR UPDATE OF h SKIP LOCKED",
+        "WITH held AS MATERIALIZED (\
+            SELECT h.user_id, h.head_job_id FROM {heads} h JOIN ({front}) c \
+              ON h.user_id = c.user_id AND h.head_job_id = c.head_job_id \
+             AND h.latest_dequeue IS NOT DISTINCT FROM c.latest_dequeue \
+            ORDER BY {order} LIMIT ? FOR UPDATE OF h SKIP LOCKED\
+         ), claimable AS MATERIALIZED (\
+            SELECT cj.{id} FROM {jobs} cj WHERE cj.{id} IN (SELECT head_job_id FROM held) \
+            AND {eligible} AND {due} FOR UPDATE OF cj SKIP LOCKED\
+         ) {set} WHERE {id} IN (SELECT {id} FROM claimable) RETURNING {columns}",
         heads = n.queue_heads,
         front = front(n, skipping),
         order = n.queue_head_order("c"),
+        id = j.id,
+        jobs = j.table,
+        eligible = n.job_eligible("cj"),
+        due = n.job_due("cj", "?"),
+        set = set_processing(n),
+        columns = j.all_as_recents(""),
     )
 }
 
@@ -50,11 +67,13 @@ pub(super) fn read_front(n: &Names, skipping: usize) -> String {
 }
 
 /// MySQL/MariaDB: locks one user read at the front, if no other claim holds
-/// it and it is still as read (a locking read sees the newest version).
-/// Takes `?`s: user, head, latest dequeue.
+/// it and it is still as read (a locking read sees the newest version),
+/// with the lock's time: the start time is taken there, since a time taken
+/// later would let this claim stamp a later time than a claim that locked
+/// after it. Takes `?`s: user, head, latest dequeue.
 pub(super) fn lock_user_mysql(n: &Names) -> String {
     format!(
-        "SELECT user_id, head_job_id FROM {heads} \
+        "SELECT user_id, head_job_id, UTC_TIMESTAMP(6) AS locked_at FROM {heads} \
          WHERE user_id = ? AND head_job_id = ? AND latest_dequeue <=> ? FOR UPDATE SKIP LOCKED",
         heads = n.queue_heads,
     )
@@ -135,24 +154,6 @@ pub(super) fn set_processing(n: &Names) -> String {
     }
 }
 
-/// PostgreSQL: claims the `count` heads (`?`s) that are still eligible and
-/// due at `?` and that no other transaction holds, in one statement.
-/// Takes `?`s: worker, heads, now.
-pub(super) fn claim_heads_pg(n: &Names, count: usize) -> String {
-    let j = &n.jobs;
-    format!(
-        "{set} WHERE {id} IN (SELECT c.{id} FROM {jobs} c WHERE c.{id} IN ({heads}) \
-         AND {eligible} AND {due} FOR UPDATE SKIP LOCKED) RETURNING {columns}",
-        set = set_processing(n),
-        id = j.id,
-        jobs = j.table,
-        heads = list(count),
-        eligible = n.job_eligible("c"),
-        due = n.job_due("c", "?"),
-        columns = j.all_as_recents(""),
-    )
-}
-
 /// SQLite: claims the `count` heads (`?`s) still eligible and due at `?`.
 /// Takes `?`s: start time, now, worker, heads, now.
 pub(super) fn claim_heads_sqlite(n: &Names, count: usize) -> String {
@@ -169,12 +170,10 @@ pub(super) fn claim_heads_sqlite(n: &Names, count: usize) -> String {
 }
 
 /// MySQL/MariaDB: locks one head if it is still eligible and due at `?`
-/// and no other transaction holds it, with the lock's time (the start time
-/// is taken there: a time taken later would let this claim stamp a later
-/// time than a claim that locked after it). Takes `?`s: job, now.
+/// and no other transaction holds it. Takes `?`s: job, now.
 pub(super) fn lock_head_mysql(n: &Names) -> String {
     format!(
-        "SELECT j.{id} AS id, UTC_TIMESTAMP(6) AS locked_at FROM {jobs} j \
+        "SELECT j.{id} AS id FROM {jobs} j \
          WHERE j.{id} = ? AND {eligible} AND {due} FOR UPDATE SKIP LOCKED",
         id = n.jobs.id,
         jobs = n.jobs.table,
