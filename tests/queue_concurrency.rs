@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::Utc;
 use recents::UserId;
 use recents::entity::prelude::*;
 use recents::queue::{JobState, NewJob, complete, dequeue, enqueue_many};
@@ -147,4 +148,71 @@ async fn eight_workers_drain_the_queue_fairly_and_exactly_once(db: &TestDb) {
     );
 }
 
-backend_tests!(servers: eight_workers_drain_the_queue_fairly_and_exactly_once);
+/// Four workers drain jobs of which most come due while they work: every
+/// job is served once, none before it is due.
+async fn jobs_coming_due_while_workers_drain_are_each_served_once(db: &TestDb) {
+    let mut options = ConnectOptions::new(db.url.clone());
+    options.max_connections(6).sqlx_logging(false);
+    let pool = Database::connect(options).await.unwrap();
+    let start = Utc::now();
+    let new: Vec<NewJob> = (0..200)
+        .map(|i| NewJob {
+            process_after: (i % 4 != 0)
+                .then(|| start + chrono::Duration::milliseconds(10 * (i % 100))),
+            ..NewJob::now(UserId(i % 10), serde_json::json!({ "i": i }))
+        })
+        .collect();
+    let ids = enqueue_many(&pool, &new).await.unwrap();
+    let due: BTreeMap<i64, Option<chrono::DateTime<Utc>>> = ids
+        .iter()
+        .zip(&new)
+        .map(|(id, job)| (id.0, job.process_after))
+        .collect();
+    let served = Arc::new(Mutex::new(Vec::new()));
+    let mut workers = Vec::new();
+    for w in 0..4 {
+        let pool = pool.clone();
+        let served = served.clone();
+        workers.push(tokio::spawn(async move {
+            let name = format!("w{w}");
+            let mut idle = 0;
+            while idle < 20 {
+                match dequeue(&pool, &name).await {
+                    Ok(Some(job)) => {
+                        idle = 0;
+                        served.lock().unwrap().push((job.id, job.started_at));
+                        complete(&pool, &job).await.unwrap();
+                    }
+                    Ok(None) => {
+                        idle += 1;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    Err(e) if e.is_retryable() => {}
+                    Err(e) => panic!("{name}: {e}"),
+                }
+            }
+        }));
+    }
+    for w in workers {
+        w.await.unwrap();
+    }
+    let served = served.lock().unwrap().clone();
+    let mut once: BTreeMap<i64, usize> = BTreeMap::new();
+    for (id, started) in &served {
+        *once.entry(*id).or_default() += 1;
+        if let (Some(after), Some(started)) = (due[id], started) {
+            assert!(
+                *started >= after,
+                "job {id} started {started} before it was due {after}"
+            );
+        }
+    }
+    assert_eq!(once.len(), ids.len(), "some jobs were never served");
+    assert!(once.values().all(|&n| n == 1), "a job was served twice");
+    let heads = recents::queue::verify_queue_heads(&pool, 1000)
+        .await
+        .unwrap();
+    assert!(heads.is_exact(), "queue heads drifted: {heads:#?}");
+}
+
+backend_tests!(servers: eight_workers_drain_the_queue_fairly_and_exactly_once, jobs_coming_due_while_workers_drain_are_each_served_once);

@@ -310,6 +310,13 @@ async fn check(conn: &DatabaseConnection, model: &Model) -> Result<(), String> {
             model.latest()
         ));
     }
+    // The per-user rows the claims walk equal their definition from the jobs.
+    let heads = recents::queue::verify_queue_heads(conn, 1000)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !heads.is_exact() {
+        return Err(format!("queue heads drifted: {heads:?}"));
+    }
     let order = model.order();
     let line: Vec<(i64, u64)> = next_in_line(conn, 1000)
         .await

@@ -214,44 +214,35 @@ fn reads_plot(report: &Report) -> String {
 }
 
 fn dequeue_plot(report: &Report) -> String {
-    let series = |users: u64, pick: fn(&queue::DequeueSample) -> std::time::Duration| {
+    let series = |pick: fn(&queue::DequeueSample) -> std::time::Duration| {
         let mut points: Vec<(f64, f64)> = report
             .dequeues
             .iter()
-            .filter(|d| d.users == users)
-            .map(|d| (d.waiting as f64, pick(d).as_secs_f64() * 1000.0))
+            .map(|d| (d.users as f64, pick(d).as_secs_f64() * 1000.0))
             .collect();
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
         points
     };
-    let [few, many] = queue::USERS;
-    // Each query in one hue, darker for the fewer users.
-    type Pick = fn(&queue::DequeueSample) -> std::time::Duration;
-    let lines: [(&str, u64, &str, Pick); 6] = [
-        ("seed before", few, "#d62728", |d| d.before_p50),
-        ("seed before", many, "#ff9896", |d| d.before_p50),
-        ("seed after", few, "#ff7f0e", |d| d.after_p50),
-        ("seed after", many, "#ffbb78", |d| d.after_p50),
-        ("recents", few, "#1f77b4", |d| d.recents_p50),
-        ("recents", many, "#aec7e8", |d| d.recents_p50),
-    ];
-    let names: Vec<String> = lines
-        .iter()
-        .map(|(query, users, _, _)| format!("{query}, {users} users"))
-        .collect();
-    let all: Vec<plot::Series> = lines
-        .iter()
-        .zip(&names)
-        .map(|(&(_, users, colour, pick), name)| plot::Series {
-            name,
-            colour,
-            points: series(users, pick),
-        })
-        .collect();
     plot::log_log(
-        "Dequeue: p50 latency by waiting jobs",
-        "jobs waiting",
+        "Dequeue: p50 latency by users, at the seed's waiting jobs",
+        "users",
         "ms",
-        &all,
+        &[
+            plot::Series {
+                name: "seed before",
+                colour: "#d62728",
+                points: series(|d| d.before_p50),
+            },
+            plot::Series {
+                name: "seed after",
+                colour: "#ff7f0e",
+                points: series(|d| d.after_p50),
+            },
+            plot::Series {
+                name: "recents",
+                colour: "#1f77b4",
+                points: series(|d| d.recents_p50),
+            },
+        ],
     )
 }

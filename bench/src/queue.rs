@@ -1,7 +1,9 @@
 //! Figure 4: the fair queue's dequeue at the second seed's 24k waiting jobs,
 //! the seed's query before and after its last-dequeue table against
-//! `recents_service::queue::dequeue`, for 20 and for 2,000 users; and
-//! dequeue+complete throughput with 8 workers.
+//! `recents_service::queue::dequeue`, for 20, 2,000 and 20,000 users; and
+//! dequeue+complete throughput with 8 workers, one at a time and in batches
+//! of 10, beside a plain FIFO queue (`FOR UPDATE SKIP LOCKED`, no fairness)
+//! over the same jobs, its physical reference.
 //!
 //! The seed's two queries are its plans translated to our schema as
 //! read-only SELECTs of the head job id (its LockRows step left out, so that
@@ -17,21 +19,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use recents::queue::{complete, dequeue, next_in_line};
+use recents::queue::{complete, dequeue, dequeue_many, next_in_line};
 use recents::sql::statement;
 use recents_seed::queue::{self as jobs, JobShape};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::explain;
 use crate::figure::{Figure, percentile};
+use sea_orm::{DbBackend, TransactionTrait};
 
 /// The user counts measured: about the seed's (24 users had dequeued, 5 had
-/// jobs waiting), and a hundred times more.
-pub const USERS: [u64; 2] = [20, 2_000];
+/// jobs waiting), a hundred and a thousand times more.
+pub const USERS: [u64; 3] = [20, 2_000, 20_000];
 
-/// Waiting jobs of the plot's points, times the scale; the last is the
-/// seed's.
-pub const WAITING: [u64; 4] = [1_000, 4_000, 12_000, 24_000];
+/// The FIFO reference's table: the jobs' queue columns, no triggers.
+const FIFO: &str = "bench_fifo_jobs";
 
 const WORKERS: u64 = 8;
 
@@ -46,7 +48,9 @@ job still ranked), translated to our schema as read-only SELECTs of the head job
 lock); recents is recents_service::queue::dequeue (lock row, claim UPDATE … RETURNING, \
 trigger) timed inside a transaction rolled back after each repetition. All three must hand \
 out the same head job (and next_in_line too). Throughput: 8 workers each looping dequeue + \
-complete, committed, until the given number of jobs is done.";
+complete (or dequeue_many(10) + 10 completes), committed, until the given number of jobs is \
+done; the FIFO reference is the same loop over a copy of the jobs without triggers: SELECT the \
+oldest eligible job FOR UPDATE SKIP LOCKED, UPDATE it processing, commit, then complete it.";
 
 // Both seed queries share their shape: the queue view (the waiting jobs
 // ranked within their user, then globally by place and latest dequeue),
@@ -97,7 +101,7 @@ fn after_query() -> String {
     seed_query("SELECT user_id, latest_dequeue FROM execution_last_dequeues")
 }
 
-/// One point of the plot: p50 of the three at one queue size.
+/// One point of the plot: p50 of the three at one user count.
 #[derive(Clone, Debug)]
 pub struct DequeueSample {
     /// Users of the queue.
@@ -122,19 +126,10 @@ pub struct Measured {
     pub plans: Vec<(String, String)>,
 }
 
-/// Waiting jobs of each point at `scale`, ascending, the seed's last.
-pub fn sizes(scale: f64) -> Vec<u64> {
-    let mut sizes: Vec<u64> = WAITING
-        .iter()
-        .map(|w| ((*w as f64 * scale).round() as u64).max(1))
-        .collect();
-    sizes.dedup();
-    sizes
-}
-
-/// Generates each queue and measures it; fails if the three heads differ.
-/// `drain` jobs (at most those waiting) are dequeued and completed by 8
-/// workers at the seed's size; `explain` captures our claim's plan there.
+/// Generates the seed's queue for each user count and measures it; fails
+/// if the three heads differ. `drain` jobs (at most those waiting) are
+/// dequeued and completed by 8 workers, each drain on a fresh copy of the
+/// same jobs; `explain` captures our claim's plan.
 pub async fn measure(
     conn: &DatabaseConnection,
     scale: f64,
@@ -143,66 +138,97 @@ pub async fn measure(
     explain: bool,
 ) -> Result<Measured> {
     let mut measured = Measured::default();
-    let sizes = sizes(scale);
     let repetitions = repetitions.max(1);
+    let mut p50_at_fewest = None;
     for users in USERS {
-        for &waiting in &sizes {
-            let shape = JobShape::seed(scale, users).with_waiting(waiting);
-            jobs::clear(conn).await?;
-            let made = jobs::insert_jobs(conn, &shape).await?;
-            jobs::analyze(conn).await?;
-            let head = agreed_head(conn, users, waiting).await?;
-            let before = timed(repetitions, || select_head(conn, before_query())).await?;
-            let after = timed(repetitions, || select_head(conn, after_query())).await?;
-            let ours = timed(repetitions, || dequeue_rolled_back(conn)).await?;
-            measured.samples.push(DequeueSample {
-                users,
-                waiting,
-                waiting_users: made.waiting_users,
-                before_p50: percentile(&before, 50.0),
-                after_p50: percentile(&after, 50.0),
-                recents_p50: percentile(&ours, 50.0),
-                head,
-            });
-            if Some(&waiting) != sizes.last() {
-                continue;
-            }
-            let at = format!(
-                "{users} users ({} with jobs waiting), {waiting} waiting of {} jobs",
-                made.waiting_users, shape.jobs
-            );
-            for (key, name, baseline) in [
-                ("before", "seed before", &before),
-                ("after", "seed after", &after),
-            ] {
-                for p in [50.0, 99.0] {
-                    measured.figures.push(Figure::latency(
-                        format!("dequeue.users{users}.{key}.p{p}"),
-                        format!(
-                            "dequeue, {at}, p{p}: {name} vs recents (n={}/{})",
-                            baseline.len(),
-                            ours.len()
-                        ),
-                        percentile(baseline, p),
-                        percentile(&ours, p),
-                    ));
-                }
-            }
-            if explain && let Some(plan) = explain::dequeue_plan(conn).await? {
-                measured.plans.push((at.clone(), plan));
-            }
-            let drained = drain.min(waiting).max(1);
-            let rate = throughput(conn, drained).await?;
+        let shape = JobShape::seed(scale, users);
+        let waiting = shape.waiting;
+        let made = load(conn, &shape).await?;
+        let head = agreed_head(conn, users, waiting).await?;
+        let before = timed(repetitions, || select_head(conn, before_query())).await?;
+        let after = timed(repetitions, || select_head(conn, after_query())).await?;
+        let ours = timed(repetitions, || dequeue_rolled_back(conn)).await?;
+        measured.samples.push(DequeueSample {
+            users,
+            waiting,
+            waiting_users: made.waiting_users,
+            before_p50: percentile(&before, 50.0),
+            after_p50: percentile(&after, 50.0),
+            recents_p50: percentile(&ours, 50.0),
+            head,
+        });
+        let at = format!(
+            "{users} users ({} with jobs waiting), {waiting} waiting of {} jobs",
+            made.waiting_users, shape.jobs
+        );
+        for p in [50.0, 99.0] {
+            measured.figures.push(Figure::latency(
+                format!("queue.dequeue.p{p}.users_{users}"),
+                format!(
+                    "dequeue, {at}, p{p}: seed after vs recents (n={}/{})",
+                    after.len(),
+                    ours.len()
+                ),
+                percentile(&after, p),
+                percentile(&ours, p),
+            ));
+        }
+        measured.figures.push(Figure::latency(
+            format!("queue.dequeue.p50.users_{users}.vs_seed_before"),
+            format!(
+                "dequeue, {at}, p50: seed before vs recents (n={}/{})",
+                before.len(),
+                ours.len()
+            ),
+            percentile(&before, 50.0),
+            percentile(&ours, 50.0),
+        ));
+        match p50_at_fewest {
+            None => p50_at_fewest = Some((users, percentile(&ours, 50.0))),
+            Some((fewest, p50)) => measured.figures.push(Figure::latency(
+                format!("queue.dequeue.p50.users_{users}.vs_users_{fewest}"),
+                format!("dequeue p50, flat in users: recents at {fewest} users vs at {users}"),
+                p50,
+                percentile(&ours, 50.0),
+            )),
+        }
+        if explain && let Some(plan) = explain::dequeue_plan(conn).await? {
+            measured.plans.push((at.clone(), plan));
+        }
+        let drained = drain.min(waiting).max(1);
+        let fifo = fifo_throughput(conn, drained).await?;
+        measured.figures.push(Figure::throughput(
+            format!("queue.drain.fifo.users_{users}"),
+            format!("plain FIFO SKIP LOCKED queue, dequeue+complete, 8 workers, {users} users, {drained} jobs"),
+            "jobs/s",
+            None,
+            fifo,
+        ));
+        for batch in [1u32, 10] {
+            load(conn, &shape).await?;
+            let rate = throughput(conn, drained, batch).await?;
+            let (id, what) = match batch {
+                1 => ("fair", "dequeue+complete"),
+                _ => ("fair_batch10", "dequeue_many(10)+complete"),
+            };
             measured.figures.push(Figure::throughput(
-                format!("drain.users{users}"),
-                format!("dequeue+complete, 8 workers, {users} users, {drained} jobs"),
+                format!("queue.drain.{id}.users_{users}"),
+                format!("{what}, 8 workers, {users} users, {drained} jobs: FIFO vs recents"),
                 "jobs/s",
-                None,
+                Some(fifo),
                 rate,
             ));
         }
     }
     Ok(measured)
+}
+
+/// Empties the queue and loads `shape`, with fresh statistics.
+async fn load(conn: &DatabaseConnection, shape: &JobShape) -> Result<jobs::Jobs> {
+    jobs::clear(conn).await?;
+    let made = jobs::insert_jobs(conn, shape).await?;
+    jobs::analyze(conn).await?;
+    Ok(made)
 }
 
 /// The head by the seed's two queries, by `dequeue` and by `next_in_line`;
@@ -270,9 +296,10 @@ where
     Ok(times)
 }
 
-/// 8 workers dequeue and complete `jobs` jobs, each in its own committed
-/// transactions; jobs per second. Fails if a job is left processing.
-async fn throughput(conn: &DatabaseConnection, jobs: u64) -> Result<f64> {
+/// 8 workers dequeue (`batch` at a time) and complete `jobs` jobs, each in
+/// its own committed transactions; jobs per second. Fails if a job is left
+/// processing.
+async fn throughput(conn: &DatabaseConnection, jobs: u64, batch: u32) -> Result<f64> {
     let tickets = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut workers = Vec::new();
@@ -281,20 +308,33 @@ async fn throughput(conn: &DatabaseConnection, jobs: u64) -> Result<f64> {
         let tickets = tickets.clone();
         workers.push(tokio::spawn(async move {
             let name = format!("bench-worker-{w}");
-            while tickets.fetch_add(1, Ordering::Relaxed) < jobs {
-                let job = loop {
-                    match dequeue(&conn, &name).await {
-                        Ok(Some(job)) => break job,
-                        Ok(None) => bail!("{name}: the queue ran dry before {jobs} jobs"),
+            loop {
+                let taken = tickets.fetch_add(u64::from(batch), Ordering::Relaxed);
+                if taken >= jobs {
+                    break;
+                }
+                let want = (jobs - taken).min(u64::from(batch)) as u32;
+                let claimed = loop {
+                    match dequeue_many(&conn, &name, want).await {
+                        Ok(claimed) if claimed.is_empty() => {
+                            bail!("{name}: the queue ran dry before {jobs} jobs")
+                        }
+                        Ok(claimed) => break claimed,
                         Err(e) if e.is_retryable() => continue,
                         Err(e) => return Err(e.into()),
                     }
                 };
-                loop {
-                    match complete(&conn, &job).await {
-                        Ok(()) => break,
-                        Err(e) if e.is_retryable() => continue,
-                        Err(e) => return Err(e.into()),
+                // A short batch (fewer users than asked) gives its tickets back.
+                if claimed.len() < want as usize {
+                    tickets.fetch_sub((want as usize - claimed.len()) as u64, Ordering::Relaxed);
+                }
+                for job in &claimed {
+                    loop {
+                        match complete(&conn, job).await {
+                            Ok(()) => break,
+                            Err(e) if e.is_retryable() => continue,
+                            Err(e) => return Err(e.into()),
+                        }
                     }
                 }
             }
@@ -320,5 +360,97 @@ async fn throughput(conn: &DatabaseConnection, jobs: u64) -> Result<f64> {
     if left != 0 {
         bail!("{left} jobs left processing after the throughput run");
     }
+    Ok(rate)
+}
+
+/// The FIFO reference: the waiting jobs copied into a table of their own
+/// (no triggers, one partial index on `(created_at, id)`), drained by 8
+/// workers that each lock the oldest eligible job with `FOR UPDATE SKIP
+/// LOCKED`, set it processing, commit, then complete it in a second
+/// transaction, as the fair loop does. Jobs per second.
+async fn fifo_throughput(conn: &DatabaseConnection, jobs: u64) -> Result<f64> {
+    let backend = conn.get_database_backend();
+    if backend == DbBackend::Sqlite {
+        bail!("the FIFO reference needs row locks (PostgreSQL or MySQL/MariaDB)");
+    }
+    let setup: Vec<String> = vec![
+        format!("DROP TABLE IF EXISTS {FIFO}"),
+        format!(
+            "CREATE TABLE {FIFO} AS SELECT id, state, created_at, process_after, cancel, \
+             started_at, finished_at, worker_hostname FROM execution_jobs \
+             WHERE state IN ('queued', 'errored') AND NOT cancel"
+        ),
+        format!("ALTER TABLE {FIFO} ADD PRIMARY KEY (id)"),
+        match backend {
+            DbBackend::Postgres => format!(
+                "CREATE INDEX {FIFO}_waiting ON {FIFO} (created_at, id) \
+                 WHERE state IN ('queued', 'errored') AND NOT cancel"
+            ),
+            _ => format!("CREATE INDEX {FIFO}_waiting ON {FIFO} (state, created_at, id)"),
+        },
+        match backend {
+            DbBackend::Postgres => format!("VACUUM ANALYZE {FIFO}"),
+            _ => format!("ANALYZE TABLE {FIFO}"),
+        },
+    ];
+    for sql in &setup {
+        conn.query_all_raw(statement(backend, sql, vec![])).await?;
+    }
+    let (order, started) = match backend {
+        DbBackend::Postgres => ("created_at, id", "now()"),
+        _ => ("state, created_at, id", "UTC_TIMESTAMP(6)"),
+    };
+    let claim = format!(
+        "SELECT id FROM {FIFO} WHERE state IN ('queued', 'errored') AND NOT cancel \
+         AND (process_after IS NULL OR process_after <= ?) \
+         ORDER BY {order} LIMIT 1 FOR UPDATE SKIP LOCKED"
+    );
+    let start = format!(
+        "UPDATE {FIFO} SET state = 'processing', started_at = {started}, worker_hostname = ? \
+         WHERE id = ?"
+    );
+    let finish =
+        format!("UPDATE {FIFO} SET state = 'completed', finished_at = {started} WHERE id = ?");
+    let tickets = Arc::new(AtomicU64::new(0));
+    let began = Instant::now();
+    let mut workers = Vec::new();
+    for w in 0..WORKERS {
+        let conn = conn.clone();
+        let tickets = tickets.clone();
+        let (claim, start, finish) = (claim.clone(), start.clone(), finish.clone());
+        workers.push(tokio::spawn(async move {
+            let name = format!("bench-fifo-{w}");
+            while tickets.fetch_add(1, Ordering::Relaxed) < jobs {
+                let id = loop {
+                    let txn = conn.begin().await?;
+                    let row = txn
+                        .query_one_raw(statement(backend, &claim, vec![chrono::Utc::now().into()]))
+                        .await?;
+                    let Some(row) = row else {
+                        txn.rollback().await?;
+                        bail!("{name}: the FIFO queue ran dry before {jobs} jobs");
+                    };
+                    let id: i64 = row.try_get("", "id")?;
+                    txn.execute_raw(statement(
+                        backend,
+                        &start,
+                        vec![name.clone().into(), id.into()],
+                    ))
+                    .await?;
+                    txn.commit().await?;
+                    break id;
+                };
+                conn.execute_raw(statement(backend, &finish, vec![id.into()]))
+                    .await?;
+            }
+            Ok(())
+        }));
+    }
+    for worker in workers {
+        worker.await??;
+    }
+    let rate = jobs as f64 / began.elapsed().as_secs_f64();
+    conn.execute_raw(statement(backend, &format!("DROP TABLE {FIFO}"), vec![]))
+        .await?;
     Ok(rate)
 }

@@ -42,7 +42,7 @@ const SCHEDULED_INDEX: &str = "idx_execution_jobs_scheduled";
 /// job's change to one user's row.
 const CHANGE: &str = "recents_queue_head_change";
 
-/// PostgreSQL's trigger function on the jobs table.
+/// PostgreSQL's trigger functions on the jobs table (one per event, suffixed).
 const ON_JOB: &str = "recents_queue_head_on_job";
 
 /// PostgreSQL's trigger function on `execution_last_dequeues`.
@@ -257,42 +257,57 @@ fn changes_a_head(n: &Names, distinct: impl Fn(&str, &str) -> String) -> String 
     )
 }
 
-// PostgreSQL: the change, with the row locked before the jobs are read.
-// SELECT … INTO sets the targets to NULL when no row is found, which is
-// what a head or a next due time with no job is.
+// PostgreSQL: statement triggers over transition tables, as for
+// `execution_last_dequeues`: a row trigger fires only once the whole
+// statement is done, so a row made from the jobs by the first row's trigger
+// would already hold the rows whose triggers are still to come. Each
+// statement's jobs are gathered per user (leaving: no longer eligible, or
+// changed; entering: eligible after the change) and applied to that user's
+// row in one call, users in id order so that two statements cannot
+// deadlock. SELECT … INTO sets the targets to NULL when no row is found,
+// which is what a head or a next due time with no job is.
 fn pg_change(n: &Names) -> String {
     let j = &n.jobs;
     let heads = &n.queue_heads;
     format!(
-        "CREATE OR REPLACE FUNCTION {change}(u bigint, o_eligible boolean, o_id bigint, \
-            o_created timestamptz, o_after timestamptz, n_eligible boolean, n_id bigint, \
-            n_created timestamptz, n_after timestamptz) RETURNS void LANGUAGE plpgsql AS $$
+        "CREATE OR REPLACE FUNCTION {change}(u bigint, l_ids bigint[], l_after timestamptz[], \
+            e_ids bigint[], e_created timestamptz[], e_after timestamptz[]) \
+         RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     r {heads}%ROWTYPE;
-    o_counted boolean;
-    n_counted boolean;
+    e_id bigint;
+    e_at timestamptz;
+    e_next timestamptz;
     at timestamptz;
 BEGIN
     LOOP
         SELECT * INTO r FROM {heads} WHERE user_id = u FOR UPDATE;
         IF FOUND THEN
-            o_counted := o_eligible AND (o_after IS NULL OR o_after <= r.as_of);
-            n_counted := n_eligible AND (n_after IS NULL OR n_after <= r.as_of);
-            r.due_count := r.due_count - o_counted::int + n_counted::int;
-            IF o_counted AND o_id = r.head_job_id THEN
+            r.due_count := r.due_count
+                - (SELECT count(*) FROM unnest(l_after) a WHERE a IS NULL OR a <= r.as_of)
+                + (SELECT count(*) FROM unnest(e_after) a WHERE a IS NULL OR a <= r.as_of);
+            IF r.head_job_id = ANY (l_ids) THEN
                 SELECT hp.{id}, hp.{created} INTO r.head_job_id, r.head_created_at
                 FROM {jobs} hp WHERE {eligible} AND hp.{user} = u AND {due}
                 ORDER BY hp.{created}, hp.{id} LIMIT 1;
-            ELSIF n_counted AND (r.head_job_id IS NULL
-                    OR (n_created, n_id) < (r.head_created_at, r.head_job_id)) THEN
-                r.head_job_id := n_id;
-                r.head_created_at := n_created;
+            ELSE
+                SELECT e.id, e.created INTO e_id, e_at
+                FROM unnest(e_ids, e_created, e_after) AS e(id, created, after)
+                WHERE e.after IS NULL OR e.after <= r.as_of
+                ORDER BY e.created, e.id LIMIT 1;
+                IF e_id IS NOT NULL AND (r.head_job_id IS NULL
+                        OR (e_at, e_id) < (r.head_created_at, r.head_job_id)) THEN
+                    r.head_job_id := e_id;
+                    r.head_created_at := e_at;
+                END IF;
             END IF;
-            IF o_eligible AND NOT o_counted THEN
+            IF EXISTS (SELECT 1 FROM unnest(l_after) a WHERE a > r.as_of) THEN
                 r.next_due_at := {next_due};
-            ELSIF n_eligible AND NOT n_counted
-                    AND (r.next_due_at IS NULL OR n_after < r.next_due_at) THEN
-                r.next_due_at := n_after;
+            ELSE
+                e_next := (SELECT min(a) FROM unnest(e_after) a WHERE a > r.as_of);
+                IF e_next IS NOT NULL AND (r.next_due_at IS NULL OR e_next < r.next_due_at) THEN
+                    r.next_due_at := e_next;
+                END IF;
             END IF;
             IF r.due_count <= 0 AND r.next_due_at IS NULL THEN
                 DELETE FROM {heads} WHERE user_id = u;
@@ -304,8 +319,8 @@ BEGIN
             RETURN;
         END IF;
         -- No row: the user had nothing eligible (or the fill has not reached
-        -- it). Make the row from the jobs, this change included; if another
-        -- writer made it first, apply the change to that row instead.
+        -- it). Make the row from the jobs, this statement's included; if
+        -- another writer made it first, apply the change to that row.
         IF NOT EXISTS (SELECT 1 FROM {jobs} e WHERE {eligible_e} AND e.{user} = u) THEN
             RETURN;
         END IF;
@@ -332,39 +347,100 @@ $$",
     )
 }
 
-fn pg_on_job(n: &Names) -> String {
+/// PostgreSQL's statement trigger function for `event`: the statement's
+/// leaving and entering jobs, per user, to [`pg_change`].
+fn pg_on_jobs(n: &Names, event: &str) -> String {
     let j = &n.jobs;
     let change = n.object(CHANGE);
-    let (o, nw, none) = (Side::of(n, "OLD"), Side::of(n, "NEW"), Side::none());
+    let eligible = |row: &str| {
+        format!(
+            "({row}.{state} IN ('queued', 'errored') AND NOT {row}.{cancel})",
+            state = j.state,
+            cancel = j.cancel,
+        )
+    };
+    let side = |row: &str| {
+        format!(
+            "{row}.{user} AS user_id, {row}.{id} AS id, {row}.{created}::timestamptz AS created, \
+             {row}.{after}::timestamptz AS after",
+            user = j.user_id,
+            id = j.id,
+            created = j.created_at,
+            after = j.process_after,
+        )
+    };
+    // Each changed job once as leaving (its old row, if eligible) and once
+    // as entering (its new row, if eligible).
+    let changes = match event {
+        "insert" => format!(
+            "SELECT 'e' AS way, {new} FROM recents_new_jobs n WHERE {ne}",
+            new = side("n"),
+            ne = eligible("n"),
+        ),
+        "delete" => format!(
+            "SELECT 'l' AS way, {old} FROM recents_old_jobs o WHERE {oe}",
+            old = side("o"),
+            oe = eligible("o"),
+        ),
+        _ => format!(
+            "WITH pairs AS (SELECT o AS o, n AS n FROM recents_old_jobs o \
+                 FULL JOIN recents_new_jobs n ON o.{id} = n.{id} \
+                 WHERE o.{id} IS NULL OR n.{id} IS NULL OR {changed}) \
+             SELECT 'l' AS way, {old} FROM (SELECT (p.o).* FROM pairs p WHERE (p.o).{id} IS NOT NULL) o \
+             WHERE {oe} \
+             UNION ALL \
+             SELECT 'e' AS way, {new} FROM (SELECT (p.n).* FROM pairs p WHERE (p.n).{id} IS NOT NULL) n \
+             WHERE {ne}",
+            id = j.id,
+            changed = changes_a_head_rows(n, "o", "n"),
+            old = side("o"),
+            new = side("n"),
+            oe = eligible("o"),
+            ne = eligible("n"),
+        ),
+    };
     format!(
         "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    c record;
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        IF {ne} THEN PERFORM {change}(NEW.{user}, {none}, {new}); END IF;
-    ELSIF TG_OP = 'DELETE' THEN
-        IF {oe} THEN PERFORM {change}(OLD.{user}, {old}, {none}); END IF;
-    ELSIF {changes} THEN
-        IF OLD.{user} = NEW.{user} THEN
-            PERFORM {change}(NEW.{user}, {old}, {new});
-        ELSIF OLD.{user} < NEW.{user} THEN
-            PERFORM {change}(OLD.{user}, {old}, {none});
-            PERFORM {change}(NEW.{user}, {none}, {new});
-        ELSE
-            PERFORM {change}(NEW.{user}, {none}, {new});
-            PERFORM {change}(OLD.{user}, {old}, {none});
-        END IF;
-    END IF;
+    FOR c IN
+        SELECT x.user_id,
+            coalesce(array_agg(x.id) FILTER (WHERE x.way = 'l'), '{{}}') AS l_ids,
+            coalesce(array_agg(x.after) FILTER (WHERE x.way = 'l'), '{{}}') AS l_after,
+            coalesce(array_agg(x.id) FILTER (WHERE x.way = 'e'), '{{}}') AS e_ids,
+            coalesce(array_agg(x.created) FILTER (WHERE x.way = 'e'), '{{}}') AS e_created,
+            coalesce(array_agg(x.after) FILTER (WHERE x.way = 'e'), '{{}}') AS e_after
+        FROM ({changes}) x GROUP BY x.user_id ORDER BY x.user_id
+    LOOP
+        PERFORM {change}(c.user_id, c.l_ids, c.l_after, c.e_ids, c.e_created, c.e_after);
+    END LOOP;
     RETURN NULL;
 END
 $$",
-        function = n.object(ON_JOB),
+        function = n.object(&format!("{ON_JOB}_{event}")),
+    )
+}
+
+/// Whether a job's change between rows `o` and `n` can change a queue head.
+fn changes_a_head_rows(n: &Names, o: &str, nw: &str) -> String {
+    let j = &n.jobs;
+    let e = |row: &str| {
+        format!(
+            "({row}.{state} IN ('queued', 'errored') AND NOT {row}.{cancel})",
+            state = j.state,
+            cancel = j.cancel,
+        )
+    };
+    format!(
+        "({oe} OR {ne}) AND ({oe} <> {ne} OR {o}.{user} <> {nw}.{user} \
+         OR {o}.{created} IS DISTINCT FROM {nw}.{created} \
+         OR {o}.{after} IS DISTINCT FROM {nw}.{after})",
+        oe = e(o),
+        ne = e(nw),
         user = j.user_id,
-        ne = nw.eligible,
-        oe = o.eligible,
-        new = nw.args(),
-        old = o.args(),
-        none = none.args(),
-        changes = changes_a_head(n, |a, b| format!("{a} IS DISTINCT FROM {b}")),
+        created = j.created_at,
+        after = j.process_after,
     )
 }
 
@@ -387,7 +463,11 @@ $$",
     )
 }
 
-// MySQL/MariaDB: the same change as a procedure. The service's queue
+// MySQL/MariaDB: the same change as a procedure. ROW_COUNT() inside a
+// trigger is not the last statement's, so a duplicate row (another writer
+// made it first) is caught by a handler instead. No `--` comments in the
+// body: Galera replicates the statement on one line, where one would end it.
+// The service's queue
 // transactions run in READ COMMITTED there, so the reads after the lock see
 // every committed change; a writer in REPEATABLE READ that read the jobs
 // earlier in its transaction reads them as they were then (see the README).
@@ -447,8 +527,6 @@ BEGIN
         ELSEIF NOT EXISTS (SELECT 1 FROM {jobs} e WHERE {owner_e} = u) THEN
             SET done = 1;
         ELSE
-            -- ROW_COUNT() is not this INSERT's inside a trigger: a duplicate
-            -- (another writer made the row first) is caught by its handler.
             SET v_at = UTC_TIMESTAMP(6);
             SET v_latest = (SELECT ld.latest_dequeue FROM {last} ld WHERE ld.user_id = u),
                 v_head = {head_id}, v_head_at = {head_created},
@@ -686,23 +764,33 @@ fn triggers(n: &Names) -> Vec<String> {
     let table = &n.jobs.table;
     let last = &n.last_dequeues;
     match n.backend {
-        DbBackend::Postgres => vec![
-            pg_change(n),
-            pg_on_job(n),
-            pg_on_latest(n),
-            format!(
-                "CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE ON {table} \
-                 FOR EACH ROW EXECUTE FUNCTION {function}()",
-                trigger = n.object("execution_jobs_queue_head"),
-                function = n.object(ON_JOB),
-            ),
-            format!(
+        DbBackend::Postgres => {
+            let mut all = vec![pg_change(n), pg_on_latest(n)];
+            for (event, referencing) in [
+                ("insert", "NEW TABLE AS recents_new_jobs"),
+                (
+                    "update",
+                    "OLD TABLE AS recents_old_jobs NEW TABLE AS recents_new_jobs",
+                ),
+                ("delete", "OLD TABLE AS recents_old_jobs"),
+            ] {
+                all.push(pg_on_jobs(n, event));
+                all.push(format!(
+                    "CREATE TRIGGER {trigger} AFTER {upper} ON {table} \
+                     REFERENCING {referencing} FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
+                    trigger = n.object(&format!("execution_jobs_queue_head_{event}")),
+                    upper = event.to_uppercase(),
+                    function = n.object(&format!("{ON_JOB}_{event}")),
+                ));
+            }
+            all.push(format!(
                 "CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE ON {last} \
                  FOR EACH ROW EXECUTE FUNCTION {function}()",
                 trigger = n.object("execution_last_dequeues_queue_head"),
                 function = n.object(ON_LATEST),
-            ),
-        ],
+            ));
+            all
+        }
         DbBackend::MySql => {
             let mut all = vec![mysql_change(n)];
             all.extend(mysql_triggers(n));
@@ -716,23 +804,30 @@ fn drop_triggers(n: &Names) -> Vec<String> {
     let table = &n.jobs.table;
     let last = &n.last_dequeues;
     match n.backend {
-        DbBackend::Postgres => vec![
-            format!(
-                "DROP TRIGGER IF EXISTS {} ON {table}",
-                n.object("execution_jobs_queue_head")
-            ),
-            format!(
+        DbBackend::Postgres => {
+            let mut all = Vec::new();
+            for event in ["insert", "update", "delete"] {
+                all.push(format!(
+                    "DROP TRIGGER IF EXISTS {} ON {table}",
+                    n.object(&format!("execution_jobs_queue_head_{event}"))
+                ));
+                all.push(format!(
+                    "DROP FUNCTION IF EXISTS {}()",
+                    n.object(&format!("{ON_JOB}_{event}"))
+                ));
+            }
+            all.push(format!(
                 "DROP TRIGGER IF EXISTS {} ON {last}",
                 n.object("execution_last_dequeues_queue_head")
-            ),
-            format!("DROP FUNCTION IF EXISTS {}()", n.object(ON_JOB)),
-            format!("DROP FUNCTION IF EXISTS {}()", n.object(ON_LATEST)),
-            format!(
-                "DROP FUNCTION IF EXISTS {}(bigint, boolean, bigint, timestamptz, timestamptz, \
-                 boolean, bigint, timestamptz, timestamptz)",
+            ));
+            all.push(format!("DROP FUNCTION IF EXISTS {}()", n.object(ON_LATEST)));
+            all.push(format!(
+                "DROP FUNCTION IF EXISTS {}(bigint, bigint[], timestamptz[], bigint[], \
+                 timestamptz[], timestamptz[])",
                 n.object(CHANGE)
-            ),
-        ],
+            ));
+            all
+        }
         _ => {
             let mut all: Vec<String> = [
                 "execution_jobs_queue_head_insert",

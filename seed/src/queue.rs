@@ -158,21 +158,26 @@ pub async fn insert_jobs<C: ConnectionTrait>(conn: &C, shape: &JobShape) -> Resu
     })
 }
 
-/// Empties `execution_jobs` and `execution_last_dequeues`, for a new shape.
+/// Empties `execution_jobs`, `execution_last_dequeues` and
+/// `execution_queue_heads`, for a new shape (TRUNCATE fires no row trigger).
 ///
 /// # Errors
 /// [`Error::Database`].
 pub async fn clear<C: ConnectionTrait>(conn: &C) -> Result<(), Error> {
     let backend = conn.get_database_backend();
     let statements: &[&str] = match backend {
-        DbBackend::Postgres => &["TRUNCATE execution_jobs, execution_last_dequeues"],
+        DbBackend::Postgres => {
+            &["TRUNCATE execution_jobs, execution_last_dequeues, execution_queue_heads"]
+        }
         DbBackend::MySql => &[
             "TRUNCATE TABLE execution_jobs",
             "TRUNCATE TABLE execution_last_dequeues",
+            "TRUNCATE TABLE execution_queue_heads",
         ],
         _ => &[
             "DELETE FROM execution_jobs",
             "DELETE FROM execution_last_dequeues",
+            "DELETE FROM execution_queue_heads",
         ],
     };
     for sql in statements {
@@ -190,8 +195,12 @@ pub async fn clear<C: ConnectionTrait>(conn: &C) -> Result<(), Error> {
 pub async fn analyze<C: ConnectionTrait>(conn: &C) -> Result<(), Error> {
     let backend = conn.get_database_backend();
     let sql = match backend {
-        DbBackend::Postgres => "VACUUM ANALYZE execution_jobs, execution_last_dequeues",
-        DbBackend::MySql => "ANALYZE TABLE execution_jobs, execution_last_dequeues",
+        DbBackend::Postgres => {
+            "VACUUM ANALYZE execution_jobs, execution_last_dequeues, execution_queue_heads"
+        }
+        DbBackend::MySql => {
+            "ANALYZE TABLE execution_jobs, execution_last_dequeues, execution_queue_heads"
+        }
         _ => "ANALYZE",
     };
     // MySQL answers ANALYZE TABLE with a result set: read it as a query.
