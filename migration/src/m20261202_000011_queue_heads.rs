@@ -42,7 +42,8 @@ const SCHEDULED_INDEX: &str = "idx_execution_jobs_scheduled";
 /// job's change to one user's row.
 const CHANGE: &str = "recents_queue_head_change";
 
-/// PostgreSQL's trigger functions on the jobs table (one per event, suffixed).
+/// The trigger functions on the jobs table (PostgreSQL: one per event,
+/// suffixed; MySQL/MariaDB: one procedure the triggers call).
 const ON_JOB: &str = "recents_queue_head_on_job";
 
 /// PostgreSQL's trigger function on `execution_last_dequeues`.
@@ -557,48 +558,87 @@ END",
     )
 }
 
+/// MySQL/MariaDB: a job's change, from its old and new columns (`o_user`
+/// NULL: inserted; `n_user` NULL: deleted), to the rows of the users it
+/// touches, in user order. The triggers only pass columns: on Galera a
+/// long trigger body failed to load on the nodes it was replicated to.
+fn mysql_on_job(n: &Names) -> String {
+    let change = n.object(CHANGE);
+    let e = |side: &str| format!("({side}_state IN ('queued', 'errored') AND NOT {side}_cancel)");
+    format!(
+        "CREATE PROCEDURE {on_job}(IN o_user BIGINT, IN o_state VARCHAR(16), IN o_cancel BOOLEAN, \
+            IN o_id BIGINT, IN o_created DATETIME(6), IN o_after DATETIME(6), \
+            IN n_user BIGINT, IN n_state VARCHAR(16), IN n_cancel BOOLEAN, \
+            IN n_id BIGINT, IN n_created DATETIME(6), IN n_after DATETIME(6))
+BEGIN
+    DECLARE o_eligible BOOLEAN DEFAULT (o_user IS NOT NULL AND {oe});
+    DECLARE n_eligible BOOLEAN DEFAULT (n_user IS NOT NULL AND {ne});
+    IF (o_eligible OR n_eligible) AND (o_user IS NULL OR n_user IS NULL
+            OR o_eligible <> n_eligible OR o_user <> n_user OR o_id <> n_id
+            OR NOT (o_created <=> n_created) OR NOT (o_after <=> n_after)) THEN
+        IF o_user = n_user THEN
+            CALL {change}(n_user, o_eligible, o_id, o_created, o_after,
+                n_eligible, n_id, n_created, n_after);
+        ELSEIF n_user IS NULL OR (o_user IS NOT NULL AND o_user < n_user) THEN
+            IF o_eligible THEN
+                CALL {change}(o_user, TRUE, o_id, o_created, o_after, FALSE, NULL, NULL, NULL);
+            END IF;
+            IF n_eligible THEN
+                CALL {change}(n_user, FALSE, NULL, NULL, NULL, TRUE, n_id, n_created, n_after);
+            END IF;
+        ELSE
+            IF n_eligible THEN
+                CALL {change}(n_user, FALSE, NULL, NULL, NULL, TRUE, n_id, n_created, n_after);
+            END IF;
+            IF o_eligible THEN
+                CALL {change}(o_user, TRUE, o_id, o_created, o_after, FALSE, NULL, NULL, NULL);
+            END IF;
+        END IF;
+    END IF;
+END",
+        on_job = n.object(ON_JOB),
+        oe = e("o"),
+        ne = e("n"),
+    )
+}
+
 fn mysql_triggers(n: &Names) -> Vec<String> {
     let j = &n.jobs;
-    let change = n.object(CHANGE);
-    let (o, nw, none) = (Side::of(n, "OLD"), Side::of(n, "NEW"), Side::none());
+    let on_job = n.object(ON_JOB);
     let table = &j.table;
-    let user = &j.user_id;
     let last = &n.last_dequeues;
     let heads = &n.queue_heads;
+    let cols = |row: &str| {
+        format!(
+            "{row}.{user}, {row}.{state}, {row}.{cancel}, {row}.{id}, {row}.{created}, {row}.{after}",
+            user = j.user_id,
+            state = j.state,
+            cancel = j.cancel,
+            id = j.id,
+            created = j.created_at,
+            after = j.process_after,
+        )
+    };
+    let none = "NULL, NULL, NULL, NULL, NULL, NULL";
     vec![
         format!(
             "CREATE TRIGGER {trigger} AFTER INSERT ON {table} FOR EACH ROW \
-             BEGIN IF {ne} THEN CALL {change}(NEW.{user}, {none}, {new}); END IF; END",
+             CALL {on_job}({none}, {new})",
             trigger = n.object("execution_jobs_queue_head_insert"),
-            ne = nw.eligible,
-            none = none.args(),
-            new = nw.args(),
+            new = cols("NEW"),
         ),
         format!(
             "CREATE TRIGGER {trigger} AFTER DELETE ON {table} FOR EACH ROW \
-             BEGIN IF {oe} THEN CALL {change}(OLD.{user}, {old}, {none}); END IF; END",
+             CALL {on_job}({old}, {none})",
             trigger = n.object("execution_jobs_queue_head_delete"),
-            oe = o.eligible,
-            none = none.args(),
-            old = o.args(),
+            old = cols("OLD"),
         ),
         format!(
             "CREATE TRIGGER {trigger} AFTER UPDATE ON {table} FOR EACH ROW \
-             BEGIN \
-               IF {changes} THEN \
-                 IF OLD.{user} = NEW.{user} THEN CALL {change}(NEW.{user}, {old}, {new}); \
-                 ELSEIF OLD.{user} < NEW.{user} THEN \
-                   CALL {change}(OLD.{user}, {old}, {none}); CALL {change}(NEW.{user}, {none}, {new}); \
-                 ELSE \
-                   CALL {change}(NEW.{user}, {none}, {new}); CALL {change}(OLD.{user}, {old}, {none}); \
-                 END IF; \
-               END IF; \
-             END",
+             CALL {on_job}({old}, {new})",
             trigger = n.object("execution_jobs_queue_head_update"),
-            changes = changes_a_head(n, |a, b| format!("NOT ({a} <=> {b})")),
-            old = o.args(),
-            new = nw.args(),
-            none = none.args(),
+            old = cols("OLD"),
+            new = cols("NEW"),
         ),
         format!(
             "CREATE TRIGGER {trigger} AFTER INSERT ON {last} FOR EACH ROW \
@@ -792,7 +832,7 @@ fn triggers(n: &Names) -> Vec<String> {
             all
         }
         DbBackend::MySql => {
-            let mut all = vec![mysql_change(n)];
+            let mut all = vec![mysql_change(n), mysql_on_job(n)];
             all.extend(mysql_triggers(n));
             all
         }
@@ -841,6 +881,7 @@ fn drop_triggers(n: &Names) -> Vec<String> {
             .map(|t| format!("DROP TRIGGER IF EXISTS {}", n.object(t)))
             .collect();
             if n.backend == DbBackend::MySql {
+                all.push(format!("DROP PROCEDURE IF EXISTS {}", n.object(ON_JOB)));
                 all.push(format!("DROP PROCEDURE IF EXISTS {}", n.object(CHANGE)));
             }
             all

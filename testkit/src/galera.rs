@@ -210,6 +210,22 @@ impl Cluster {
             .unwrap_or_else(|e| panic!("migrations fail on galera: {e}"));
         let mut nodes = vec![first];
         for url in &urls[1..] {
+            // The other nodes apply the migrations' DDL after node 0 returns;
+            // a statement that opens a table whose triggers are being
+            // replaced meanwhile fails ("… has an error in its body"). Wait
+            // until each has applied everything (`wsrep_sync_wait`).
+            let synced = crate::connect(url, 1)
+                .await
+                .expect("the test database on a joined node");
+            synced
+                .execute_unprepared("SET SESSION wsrep_sync_wait = 1")
+                .await
+                .expect("wsrep_sync_wait");
+            synced
+                .execute_unprepared("SELECT COUNT(*) FROM information_schema.TRIGGERS")
+                .await
+                .expect("the node caught up");
+            let _ = synced.close().await;
             nodes.push(
                 crate::connect(url, pool_size)
                     .await
