@@ -421,7 +421,7 @@ async fn fifo_throughput(conn: &DatabaseConnection, jobs: u64) -> Result<f64> {
         workers.push(tokio::spawn(async move {
             let name = format!("bench-fifo-{w}");
             while tickets.fetch_add(1, Ordering::Relaxed) < jobs {
-                let id = loop {
+                let id = {
                     let txn = conn.begin().await?;
                     let row = txn
                         .query_one_raw(statement(backend, &claim, vec![chrono::Utc::now().into()]))
@@ -438,7 +438,7 @@ async fn fifo_throughput(conn: &DatabaseConnection, jobs: u64) -> Result<f64> {
                     ))
                     .await?;
                     txn.commit().await?;
-                    break id;
+                    id
                 };
                 conn.execute_raw(statement(backend, &finish, vec![id.into()]))
                     .await?;

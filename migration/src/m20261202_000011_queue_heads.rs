@@ -232,13 +232,6 @@ impl Side {
             after: "NULL".into(),
         }
     }
-
-    fn args(&self) -> String {
-        format!(
-            "{}, {}, {}, {}",
-            self.eligible, self.id, self.created, self.after
-        )
-    }
 }
 
 /// Whether an UPDATE of a job can change a queue head: its eligibility, its
