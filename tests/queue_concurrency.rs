@@ -1,5 +1,7 @@
-//! Eight workers drain 5,000 jobs of 50 users at once (PostgreSQL and
-//! MariaDB, whose workers claim with `FOR UPDATE SKIP LOCKED`): every job is
+//! Eight workers drain 5,000 jobs of 50 users at once, and jobs of 2,000
+//! users (4,000 jobs; the 20,000 with `RECENTS_QUEUE_SOAK=1`), on
+//! PostgreSQL and MariaDB, whose workers claim with `FOR UPDATE SKIP
+//! LOCKED`: every job is
 //! processed exactly once, and whenever a dequeue returns, no user is more
 //! than one round ahead of another user, counting the other user's dequeues
 //! that were under way at that moment (its next job was locked by a worker
@@ -18,8 +20,6 @@ use recents_testkit::{TestDb, backend_tests};
 use sea_orm::{ConnectOptions, Database, EntityTrait};
 
 const WORKERS: usize = 8;
-const USERS: i64 = 50;
-const JOBS_PER_USER: usize = 100;
 
 #[derive(Debug)]
 struct Served {
@@ -33,19 +33,33 @@ struct Served {
 static EVENTS: AtomicU64 = AtomicU64::new(0);
 
 async fn eight_workers_drain_the_queue_fairly_and_exactly_once(db: &TestDb) {
+    drain_fairly(db, 50, 100).await;
+}
+
+/// 2,000 users, each with 2 jobs (10 with `RECENTS_QUEUE_SOAK=1`: 20,000 jobs).
+async fn eight_workers_drain_two_thousand_users_fairly_and_exactly_once(db: &TestDb) {
+    let per_user = if std::env::var_os("RECENTS_QUEUE_SOAK").is_some() {
+        10
+    } else {
+        2
+    };
+    drain_fairly(db, 2_000, per_user).await;
+}
+
+async fn drain_fairly(db: &TestDb, users: i64, jobs_per_user: usize) {
     let mut options = ConnectOptions::new(db.url.clone());
     options
         .max_connections(WORKERS as u32 + 2)
         .sqlx_logging(false);
     let pool = Database::connect(options).await.unwrap();
     // Users' jobs interleaved in time, as arrivals would be.
-    let new: Vec<NewJob> = (0..JOBS_PER_USER)
+    let new: Vec<NewJob> = (0..jobs_per_user)
         .flat_map(|i| {
-            (0..USERS).map(move |u| NewJob::now(UserId(u), serde_json::json!({ "i": i })))
+            (0..users).map(move |u| NewJob::now(UserId(u), serde_json::json!({ "i": i })))
         })
         .collect();
     let ids = enqueue_many(&pool, &new).await.unwrap();
-    assert_eq!(ids.len(), USERS as usize * JOBS_PER_USER);
+    assert_eq!(ids.len(), users as usize * jobs_per_user);
 
     let served = Arc::new(Mutex::new(Vec::<Served>::new()));
     let retries = Arc::new(Mutex::new(0u64));
@@ -112,7 +126,7 @@ async fn eight_workers_drain_the_queue_fairly_and_exactly_once(db: &TestDb) {
 
     // Fairness: at each return, the user served has k jobs; every other
     // user must have had k - 1 dequeues returned or under way (all users
-    // have jobs left until their 100th).
+    // have jobs left until their last).
     served.sort_by_key(|s| s.returned);
     let mut calls: BTreeMap<i64, Vec<u64>> = BTreeMap::new();
     for s in &served {
@@ -215,4 +229,8 @@ async fn jobs_coming_due_while_workers_drain_are_each_served_once(db: &TestDb) {
     assert!(heads.is_exact(), "queue heads drifted: {heads:#?}");
 }
 
-backend_tests!(servers: eight_workers_drain_the_queue_fairly_and_exactly_once, jobs_coming_due_while_workers_drain_are_each_served_once);
+backend_tests!(
+    servers: eight_workers_drain_the_queue_fairly_and_exactly_once,
+    eight_workers_drain_two_thousand_users_fairly_and_exactly_once,
+    jobs_coming_due_while_workers_drain_are_each_served_once
+);

@@ -291,7 +291,37 @@ async fn repair_rebuilds_drifted_rows(db: &TestDb) {
     ));
 }
 
+/// A claim inside the caller's transaction is the caller's: rolled back
+/// with it. (On MySQL/MariaDB asking for READ COMMITTED inside a caller's
+/// transaction once committed the caller's work.)
+async fn a_claim_inside_a_callers_transaction_rolls_back_with_it(db: &TestDb) {
+    let c = &db.conn;
+    let new: Vec<NewJob> = (0..4)
+        .map(|i| NewJob::now(UserId(i % 2), serde_json::json!({ "i": i })))
+        .collect();
+    enqueue_many(c, &new).await.unwrap();
+    let before: Vec<JobId> = fair_order_from_history(c, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.job_id)
+        .collect();
+    let txn = recents::sql::begin_write(c).await.unwrap();
+    let claimed = dequeue_many(&txn, "inside", 2).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    sea_orm::TransactionSession::rollback(txn).await.unwrap();
+    let after: Vec<JobId> = fair_order_from_history(c, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.job_id)
+        .collect();
+    assert_eq!(after, before, "the rolled-back claim left its mark");
+    exact(c, "after the rollback").await;
+}
+
 backend_tests!(
+    a_claim_inside_a_callers_transaction_rolls_back_with_it,
     raw_sql_writers_keep_the_per_user_rows_exact,
     dequeue_many_hands_out_the_first_of_the_fair_order,
     the_fill_makes_the_rows_of_jobs_already_there,

@@ -26,7 +26,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::explain;
 use crate::figure::{Figure, percentile};
-use sea_orm::{DbBackend, TransactionTrait};
+use sea_orm::DbBackend;
 
 /// The user counts measured: about the seed's (24 users had dequeued, 5 had
 /// jobs waiting), a hundred and a thousand times more.
@@ -370,40 +370,59 @@ async fn throughput(conn: &DatabaseConnection, jobs: u64, batch: u32) -> Result<
 /// transaction, as the fair loop does. Jobs per second.
 async fn fifo_throughput(conn: &DatabaseConnection, jobs: u64) -> Result<f64> {
     let backend = conn.get_database_backend();
-    if backend == DbBackend::Sqlite {
-        bail!("the FIFO reference needs row locks (PostgreSQL or MySQL/MariaDB)");
-    }
+    let time = match backend {
+        DbBackend::Postgres => "TIMESTAMPTZ",
+        DbBackend::MySql => "DATETIME(6)",
+        _ => "TEXT",
+    };
     let setup: Vec<String> = vec![
         format!("DROP TABLE IF EXISTS {FIFO}"),
         format!(
-            "CREATE TABLE {FIFO} AS SELECT id, state, created_at, process_after, cancel, \
+            "CREATE TABLE {FIFO} (id BIGINT PRIMARY KEY, state VARCHAR(16) NOT NULL, \
+             created_at {time} NOT NULL, process_after {time}, cancel BOOLEAN NOT NULL, \
+             started_at {time}, finished_at {time}, worker_hostname VARCHAR(255))"
+        ),
+        format!(
+            "INSERT INTO {FIFO} SELECT id, state, created_at, process_after, cancel, \
              started_at, finished_at, worker_hostname FROM execution_jobs \
              WHERE state IN ('queued', 'errored') AND NOT cancel"
         ),
-        format!("ALTER TABLE {FIFO} ADD PRIMARY KEY (id)"),
         match backend {
-            DbBackend::Postgres => format!(
+            DbBackend::MySql => {
+                format!("CREATE INDEX {FIFO}_waiting ON {FIFO} (state, created_at, id)")
+            }
+            _ => format!(
                 "CREATE INDEX {FIFO}_waiting ON {FIFO} (created_at, id) \
                  WHERE state IN ('queued', 'errored') AND NOT cancel"
             ),
-            _ => format!("CREATE INDEX {FIFO}_waiting ON {FIFO} (state, created_at, id)"),
         },
         match backend {
             DbBackend::Postgres => format!("VACUUM ANALYZE {FIFO}"),
-            _ => format!("ANALYZE TABLE {FIFO}"),
+            DbBackend::MySql => format!("ANALYZE TABLE {FIFO}"),
+            _ => "ANALYZE".to_owned(),
         },
     ];
     for sql in &setup {
         conn.query_all_raw(statement(backend, sql, vec![])).await?;
     }
-    let (order, started) = match backend {
-        DbBackend::Postgres => ("created_at, id", "now()"),
-        _ => ("state, created_at, id", "UTC_TIMESTAMP(6)"),
+    // SQLite has one writer: its claim is a plain read under the write lock.
+    let (order, started, lock) = match backend {
+        DbBackend::Postgres => ("created_at, id", "now()", " FOR UPDATE SKIP LOCKED"),
+        DbBackend::MySql => (
+            "state, created_at, id",
+            "UTC_TIMESTAMP(6)",
+            " FOR UPDATE SKIP LOCKED",
+        ),
+        _ => (
+            "created_at, id",
+            "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')",
+            "",
+        ),
     };
     let claim = format!(
         "SELECT id FROM {FIFO} WHERE state IN ('queued', 'errored') AND NOT cancel \
          AND (process_after IS NULL OR process_after <= ?) \
-         ORDER BY {order} LIMIT 1 FOR UPDATE SKIP LOCKED"
+         ORDER BY {order} LIMIT 1{lock}"
     );
     let start = format!(
         "UPDATE {FIFO} SET state = 'processing', started_at = {started}, worker_hostname = ? \
@@ -421,27 +440,26 @@ async fn fifo_throughput(conn: &DatabaseConnection, jobs: u64) -> Result<f64> {
         workers.push(tokio::spawn(async move {
             let name = format!("bench-fifo-{w}");
             while tickets.fetch_add(1, Ordering::Relaxed) < jobs {
-                let id = {
-                    let txn = conn.begin().await?;
-                    let row = txn
-                        .query_one_raw(statement(backend, &claim, vec![chrono::Utc::now().into()]))
-                        .await?;
-                    let Some(row) = row else {
-                        txn.rollback().await?;
-                        bail!("{name}: the FIFO queue ran dry before {jobs} jobs");
-                    };
-                    let id: i64 = row.try_get("", "id")?;
-                    txn.execute_raw(statement(
-                        backend,
-                        &start,
-                        vec![name.clone().into(), id.into()],
-                    ))
-                    .await?;
-                    txn.commit().await?;
-                    id
+                // A deadlock (MySQL/MariaDB's gap locks) is retried, as the
+                // fair loop retries its retryable errors.
+                let id = loop {
+                    match fifo_claim(&conn, backend, &claim, &start, &name).await {
+                        Ok(Some(id)) => break id,
+                        Ok(None) => bail!("{name}: the FIFO queue ran dry before {jobs} jobs"),
+                        Err(e) if e.to_string().contains("40001") => continue,
+                        Err(e) => return Err(e.into()),
+                    }
                 };
-                conn.execute_raw(statement(backend, &finish, vec![id.into()]))
-                    .await?;
+                loop {
+                    match conn
+                        .execute_raw(statement(backend, &finish, vec![id.into()]))
+                        .await
+                    {
+                        Ok(_) => break,
+                        Err(e) if e.to_string().contains("40001") => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
             }
             Ok(())
         }));
@@ -453,4 +471,27 @@ async fn fifo_throughput(conn: &DatabaseConnection, jobs: u64) -> Result<f64> {
     conn.execute_raw(statement(backend, &format!("DROP TABLE {FIFO}"), vec![]))
         .await?;
     Ok(rate)
+}
+
+/// One FIFO claim: the oldest eligible job locked, set processing, committed.
+async fn fifo_claim(
+    conn: &DatabaseConnection,
+    backend: DbBackend,
+    claim: &str,
+    start: &str,
+    worker: &str,
+) -> Result<Option<i64>, sea_orm::DbErr> {
+    let txn = recents::sql::begin_write(conn).await?;
+    let row = txn
+        .query_one_raw(statement(backend, claim, vec![chrono::Utc::now().into()]))
+        .await?;
+    let Some(row) = row else {
+        txn.rollback().await?;
+        return Ok(None);
+    };
+    let id: i64 = row.try_get("", "id")?;
+    txn.execute_raw(statement(backend, start, vec![worker.into(), id.into()]))
+        .await?;
+    txn.commit().await?;
+    Ok(Some(id))
 }

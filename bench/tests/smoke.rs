@@ -23,24 +23,25 @@ async fn the_benchmark_runs_at_one_hundredth_scale(db: &TestDb) {
     assert_eq!(history.heavy[0].1, 17_806, "1,780,569 runs scaled by 0.01");
     assert!(history.runs >= 74_000, "7.4M runs scaled: {}", history.runs);
     // Backfill and verify, 5 heavy workspaces × 2 scopes × (p50, p99), 4 save
-    // figures, then per user count 2 baselines × (p50, p99) and a throughput.
-    assert_eq!(report.figures.len(), 26 + 2 * 5);
+    // figures, then per user count (20, 2,000, 20,000) p50 and p99 against
+    // the seed after, p50 against the seed before, FIFO, fair and fair in
+    // tens, and for the two larger counts p50 against the 20 users'.
+    assert_eq!(report.figures.len(), 26 + 3 * 6 + 2);
     assert_eq!(report.reads.len(), 10);
-    // 2 user counts × 4 queue sizes (10, 40, 120, 240 waiting), every head
-    // agreed on by the seed's queries, dequeue and next_in_line.
-    assert_eq!(report.dequeues.len(), 8);
+    // 3 user counts at the seed's 240 waiting jobs, every head agreed on by
+    // the seed's queries, dequeue and next_in_line.
     assert_eq!(
         report
             .dequeues
             .iter()
-            .map(|d| d.waiting)
+            .map(|d| (d.users, d.waiting))
             .collect::<Vec<_>>(),
-        [10, 40, 120, 240, 10, 40, 120, 240]
+        [(20, 240), (2_000, 240), (20_000, 240)]
     );
     assert!(report.dequeues.iter().all(|d| d.head > 0));
     // The claim's plan is captured on PostgreSQL only.
     let expected_plans = if db.backend.name() == "postgres" {
-        2
+        3
     } else {
         0
     };
@@ -62,7 +63,7 @@ async fn the_benchmark_runs_at_one_hundredth_scale(db: &TestDb) {
         // they have no baseline.
         let own_work = figure.figure.starts_with("backfill")
             || figure.figure.starts_with("verify")
-            || figure.figure.starts_with("dequeue+complete");
+            || figure.id.starts_with("queue.drain.fifo");
         assert!(
             own_work || figure.baseline.is_some_and(|b| b > 0.0),
             "{} has no baseline",
@@ -103,13 +104,8 @@ async fn the_benchmark_writes_its_plots(db: &TestDb) {
     );
     let svg = std::fs::read_to_string(dir.join("dequeue.svg")).unwrap();
     assert!(svg.starts_with("<svg"), "{svg}");
-    assert_eq!(
-        svg.matches("<polyline").count(),
-        6,
-        "3 queries × 2 user counts"
-    );
-    // At scale 0.002 the sizes are 2, 8, 24 and 48 waiting jobs.
-    assert_eq!(svg.matches("<circle").count(), 6 * 4, "4 queue sizes");
+    assert_eq!(svg.matches("<polyline").count(), 3, "3 queries");
+    assert_eq!(svg.matches("<circle").count(), 3 * 3, "3 user counts");
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -48,7 +48,10 @@ pub use config::{
 pub use error::{Error, Result};
 pub use handle::Recents;
 pub use ids::{JobId, PublishedRunId, SavedRunId, UserId, VersionId, WorkspaceId};
-pub use queue::{LastDequeueDrift, LastDequeueReport, repair_last_dequeues, verify_last_dequeues};
+pub use queue::{
+    LastDequeueDrift, LastDequeueReport, QueueHeadReport, repair_last_dequeues, repair_queue_heads,
+    verify_last_dequeues, verify_queue_heads,
+};
 pub use recent_workflows::{
     RecentWorkflow, RunSave, SaveOptions, SavedRun, Scope, delete_published_run, delete_saved_run,
     delete_version, home_recent_workflows, recent_workflows, recent_workflows_from_history,

@@ -34,19 +34,18 @@ pub const MAX_DEQUEUE_BATCH: u32 = 1000;
 /// next job stayed locked by other workers' claims through many looks.
 /// [`dequeue_many`] with one job.
 ///
-/// No job is handed to two workers, and claims do not wait for each other:
-/// PostgreSQL and MySQL/MariaDB lock the user's row of
-/// `execution_queue_heads` and then its head job with `FOR UPDATE SKIP
-/// LOCKED`, so concurrent workers take the next users instead; SQLite
-/// claims under its write lock.
+/// No job is handed to two workers: PostgreSQL and MySQL/MariaDB lock the
+/// user's row of `execution_queue_heads` and then its head job with `FOR
+/// UPDATE SKIP LOCKED`; SQLite claims under its write lock. Claims take
+/// short turns on one lock row (`execution_dequeue_lock`), so that start
+/// times follow the order in which users were locked.
 ///
 /// Cost: a read of the front of `idx_execution_queue_heads_order` (the
 /// users in the order they are served, one row each) and a primary-key
-/// update, whatever the number of waiting users or jobs. With `k` claims in
-/// flight, each takes one of the first `k` users of the order (or the
-/// users after those whose rows changed under it), so no user is served
+/// update, whatever the number of waiting users or jobs. No user is served
 /// twice in a round while a user waiting at the round's start is unserved,
-/// except by a claim that was under way when that user's turn came.
+/// except by a claim already under way when that user's turn came: with `k`
+/// claims in flight, each takes one of the first `k` users of the order.
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] for an empty worker name, one over 255 bytes or

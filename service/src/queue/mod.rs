@@ -18,13 +18,18 @@
 //! job's [`place_in_queue`] is exactly when dequeue hands it out. [`dequeue`]
 //! keeps start times strictly increasing for the same reason.
 //!
-//! Cost: the fair order is read round by round. Round `r` is each waiting
-//! user's `r`-th eligible job, found with one probe of the queue index per
-//! user (`idx_execution_jobs_queue`: eligible jobs by user, oldest first), and
-//! the users themselves with a skip scan of the same index. [`dequeue`] reads
-//! round 1 only: O(users with eligible jobs) index probes, whatever the number
-//! of queued jobs. [`fair_order_from_history`] is the definition (window
-//! functions over every eligible job) that the tests compare with.
+//! Cost: each user with eligible jobs has one row in `execution_queue_heads`
+//! (its head job, its count of due jobs, its next due time and its latest
+//! dequeue), kept exact by triggers on the jobs table whatever writes it,
+//! and indexed in the order in which users are served. [`dequeue`] and
+//! [`dequeue_many`] read the front of that index: O(1) rows per job handed
+//! out, whatever the number of waiting users or jobs. [`place_in_queue`] and
+//! [`next_in_line`] read the rows (one per waiting user) and, for places
+//! beyond a user's head, that user's jobs only. A row whose scheduled jobs
+//! came due is brought up to date by the next claim (readers compute it).
+//! [`verify_queue_heads`] and [`repair_queue_heads`] check the rows against
+//! their definition; [`fair_order_from_history`] is the order's definition
+//! (window functions over every eligible job) that the tests compare with.
 //!
 //! ```no_run
 //! # async fn example(db: &sea_orm::DatabaseConnection) -> Result<(), recents_service::Error> {

@@ -3,7 +3,8 @@
 //! dequeue with its jobs); exits non-zero on drift unless it repaired it.
 
 use recents_service::{
-    Drift, LastDequeueReport, Recents, VerifyOptions, VerifyReport, VerifyScope, WorkspaceId,
+    Drift, LastDequeueReport, QueueHeadReport, Recents, VerifyOptions, VerifyReport, VerifyScope,
+    WorkspaceId,
 };
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
@@ -24,6 +25,17 @@ struct Found {
     repaired: Option<u64>,
     /// `execution_last_dequeues` against the jobs (whole-database runs only).
     last_dequeues: Option<LastDequeuesFound>,
+    /// `execution_queue_heads` against the jobs (whole-database runs only).
+    queue_heads: Option<QueueHeadsFound>,
+}
+
+#[derive(Serialize)]
+struct QueueHeadsFound {
+    rows: u64,
+    missing: u64,
+    stale: u64,
+    extra: u64,
+    repaired: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -51,6 +63,8 @@ pub struct Checked {
     pub repaired: Option<u64>,
     /// `execution_last_dequeues` against the jobs (whole-database runs only).
     pub last_dequeues: Option<LastDequeueReport>,
+    /// `execution_queue_heads` against the jobs (whole-database runs only).
+    pub queue_heads: Option<QueueHeadReport>,
 }
 
 impl Checked {
@@ -64,6 +78,10 @@ impl Checked {
                 .last_dequeues
                 .as_ref()
                 .map_or(0, LastDequeueReport::drifted)
+            + self
+                .queue_heads
+                .as_ref()
+                .map_or(0, QueueHeadReport::drifted)
     }
 }
 
@@ -97,10 +115,24 @@ pub async fn check(
                 .await?,
         ),
     };
+    let queue_heads = match (scope, fix) {
+        (VerifyScope::Workspace(_), _) => None,
+        (VerifyScope::All, true) => Some(
+            recents
+                .repair_queue_heads(conn, LAST_DEQUEUE_BATCH_JOBS)
+                .await?,
+        ),
+        (VerifyScope::All, false) => Some(
+            recents
+                .verify_queue_heads(conn, LAST_DEQUEUE_BATCH_JOBS)
+                .await?,
+        ),
+    };
     Ok(Checked {
         summary,
         repaired,
         last_dequeues,
+        queue_heads,
     })
 }
 
@@ -124,6 +156,7 @@ pub async fn run(
         summary: report,
         repaired,
         last_dequeues,
+        queue_heads,
     } = check(&session.recents, &session.db, &scope, fix).await?;
     if json {
         let mut out = found(&report, repaired);
@@ -131,11 +164,24 @@ pub async fn run(
             out.checked.push(LAST_DEQUEUES);
             out.last_dequeues = Some(last_dequeues_found(l, fix));
         }
+        if let Some(h) = &queue_heads {
+            out.checked.push(QUEUE_HEADS);
+            out.queue_heads = Some(QueueHeadsFound {
+                rows: h.rows,
+                missing: h.missing,
+                stale: h.stale,
+                extra: h.extra,
+                repaired: fix.then_some(h.repaired),
+            });
+        }
         super::print_json(&out)?;
     } else {
         print_report(&report, repaired);
         if let Some(l) = &last_dequeues {
             print_last_dequeues(l, fix);
+        }
+        if let Some(h) = &queue_heads {
+            print_queue_heads(h, fix);
         }
         println!(
             "{}",
@@ -162,7 +208,32 @@ pub async fn run(
         )
         .into());
     }
+    if let Some(h) = queue_heads.filter(|h| !fix && !h.is_exact()) {
+        return Err(super::Failure::new(
+            "drift",
+            format!(
+                "drift in {} queue heads (run `recents verify --repair`)",
+                h.drifted()
+            ),
+        )
+        .into());
+    }
     Ok(())
+}
+
+const QUEUE_HEADS: &str = "execution_queue_heads";
+
+fn print_queue_heads(h: &QueueHeadReport, fix: bool) {
+    println!(
+        "{} queue heads: {} missing, {} stale, {} extra",
+        h.rows, h.missing, h.stale, h.extra
+    );
+    for d in &h.samples {
+        println!("  {:?}: user {}", d.kind, d.user_id.0);
+    }
+    if fix {
+        println!("repaired {} queue heads", h.repaired);
+    }
 }
 
 const RECENT_WORKFLOWS: &str = "workspace_recent_workflows";
@@ -217,6 +288,7 @@ fn found(report: &VerifyReport, repaired: Option<u64>) -> Found {
         extra: report.extra,
         repaired,
         last_dequeues: None,
+        queue_heads: None,
     }
 }
 

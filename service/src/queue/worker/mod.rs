@@ -660,18 +660,27 @@ async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// Claims up to `n` jobs for `worker`, in the fair order: for now one
-/// [`dequeue`] per job. A failure after some jobs were claimed returns those
-/// (logged), so that none is left claimed and unrun.
+/// Claims up to `n` jobs for `worker`, in the fair order: one
+/// [`dequeue_many`](super::dequeue_many) per batch of at most
+/// [`MAX_DEQUEUE_BATCH`](super::MAX_DEQUEUE_BATCH). A failure after some
+/// batches were claimed returns those (logged), so that none is left claimed
+/// and unrun.
 async fn claim<C>(recents: &Recents, conn: &C, worker: &str, n: usize) -> Result<Vec<Job>>
 where
     C: ConnectionTrait + TransactionTrait,
 {
     let mut jobs = Vec::with_capacity(n);
     while jobs.len() < n {
-        match recents.dequeue(conn, worker).await {
-            Ok(Some(job)) => jobs.push(job),
-            Ok(None) => break,
+        let want = (n - jobs.len()).min(super::MAX_DEQUEUE_BATCH as usize) as u32;
+        match recents.dequeue_many(conn, worker, want).await {
+            Ok(batch) if batch.is_empty() => break,
+            Ok(batch) => {
+                let short = batch.len() < want as usize;
+                jobs.extend(batch);
+                if short {
+                    break;
+                }
+            }
             Err(e) if jobs.is_empty() => return Err(e),
             Err(e) => {
                 tracing::warn!(error = %e, claimed = jobs.len(), "claim cut short");

@@ -254,6 +254,7 @@ fn render_drift(state: &BackfillState, frame: &mut Frame, area: Rect) {
         summary: found,
         repaired,
         last_dequeues,
+        ..
     } = report;
     let verdict = match (found.is_exact(), repaired) {
         (true, _) => Line::from(format!(
