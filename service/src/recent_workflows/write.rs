@@ -204,6 +204,11 @@ impl Recents {
         validate::text("run_status", &save.run_status, MAX_STATUS_BYTES)?;
         let updated_at = validate::timestamp("updated_at", save.updated_at)?;
         let schema = self.schema();
+        // In trigger mode the triggers write the summary: no options reach them.
+        let options = match self.summary_kept_by_triggers() {
+            true => None,
+            false => Some(options),
+        };
         if save.id.is_none() && conn.get_database_backend() == DbBackend::Postgres {
             return match insert_in_one_statement(conn, schema, save, updated_at, options).await {
                 Err(err) => Err(explain(conn, schema, save, err).await),
@@ -240,6 +245,12 @@ impl Recents {
         // The stored row decides, its version included; only when nothing was
         // written is it worth asking whether the run exists at all.
         let schema = self.schema();
+        if self.summary_kept_by_triggers() {
+            return match run_exists(conn, schema, run.id, run.workspace_id).await? {
+                true => Ok(()),
+                false => Err(Error::SavedRunNotFound(run.id)),
+            };
+        }
         if !summary::record(
             conn,
             schema,
@@ -264,6 +275,9 @@ impl Recents {
         let Some(version_id) = run_before.version_id else {
             return Ok(());
         };
+        if self.summary_kept_by_triggers() {
+            return Ok(());
+        }
         let schema = self.schema();
         let Some(published_run_id) =
             summary::published_run_of(conn, schema, version_id, "").await?
@@ -309,7 +323,9 @@ impl Recents {
                 vec![id.0.into(), workspace.0.into()],
             ))
             .await?;
-            self.retract(&txn, &run).await?;
+            if !self.summary_kept_by_triggers() {
+                self.retract(&txn, &run).await?;
+            }
             Ok(run)
         }
         .await;
@@ -349,6 +365,21 @@ impl Recents {
         C: ConnectionTrait + TransactionTrait,
     {
         let schema = self.schema();
+        if self.summary_kept_by_triggers() {
+            let backend = conn.get_database_backend();
+            let v = &schema.names(backend).versions;
+            let deleted = conn
+                .execute_raw(statement(
+                    backend,
+                    &format!("DELETE FROM {} WHERE {} = ?", v.table, v.id),
+                    vec![id.0.into()],
+                ))
+                .await?;
+            return match deleted.rows_affected() {
+                0 => Err(Error::VersionNotFound(id)),
+                _ => Ok(()),
+            };
+        }
         let txn = begin_write(conn).await?;
         let done: Result<()> = async {
             let backend = txn.get_database_backend();
@@ -424,13 +455,14 @@ struct NewId {
 /// the version are read with the foreign keys' own lock (`FOR KEY SHARE`):
 /// one deleted by a transaction that commits while the save waits is then
 /// skipped as missing, where the foreign key check would fail the statement
-/// and, with it, the caller's transaction.
+/// and, with it, the caller's transaction. `options`: `None` when triggers
+/// keep the summary (the statement inserts the run only).
 async fn insert_in_one_statement<C: ConnectionTrait>(
     conn: &C,
     schema: &Schema,
     save: &RunSave,
     updated_at: DateTime<Utc>,
-    options: &SaveOptions,
+    options: Option<&SaveOptions>,
 ) -> Result<SavedRun> {
     let backend = conn.get_database_backend();
     let n = schema.names(backend);
@@ -446,7 +478,7 @@ async fn insert_in_one_statement<C: ConnectionTrait>(
         version.into(),
         version.into(),
     ];
-    let freshness = match options.fresh_after(updated_at) {
+    let freshness = match options.and_then(|o| o.fresh_after(updated_at)) {
         Some(cutoff) => {
             values.push(cutoff.into());
             format!(
@@ -460,6 +492,22 @@ async fn insert_in_one_statement<C: ConnectionTrait>(
     };
     // The scope rows come member first, then the workspace's: the order in
     // which every save and every move locks them.
+    let used = match options {
+        Some(_) => format!(
+            ", used AS ({insert_into}\
+                 SELECT run.workspace_id, scope.uid, v.{pr}, run.id, run.updated_at \
+                 FROM run JOIN {versions} v ON v.{v_id} = run.version_id \
+                 CROSS JOIN LATERAL (VALUES (run.uid), ('')) AS scope (uid) \
+                 WHERE TRUE {freshness} {keep_greater}\
+             )",
+            versions = v.table,
+            v_id = v.id,
+            pr = v.published_run_id,
+            insert_into = summary::insert_into(n),
+            keep_greater = summary::keep_greater(n),
+        ),
+        None => String::new(),
+    };
     let sql = format!(
         "WITH run AS (\
              INSERT INTO {runs} ({ws}, {uid}, {version}, {status}, {created}, {at}) \
@@ -469,12 +517,7 @@ async fn insert_in_one_statement<C: ConnectionTrait>(
                   OR EXISTS (SELECT 1 FROM {versions} pv WHERE pv.{v_id} = ? FOR KEY SHARE)) \
              FOR KEY SHARE OF w \
              RETURNING {id} AS id, {ws} AS workspace_id, {uid} AS uid, {at} AS updated_at, {version} AS version_id\
-         ), used AS ({insert_into}\
-             SELECT run.workspace_id, scope.uid, v.{pr}, run.id, run.updated_at \
-             FROM run JOIN {versions} v ON v.{v_id} = run.version_id \
-             CROSS JOIN LATERAL (VALUES (run.uid), ('')) AS scope (uid) \
-             WHERE TRUE {freshness} {keep_greater}\
-         ) SELECT id FROM run",
+         ){used} SELECT id FROM run",
         runs = s.table,
         ws = s.workspace_id,
         uid = s.uid,
@@ -488,9 +531,6 @@ async fn insert_in_one_statement<C: ConnectionTrait>(
         live = w.live("w"),
         versions = v.table,
         v_id = v.id,
-        pr = v.published_run_id,
-        insert_into = summary::insert_into(n),
-        keep_greater = summary::keep_greater(n),
     );
     let row = conn
         .query_one_raw(statement(backend, &sql, values))
@@ -516,7 +556,7 @@ async fn insert<C: ConnectionTrait>(
     schema: &Schema,
     save: &RunSave,
     updated_at: DateTime<Utc>,
-    options: &SaveOptions,
+    options: Option<&SaveOptions>,
 ) -> Result<SavedRun> {
     let backend = conn.get_database_backend();
     let n = schema.names(backend);
@@ -565,7 +605,7 @@ async fn insert<C: ConnectionTrait>(
     };
     let id = SavedRunId(id.ok_or(Error::WorkspaceNotFound(save.workspace_id))?);
     let run = written(save, id, updated_at);
-    if run.version_id.is_some() {
+    if let (Some(options), Some(_)) = (options, run.version_id) {
         summary::record(
             conn,
             schema,
@@ -584,7 +624,7 @@ async fn update<C: ConnectionTrait>(
     id: SavedRunId,
     save: &RunSave,
     updated_at: DateTime<Utc>,
-    options: &SaveOptions,
+    options: Option<&SaveOptions>,
 ) -> Result<SavedRun> {
     let backend = conn.get_database_backend();
     let n = schema.names(backend);
@@ -633,14 +673,16 @@ async fn update<C: ConnectionTrait>(
         return Err(Error::WorkspaceNotFound(save.workspace_id));
     }
     let after = written(save, id, updated_at);
-    summary::move_run(
-        conn,
-        schema,
-        &before,
-        &after,
-        options.fresh_after(updated_at),
-    )
-    .await?;
+    if let Some(options) = options {
+        summary::move_run(
+            conn,
+            schema,
+            &before,
+            &after,
+            options.fresh_after(updated_at),
+        )
+        .await?;
+    }
     Ok(after)
 }
 
