@@ -462,6 +462,73 @@ async fn lowering_paths_racing_an_open_save_stay_exact(db: &TestDb) {
     }
 }
 
+/// 8 writers, each transaction inserting runs of four workflows in a random
+/// order by raw SQL and committing after a pause. On PostgreSQL every
+/// transaction's summary rows are upserted at commit in one canonical order,
+/// so none of them deadlocks; MySQL/MariaDB's row triggers lock in statement
+/// order, so a deadlock there is retried, as a caller would.
+async fn multi_row_transactions_in_opposite_orders_do_not_deadlock(db: &TestDb) {
+    use rand::Rng;
+    use rand::seq::SliceRandom;
+    let c = &db.conn;
+    keep_in(c, Mode::Triggers).await;
+    let ws = workspace(c, "team", false).await;
+    let mut versions = Vec::new();
+    for title in ["A", "B", "C", "D"] {
+        versions.push(version(c, published_run(c, ws, title).await).await);
+    }
+    let pool = db.connect_again(9).await;
+    let mut writers = Vec::new();
+    for writer in 0..8u64 {
+        let (pool, mut versions) = (pool.clone(), versions.clone());
+        writers.push(tokio::spawn(async move {
+            let mut rng = StdRng::seed_from_u64(writer);
+            let mut deadlocks = 0;
+            for i in 0..40i64 {
+                versions.shuffle(&mut rng);
+                loop {
+                    let txn = pool.begin().await.unwrap();
+                    let mut failed = false;
+                    for v in &versions {
+                        let done = txn
+                            .execute_raw(recents::sql::statement(
+                                txn.get_database_backend(),
+                                &format!("{INSERT_RUN}VALUES (?, ?, ?, 'done', ?, ?)"),
+                                vec![
+                                    ws.0.into(),
+                                    ["ann", "bob"][rng.random_range(0..2)].into(),
+                                    v.0.into(),
+                                    at(i, 0).into(),
+                                    at(i, 0).into(),
+                                ],
+                            ))
+                            .await;
+                        if done.is_err() {
+                            failed = true;
+                            break;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(rng.random_range(0..3))).await;
+                    if !failed && txn.commit().await.is_ok() {
+                        break;
+                    }
+                    deadlocks += 1;
+                }
+            }
+            deadlocks
+        }));
+    }
+    let mut deadlocks = 0;
+    for writer in writers {
+        deadlocks += writer.await.unwrap();
+    }
+    eprintln!("{}: {deadlocks} transactions run again", db.backend.name());
+    if db.backend == Backend::Postgres {
+        assert_eq!(deadlocks, 0, "canonical order at commit");
+    }
+    assert_exact(c, "the writers").await;
+}
+
 async fn support_begin(c: &DatabaseConnection, backend: Backend) -> sea_orm::DatabaseTransaction {
     match backend {
         Backend::Sqlite => recents::sql::begin_write(c).await.unwrap(),
@@ -481,5 +548,8 @@ backend_tests!(
 // SQLite has one writer: no save is open while another path runs.
 mod races {
     use super::*;
-    backend_tests!(servers: lowering_paths_racing_an_open_save_stay_exact);
+    backend_tests!(
+        servers: lowering_paths_racing_an_open_save_stay_exact,
+        multi_row_transactions_in_opposite_orders_do_not_deadlock,
+    );
 }
