@@ -105,74 +105,83 @@ const LOWERING_LOCK: i64 = 0x7265_6365_6e74_7301;
 // and published run, the member's row before the workspace's (uid '').
 // recents' service paths lock in the same order.
 
-// PostgreSQL. Row triggers record what each statement did in a temporary
-// table of the session (immediately, as each statement ends); a row-level
-// constraint trigger, DEFERRABLE INITIALLY DEFERRED, applies everything
-// recorded at commit. So the summary rows are locked only for the commit
+// PostgreSQL. A statement trigger per event records what the statement did
+// (read from its transition tables) in a transaction-local setting, as a
+// JSON array; a row-level constraint trigger, DEFERRABLE INITIALLY DEFERRED,
+// applies it at commit. So the summary rows are locked only for the commit
 // itself, not from the save to the caller's commit; the first firing at
 // commit applies all the transaction's rows in the canonical order (two
 // committers then take their rows in one order and cannot deadlock), and the
 // others find nothing left. The upsert keeps the greater
-// (last_used_at, last_saved_run_id): commit order is not time order.
+// (last_used_at, last_saved_run_id): commit order is not time order. A
+// setting, unlike a table, costs nothing at commit and leaves no dead rows.
 //
-// The recorders are named before the constraint triggers, so a caller that
-// runs `SET CONSTRAINTS ALL IMMEDIATE` gets, for each row, the recording and
-// then its application, in that order (triggers of one event fire by name).
-// A transaction-local setting says whether anything is recorded, so the
-// thousands of firings after the first of a bulk statement cost a lookup.
+// A caller that runs `SET CONSTRAINTS ALL IMMEDIATE` makes the row triggers
+// fire as each statement ends, before the statement trigger has recorded
+// it: a row trigger that finds nothing recorded says so in a second setting,
+// and the statement trigger then applies what it recorded at once.
 fn postgres(n: &Names, prefix: &str) -> Vec<String> {
     let s = &n.saved_runs;
     let v = &n.versions;
     let r = &n.recent_workflows;
-    let pending = n.object("recents_rw_pending_uses");
-    let flag = format!("recents.{prefix}rw_pending");
-    let ensure = n.object("recents_rw_pending");
+    let pending = format!("recents.{prefix}rw_pending");
+    let immediate = format!("recents.{prefix}rw_immediate");
+    let append = n.object("recents_rw_append");
     let record = n.object("recents_rw_record");
     let record_version = n.object("recents_rw_record_version");
+    let apply_pending = n.object("recents_rw_apply_pending");
     let apply = n.object("recents_rw_apply");
     let settings = settings(n);
-    let ensure_sql = format!(
-        "CREATE OR REPLACE FUNCTION {ensure}() RETURNS void LANGUAGE plpgsql AS $$
+    // Two JSON arrays made one: the recorded and a statement's.
+    let append_sql = format!(
+        "CREATE OR REPLACE FUNCTION {append}(p_uses text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    v_pending text := current_setting('{pending}', true);
 BEGIN
-    IF current_setting('{flag}', true) IS DISTINCT FROM 'on' THEN
-        IF to_regclass('pg_temp.{pending}') IS NULL THEN
-            CREATE TEMP TABLE {pending} (
-                leaving boolean NOT NULL, workspace_id bigint NOT NULL, uid text,
-                published_run_id bigint, run_id bigint
-            ) ON COMMIT DELETE ROWS;
-        END IF;
-        PERFORM set_config('{flag}', 'on', true);
+    IF p_uses IS NULL THEN
+        RETURN;
+    ELSIF v_pending IS NULL OR v_pending = '' THEN
+        PERFORM set_config('{pending}', p_uses, true);
+    ELSE
+        PERFORM set_config('{pending}', left(v_pending, -1) || ',' || substr(p_uses, 2), true);
     END IF;
 END
 $$"
     );
-    // A run leaves its group when deleted, moved to another workspace, user
-    // or version, or saved back in time; it raises the group it is in. A run
-    // detached because its version is being deleted finds no version: the
-    // version's delete recorded its users (below).
+    // Each use is [leaving, workspace, uid, published run, run]. A run leaves
+    // its group when deleted, moved to another workspace, user or version, or
+    // saved back in time; it raises the group it is in (read at commit, as it
+    // then is). A run detached because its version is being deleted finds no
+    // version: the version's delete recorded its users (below).
     let record_sql = format!(
         "CREATE OR REPLACE FUNCTION {record}() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    v_leaves boolean := false;
-    v_published_run bigint;
+    v_uses text;
 BEGIN
-    PERFORM {ensure}();
-    IF TG_OP = 'DELETE' THEN
-        v_leaves := true;
+    IF TG_OP = 'INSERT' THEN
+        SELECT jsonb_agg(jsonb_build_array(false, n.{ws}, NULL, NULL, n.{id}))::text INTO v_uses
+        FROM recents_new_runs n WHERE n.{version} IS NOT NULL;
     ELSIF TG_OP = 'UPDATE' THEN
-        v_leaves := OLD.{version} IS NOT NULL AND (NEW.{ws} <> OLD.{ws} OR NEW.{uid} <> OLD.{uid}
-            OR NEW.{version} IS DISTINCT FROM OLD.{version} OR NEW.{at} < OLD.{at});
+        SELECT jsonb_agg(u.e)::text INTO v_uses FROM (
+            SELECT jsonb_build_array(true, o.{ws}, o.{uid}, v.{pr}, o.{id}) AS e
+            FROM recents_old_runs o JOIN recents_new_runs n ON n.{id} = o.{id}
+            JOIN {versions} v ON v.{v_id} = o.{version}
+            WHERE n.{ws} <> o.{ws} OR n.{uid} <> o.{uid}
+               OR n.{version} IS DISTINCT FROM o.{version} OR n.{at} < o.{at}
+            UNION ALL
+            SELECT jsonb_build_array(false, n.{ws}, NULL, NULL, n.{id})
+            FROM recents_old_runs o JOIN recents_new_runs n ON n.{id} = o.{id}
+            WHERE n.{version} IS NOT NULL AND (n.{ws} <> o.{ws} OR n.{uid} <> o.{uid}
+               OR n.{version} IS DISTINCT FROM o.{version} OR n.{at} IS DISTINCT FROM o.{at})
+        ) u;
+    ELSE
+        SELECT jsonb_agg(jsonb_build_array(true, o.{ws}, o.{uid}, v.{pr}, o.{id}))::text INTO v_uses
+        FROM recents_old_runs o JOIN {versions} v ON v.{v_id} = o.{version};
     END IF;
-    IF v_leaves THEN
-        SELECT v.{pr} INTO v_published_run FROM {versions} v WHERE v.{v_id} = OLD.{version};
-        IF v_published_run IS NOT NULL THEN
-            INSERT INTO pg_temp.{pending} VALUES (true, OLD.{ws}, OLD.{uid}, v_published_run, OLD.{id});
-        END IF;
-    END IF;
-    IF TG_OP <> 'DELETE' THEN
-        IF NEW.{version} IS NOT NULL THEN
-            INSERT INTO pg_temp.{pending} VALUES (false, NEW.{ws}, NULL, NULL, NEW.{id});
-        END IF;
+    PERFORM {append}(v_uses);
+    IF current_setting('{immediate}', true) = 'on' THEN
+        PERFORM set_config('{immediate}', '', true);
+        PERFORM {apply_pending}();
     END IF;
     RETURN NULL;
 END
@@ -188,15 +197,15 @@ $$",
     );
     // Before a version goes (its runs are then detached by the foreign key),
     // each (workspace, user) that used it is recorded as leaving with every
-    // run (run_id NULL): the group is recomputed at commit. The version row is
+    // run (run NULL): the group is recomputed at commit. The version row is
     // locked when this runs, so saves into it have committed and are read.
     let record_version_sql = format!(
         "CREATE OR REPLACE FUNCTION {record_version}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM {ensure}();
-    INSERT INTO pg_temp.{pending}
-    SELECT DISTINCT true, s.{ws}, s.{uid}, OLD.{pr}, NULL::bigint
-    FROM {runs} s WHERE s.{version} = OLD.{v_id};
+    PERFORM {append}((
+        SELECT jsonb_agg(jsonb_build_array(true, u.workspace_id, u.uid, OLD.{pr}, NULL))::text
+        FROM (SELECT DISTINCT s.{ws} AS workspace_id, s.{uid} AS uid
+              FROM {runs} s WHERE s.{version} = OLD.{v_id}) u));
     RETURN OLD;
 END
 $$",
@@ -207,46 +216,74 @@ $$",
         pr = v.published_run_id,
         v_id = v.id,
     );
-    // At commit: every key the transaction touched, in the canonical order.
-    // A key a leaving run was the latest of is locked and recomputed from
-    // history (in READ COMMITTED each statement reads what committed before
-    // the lock was granted, and this transaction's own runs: a save still
-    // running raises the row at its own commit); otherwise the greatest run
-    // the transaction left in the group is upserted, skipped when the row is
-    // fresh within the settings' window (a read, no lock).
-    let apply_sql = format!(
-        "CREATE OR REPLACE FUNCTION {apply}() RETURNS trigger LANGUAGE plpgsql AS $$
+    // Every key recorded, in the canonical order. A key a leaving run was the
+    // latest of is locked and recomputed from history (in READ COMMITTED each
+    // statement reads what committed before the lock was granted, and this
+    // transaction's own runs: a save still running raises the row at its own
+    // commit); otherwise the greatest run the transaction left in the group is
+    // upserted, skipped when the row is fresh within the settings' window (a
+    // read, no lock).
+    let apply_pending_sql = format!(
+        "CREATE OR REPLACE FUNCTION {apply_pending}() RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     k record;
+    v_pending jsonb := NULLIF(current_setting('{pending}', true), '')::jsonb;
     v_lowering boolean;
+    v_runs bigint[];
     v_window bigint;
     v_latest bigint;
     v_run bigint;
     v_at timestamptz;
 BEGIN
-    IF current_setting('{flag}', true) IS DISTINCT FROM 'on' THEN
-        RETURN NULL;
+    IF v_pending IS NULL THEN
+        RETURN;
     END IF;
-    SELECT bool_or(p.leaving) INTO v_lowering FROM pg_temp.{pending} p;
+    PERFORM set_config('{pending}', '', true);
+    IF jsonb_array_length(v_pending) = 1 AND NOT (v_pending->0->>0)::boolean THEN
+        -- One run raised, the common save: its rows in one statement, the
+        -- member's first (the canonical order), fresh rows left alone.
+        INSERT INTO {r} AS r (workspace_id, uid, published_run_id, last_saved_run_id, last_used_at)
+        SELECT s.{ws}, {scope_uid}, v.{pr}, s.{id}, s.{at}
+        FROM {runs} s JOIN {versions} v ON v.{v_id} = s.{version}
+        CROSS JOIN (VALUES (false), (true)) AS w (wide)
+        WHERE s.{id} = (v_pending->0->>4)::bigint AND (w.wide OR s.{uid} <> '')
+          AND NOT EXISTS (
+            SELECT 1 FROM {settings} c JOIN {r} f ON c.freshness_window_us > 0
+            WHERE f.workspace_id = s.{ws} AND f.uid = {scope_uid} AND f.published_run_id = v.{pr}
+              AND f.last_used_at >= s.{at} - c.freshness_window_us * interval '1 microsecond')
+        ORDER BY w.wide
+        ON CONFLICT (workspace_id, uid, published_run_id) DO UPDATE
+        SET last_saved_run_id = excluded.last_saved_run_id, last_used_at = excluded.last_used_at
+        WHERE (excluded.last_used_at, excluded.last_saved_run_id) > (r.last_used_at, r.last_saved_run_id);
+        RETURN;
+    END IF;
+    SELECT bool_or((e->>0)::boolean) INTO v_lowering FROM jsonb_array_elements(v_pending) e;
+    -- The raised runs as an array, so that the runs are read by their key
+    -- (a join with the JSON's rows, estimated at 100, may scan the table).
+    v_runs := ARRAY(SELECT DISTINCT (e->>4)::bigint FROM jsonb_array_elements(v_pending) e
+                    WHERE NOT (e->>0)::boolean);
     IF v_lowering THEN
         PERFORM pg_advisory_xact_lock_shared({LOWERING_LOCK});
     END IF;
     SELECT COALESCE(MAX(c.freshness_window_us), 0) INTO v_window FROM {settings} c;
     FOR k IN
-        WITH used AS (
+        WITH pending AS (
+            SELECT (e->>0)::boolean AS leaving, (e->>1)::bigint AS workspace_id, e->>2 AS uid,
+                (e->>3)::bigint AS published_run_id, (e->>4)::bigint AS run_id
+            FROM jsonb_array_elements(v_pending) e
+        ), used AS (
             SELECT DISTINCT ON (s.{ws}, {scope_uid}, v.{pr})
                 s.{ws} AS workspace_id, {scope_uid} AS uid,
                 v.{pr} AS published_run_id, s.{id} AS run_id, s.{at} AS used_at
-            FROM (SELECT DISTINCT p.run_id FROM pg_temp.{pending} p WHERE NOT p.leaving) p
-            JOIN {runs} s ON s.{id} = p.run_id
+            FROM {runs} s
             JOIN {versions} v ON v.{v_id} = s.{version}
             CROSS JOIN (VALUES (false), (true)) AS w (wide)
-            WHERE w.wide OR s.{uid} <> ''
+            WHERE s.{id} = ANY (v_runs) AND (w.wide OR s.{uid} <> '')
             ORDER BY s.{ws}, {scope_uid}, v.{pr}, s.{at} DESC, s.{id} DESC
         ), gone AS (
             SELECT p.workspace_id, CASE WHEN w.wide THEN '' ELSE p.uid END AS uid,
                 p.published_run_id, array_agg(p.run_id) AS runs, bool_or(p.run_id IS NULL) AS every_run
-            FROM pg_temp.{pending} p CROSS JOIN (VALUES (false), (true)) AS w (wide)
+            FROM pending p CROSS JOIN (VALUES (false), (true)) AS w (wide)
             WHERE p.leaving AND (w.wide OR p.uid <> '')
             GROUP BY 1, 2, 3
         )
@@ -295,9 +332,6 @@ BEGIN
             WHERE (excluded.last_used_at, excluded.last_saved_run_id) > (r.last_used_at, r.last_saved_run_id);
         END IF;
     END LOOP;
-    DELETE FROM pg_temp.{pending};
-    PERFORM set_config('{flag}', '', true);
-    RETURN NULL;
 END
 $$",
         ws = s.workspace_id,
@@ -311,12 +345,49 @@ $$",
         v_id = v.id,
         scope_uid = format!("CASE WHEN w.wide THEN '' ELSE s.{} END", s.uid),
     );
+    let apply_sql = format!(
+        "CREATE OR REPLACE FUNCTION {apply}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF COALESCE(current_setting('{pending}', true), '') <> '' THEN
+        PERFORM {apply_pending}();
+    ELSE
+        PERFORM set_config('{immediate}', 'on', true);
+    END IF;
+    RETURN NULL;
+END
+$$"
+    );
     let (version, ws, uid, at) = (&s.version_id, &s.workspace_id, &s.uid, &s.updated_at);
     let changed = format!(
         "OLD.{ws} IS DISTINCT FROM NEW.{ws} OR OLD.{uid} IS DISTINCT FROM NEW.{uid} \
          OR OLD.{version} IS DISTINCT FROM NEW.{version} OR OLD.{at} IS DISTINCT FROM NEW.{at}"
     );
-    let events = [
+    let mut all = vec![
+        append_sql,
+        apply_pending_sql,
+        record_sql,
+        record_version_sql,
+        apply_sql,
+    ];
+    // Transition tables take no column list: the update's statement trigger
+    // fires for every UPDATE and finds the rows that changed.
+    for (name, event, transition) in [
+        ("insert", "INSERT", "NEW TABLE AS recents_new_runs"),
+        (
+            "update",
+            "UPDATE",
+            "OLD TABLE AS recents_old_runs NEW TABLE AS recents_new_runs",
+        ),
+        ("delete", "DELETE", "OLD TABLE AS recents_old_runs"),
+    ] {
+        all.push(format!(
+            "CREATE TRIGGER {trigger} AFTER {event} ON {table} REFERENCING {transition} \
+             FOR EACH STATEMENT EXECUTE FUNCTION {record}()",
+            trigger = n.object(&format!("recents_rw_a_{name}")),
+            table = s.table,
+        ));
+    }
+    for (name, event, when) in [
         ("insert", "INSERT".to_owned(), format!("NEW.{version} IS NOT NULL")),
         (
             "update",
@@ -324,15 +395,7 @@ $$",
             changed,
         ),
         ("delete", "DELETE".to_owned(), format!("OLD.{version} IS NOT NULL")),
-    ];
-    let mut all = vec![ensure_sql, record_sql, record_version_sql, apply_sql];
-    for (name, event, when) in &events {
-        all.push(format!(
-            "CREATE TRIGGER {trigger} AFTER {event} ON {table} FOR EACH ROW WHEN ({when}) \
-             EXECUTE FUNCTION {record}()",
-            trigger = n.object(&format!("recents_rw_a_{name}")),
-            table = s.table,
-        ));
+    ] {
         all.push(format!(
             "CREATE CONSTRAINT TRIGGER {trigger} AFTER {event} ON {table} \
              DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ({when}) \
@@ -661,13 +724,17 @@ fn drop_triggers(n: &Names) -> Vec<String> {
                 "DROP TRIGGER IF EXISTS {} ON {versions}",
                 n.object("recents_rw_version_delete")
             ));
-            for function in [
-                "recents_rw_apply",
-                "recents_rw_record",
-                "recents_rw_record_version",
-                "recents_rw_pending",
+            for (function, arguments) in [
+                ("recents_rw_apply", ""),
+                ("recents_rw_record", ""),
+                ("recents_rw_record_version", ""),
+                ("recents_rw_apply_pending", ""),
+                ("recents_rw_append", "text"),
             ] {
-                all.push(format!("DROP FUNCTION IF EXISTS {}()", n.object(function)));
+                all.push(format!(
+                    "DROP FUNCTION IF EXISTS {}({arguments})",
+                    n.object(function)
+                ));
             }
             all
         }

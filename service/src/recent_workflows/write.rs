@@ -92,6 +92,11 @@ const MAX_STATUS_BYTES: usize = 255;
 /// `updated_at` back, recomputes the group it left, reading history only if it
 /// was that group's latest run.
 ///
+/// In trigger mode (`[recent_workflows] maintained_by = "triggers"`, see
+/// [`Recents::summary_kept_by_triggers`]) it writes the run only: the
+/// database's triggers keep the summary, and `options` is not read (their
+/// freshness window is [`Recents::set_freshness_window`]'s).
+///
 /// # Errors
 /// [`Error::InvalidUid`], [`Error::InvalidArgument`] before any statement;
 /// [`Error::WorkspaceNotFound`], [`Error::WorkspaceDeleted`] (no run is saved
@@ -116,6 +121,9 @@ where
 /// workspace, or back in time, also call [`retract`] with the run as it was,
 /// before this call (see [`retract`]).
 ///
+/// In trigger mode the triggers recorded the run as it was written: `touch`
+/// only checks that it exists, and a backend in that mode need not call it.
+///
 /// # Errors
 /// [`Error::InvalidUid`], [`Error::InvalidArgument`]; [`Error::SavedRunNotFound`]
 /// when the workspace has no saved run `run.id` (nothing changes); [`Error::Database`].
@@ -136,6 +144,8 @@ pub async fn touch<C: ConnectionTrait>(
 /// transaction: on PostgreSQL it waits for a running backfill batch (which
 /// could otherwise write the run's old use back), and a transaction that
 /// already holds summary row locks then risks a deadlock with that batch.
+///
+/// In trigger mode it does nothing: the triggers saw the change.
 ///
 /// # Errors
 /// [`Error::InvalidUid`]; [`Error::Database`].
