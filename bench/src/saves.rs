@@ -103,67 +103,60 @@ const TRIGGERS: [Variant; 4] = [
 ];
 
 /// The throughput figures, each against the plain insert on the same spread
-/// with the same caller's work. The triggers are installed for their part and
-/// removed after it (the baseline's inserts then maintain nothing).
+/// with the same caller's work, measured just before it (this machine's load
+/// drifts over a run). The triggers are installed for each trigger-kept
+/// measurement and removed for the baselines, whose inserts then maintain
+/// nothing.
 pub async fn measure(
     conn: &DatabaseConnection,
     history: &History,
     saves_per_writer: u64,
 ) -> Result<Vec<Figure>> {
     let service = Recents::default();
-    let mut plain = Vec::new();
-    for (spread, ..) in SPREADS {
-        let mut per_work = Vec::new();
-        for work in [NO_WORK, CALLER_WORK] {
-            let p = throughput(conn, &service, history, spread, Path::Plain, work, saves_per_writer);
-            per_work.push((work, p.await?));
-        }
-        plain.push(per_work);
-    }
-    let mut figures = Vec::new();
-    measure_mode(conn, &service, history, saves_per_writer, &SERVICE, &plain, &mut figures).await?;
-
     let schema = Schema::from_toml("[recent_workflows]\nmaintained_by = \"triggers\"")?;
-    apply_summary_mode(&SchemaManager::new(conn), &schema).await?;
     let triggers = Recents::new(schema);
-    let measured =
-        measure_mode(conn, &triggers, history, saves_per_writer, &TRIGGERS, &plain, &mut figures)
-            .await;
-    triggers.set_freshness_window(conn, Duration::ZERO).await?;
-    apply_summary_mode(&SchemaManager::new(conn), &Schema::default()).await?;
-    measured?;
+    let mut figures = Vec::new();
+    for (spread, key, label) in SPREADS {
+        for (recents, variants) in [(&service, &SERVICE), (&triggers, &TRIGGERS)] {
+            for v in variants {
+                keep_summary(conn, &service).await?;
+                let plain = throughput(
+                    conn,
+                    &service,
+                    history,
+                    spread,
+                    Path::Plain,
+                    v.work,
+                    saves_per_writer,
+                )
+                .await?;
+                keep_summary(conn, recents).await?;
+                let window = if v.window { WINDOW } else { Duration::ZERO };
+                // Trigger mode reads the window from its settings table; the
+                // service takes it from each save's options.
+                recents.set_freshness_window(conn, window).await?;
+                let path = Path::Recents(SaveOptions::with_freshness_window(window));
+                let measured =
+                    throughput(conn, recents, history, spread, path, v.work, saves_per_writer)
+                        .await;
+                recents.set_freshness_window(conn, Duration::ZERO).await?;
+                figures.push(Figure::throughput(
+                    format!("saves.{key}.{}", v.id),
+                    format!("run saves, 8 writers, {label}, {}", v.label),
+                    "saves/s",
+                    Some(plain),
+                    measured?,
+                ));
+            }
+        }
+    }
+    keep_summary(conn, &service).await?;
     Ok(figures)
 }
 
-async fn measure_mode(
-    conn: &DatabaseConnection,
-    recents: &Recents,
-    history: &History,
-    saves_per_writer: u64,
-    variants: &[Variant],
-    plain: &[Vec<(Duration, f64)>],
-    figures: &mut Vec<Figure>,
-) -> Result<()> {
-    for (i, (spread, key, label)) in SPREADS.into_iter().enumerate() {
-        for v in variants {
-            let window = if v.window { WINDOW } else { Duration::ZERO };
-            // Trigger mode reads the window from its settings table; the
-            // service takes it from each save's options.
-            recents.set_freshness_window(conn, window).await?;
-            let options = SaveOptions::with_freshness_window(window);
-            let path = Path::Recents(options);
-            let measured =
-                throughput(conn, recents, history, spread, path, v.work, saves_per_writer).await?;
-            let baseline = plain[i].iter().find(|(w, _)| *w == v.work).map(|(_, p)| *p);
-            figures.push(Figure::throughput(
-                format!("saves.{key}.{}", v.id),
-                format!("run saves, 8 writers, {label}, {}", v.label),
-                "saves/s",
-                baseline,
-                measured,
-            ));
-        }
-    }
+/// Installs or removes the summary's triggers for `recents`' mode.
+async fn keep_summary(conn: &DatabaseConnection, recents: &Recents) -> Result<()> {
+    apply_summary_mode(&SchemaManager::new(conn), recents.schema()).await?;
     Ok(())
 }
 

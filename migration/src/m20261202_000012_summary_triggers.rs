@@ -124,6 +124,15 @@ fn postgres(n: &Names, prefix: &str) -> Vec<String> {
     let s = &n.saved_runs;
     let v = &n.versions;
     let r = &n.recent_workflows;
+    let (runs, id, ws, uid, version, at) = (
+        &s.table,
+        &s.id,
+        &s.workspace_id,
+        &s.uid,
+        &s.version_id,
+        &s.updated_at,
+    );
+    let (versions, v_id, pr) = (&v.table, &v.id, &v.published_run_id);
     let pending = format!("recents.{prefix}rw_pending");
     let immediate = format!("recents.{prefix}rw_immediate");
     let append = n.object("recents_rw_append");
@@ -186,14 +195,6 @@ BEGIN
     RETURN NULL;
 END
 $$",
-        version = s.version_id,
-        ws = s.workspace_id,
-        uid = s.uid,
-        at = s.updated_at,
-        id = s.id,
-        pr = v.published_run_id,
-        versions = v.table,
-        v_id = v.id,
     );
     // Before a version goes (its runs are then detached by the foreign key),
     // each (workspace, user) that used it is recorded as leaving with every
@@ -209,12 +210,6 @@ BEGIN
     RETURN OLD;
 END
 $$",
-        ws = s.workspace_id,
-        uid = s.uid,
-        runs = s.table,
-        version = s.version_id,
-        pr = v.published_run_id,
-        v_id = v.id,
     );
     // Every key recorded, in the canonical order. A key a leaving run was the
     // latest of is locked and recomputed from history (in READ COMMITTED each
@@ -223,6 +218,7 @@ $$",
     // commit); otherwise the greatest run the transaction left in the group is
     // upserted, skipped when the row is fresh within the settings' window (a
     // read, no lock).
+    let scope_uid = format!("CASE WHEN w.wide THEN '' ELSE s.{uid} END");
     let apply_pending_sql = format!(
         "CREATE OR REPLACE FUNCTION {apply_pending}() RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
@@ -334,16 +330,6 @@ BEGIN
     END LOOP;
 END
 $$",
-        ws = s.workspace_id,
-        uid = s.uid,
-        id = s.id,
-        at = s.updated_at,
-        runs = s.table,
-        version = s.version_id,
-        pr = v.published_run_id,
-        versions = v.table,
-        v_id = v.id,
-        scope_uid = format!("CASE WHEN w.wide THEN '' ELSE s.{} END", s.uid),
     );
     let apply_sql = format!(
         "CREATE OR REPLACE FUNCTION {apply}() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -357,7 +343,6 @@ BEGIN
 END
 $$"
     );
-    let (version, ws, uid, at) = (&s.version_id, &s.workspace_id, &s.uid, &s.updated_at);
     let changed = format!(
         "OLD.{ws} IS DISTINCT FROM NEW.{ws} OR OLD.{uid} IS DISTINCT FROM NEW.{uid} \
          OR OLD.{version} IS DISTINCT FROM NEW.{version} OR OLD.{at} IS DISTINCT FROM NEW.{at}"
@@ -424,6 +409,15 @@ fn mysql(n: &Names, collation: &str) -> Vec<String> {
     let s = &n.saved_runs;
     let v = &n.versions;
     let r = &n.recent_workflows;
+    let (runs, id, ws, uid, version, at) = (
+        &s.table,
+        &s.id,
+        &s.workspace_id,
+        &s.uid,
+        &s.version_id,
+        &s.updated_at,
+    );
+    let (versions, v_id, pr) = (&v.table, &v.id, &v.published_run_id);
     let uid_type = format!("VARCHAR(255) CHARACTER SET utf8mb4 COLLATE {collation}");
     let raise = n.object("recents_rw_raise");
     let forget = n.object("recents_rw_forget");
@@ -460,9 +454,6 @@ BEGIN
     END IF;
   END IF;
 END",
-        pr = v.published_run_id,
-        versions = v.table,
-        v_id = v.id,
     );
     // One row: recomputed from history when `p_run` was its latest (or for
     // any run, `p_run` NULL), else only its write counted.
@@ -493,15 +484,6 @@ BEGIN
     END IF;
   END IF;
 END",
-        id = s.id,
-        at = s.updated_at,
-        runs = s.table,
-        versions = v.table,
-        v_id = v.id,
-        version = s.version_id,
-        ws = s.workspace_id,
-        pr = v.published_run_id,
-        uid = s.uid,
     );
     let forget_sql = format!(
         "CREATE PROCEDURE {forget}(IN p_ws BIGINT, IN p_uid {uid_type}, IN p_version BIGINT, \
@@ -517,9 +499,6 @@ BEGIN
     CALL {forget_row}(p_ws, '', l_pr, p_run);
   END IF;
 END",
-        pr = v.published_run_id,
-        versions = v.table,
-        v_id = v.id,
     );
     let recompute_workflow_sql = format!(
         "CREATE PROCEDURE {recompute_workflow}(IN p_pr BIGINT)
@@ -542,13 +521,6 @@ BEGIN
   END LOOP;
   CLOSE rows_of_workflow;
 END"
-    );
-    let (version, ws, uid, at, id) = (
-        &s.version_id,
-        &s.workspace_id,
-        &s.uid,
-        &s.updated_at,
-        &s.id,
     );
     let same_group =
         format!("NEW.{ws} <=> OLD.{ws} AND NEW.{uid} <=> OLD.{uid} AND NEW.{version} <=> OLD.{version}");
@@ -595,7 +567,6 @@ END"
              CALL {recompute_workflow}(OLD.{pr})",
             trigger = n.object("recents_rw_version_delete"),
             table = v.table,
-            pr = v.published_run_id,
         ),
     ]
 }
@@ -610,19 +581,21 @@ fn sqlite(n: &Names) -> Vec<String> {
     let s = &n.saved_runs;
     let v = &n.versions;
     let r = &n.recent_workflows;
+    let (runs, id, ws, uid, version, at) = (
+        &s.table,
+        &s.id,
+        &s.workspace_id,
+        &s.uid,
+        &s.version_id,
+        &s.updated_at,
+    );
+    let (versions, v_id, pr) = (&v.table, &v.id, &v.published_run_id);
     let settings = settings(n);
     let history = |pick: &str| {
         format!(
             "SELECT {pick} FROM {runs} s JOIN {versions} v ON v.{v_id} = s.{version} \
              WHERE s.{ws} = {r}.workspace_id AND v.{pr} = {r}.published_run_id \
              AND ({r}.uid = '' OR s.{uid} = {r}.uid)",
-            runs = s.table,
-            versions = v.table,
-            v_id = v.id,
-            version = s.version_id,
-            ws = s.workspace_id,
-            pr = v.published_run_id,
-            uid = s.uid,
         )
     };
     let recompute = |scope: &str| {
@@ -633,21 +606,12 @@ fn sqlite(n: &Names) -> Vec<String> {
              WHERE {scope};",
             exists = history("1"),
             latest = history(&format!("s.{}, s.{}", s.id, s.updated_at)),
-            at = s.updated_at,
-            id = s.id,
         )
     };
     // The rows the leaving run `OLD` was the latest of.
     let leaving = format!(
         "workspace_id = OLD.{ws} AND uid IN (OLD.{uid}, '') AND last_saved_run_id = OLD.{id} \
          AND published_run_id = (SELECT v.{pr} FROM {versions} v WHERE v.{v_id} = OLD.{version})",
-        ws = s.workspace_id,
-        uid = s.uid,
-        id = s.id,
-        pr = v.published_run_id,
-        versions = v.table,
-        v_id = v.id,
-        version = s.version_id,
     );
     let raise = format!(
         "INSERT INTO {r} (workspace_id, uid, published_run_id, last_saved_run_id, last_used_at) \
@@ -660,16 +624,7 @@ fn sqlite(n: &Names) -> Vec<String> {
          ON CONFLICT (workspace_id, uid, published_run_id) DO UPDATE \
          SET last_saved_run_id = excluded.last_saved_run_id, last_used_at = excluded.last_used_at \
          WHERE (excluded.last_used_at, excluded.last_saved_run_id) > ({r}.last_used_at, {r}.last_saved_run_id);",
-        ws = s.workspace_id,
-        uid = s.uid,
-        id = s.id,
-        at = s.updated_at,
-        pr = v.published_run_id,
-        versions = v.table,
-        v_id = v.id,
-        version = s.version_id,
     );
-    let (version, ws, uid, at) = (&s.version_id, &s.workspace_id, &s.uid, &s.updated_at);
     let left = format!(
         "NOT (NEW.{ws} IS OLD.{ws} AND NEW.{uid} IS OLD.{uid} AND NEW.{version} IS OLD.{version} \
          AND NEW.{at} >= OLD.{at})"

@@ -351,19 +351,11 @@ impl Recents {
         conn: &C,
         id: PublishedRunId,
     ) -> Result<()> {
-        let backend = conn.get_database_backend();
-        let p = &self.schema().names(backend).published_runs;
-        let deleted = conn
-            .execute_raw(statement(
-                backend,
-                &format!("DELETE FROM {} WHERE {} = ?", p.table, p.id),
-                vec![id.0.into()],
-            ))
-            .await?;
-        if deleted.rows_affected() == 0 {
-            return Err(Error::PublishedRunNotFound(id));
+        let p = &self.schema().names(conn.get_database_backend()).published_runs;
+        match delete_by_id(conn, &p.table, &p.id, id.0).await? {
+            true => Ok(()),
+            false => Err(Error::PublishedRunNotFound(id)),
         }
-        Ok(())
     }
 
     /// [`delete_version`] on the tables this handle's schema names.
@@ -376,18 +368,11 @@ impl Recents {
     {
         let schema = self.schema();
         if self.summary_kept_by_triggers() {
-            let backend = conn.get_database_backend();
-            let v = &schema.names(backend).versions;
-            let deleted = conn
-                .execute_raw(statement(
-                    backend,
-                    &format!("DELETE FROM {} WHERE {} = ?", v.table, v.id),
-                    vec![id.0.into()],
-                ))
-                .await?;
-            return match deleted.rows_affected() {
-                0 => Err(Error::VersionNotFound(id)),
-                _ => Ok(()),
+            // The triggers recompute the groups of its runs.
+            let v = &schema.names(conn.get_database_backend()).versions;
+            return match delete_by_id(conn, &v.table, &v.id, id.0).await? {
+                true => Ok(()),
+                false => Err(Error::VersionNotFound(id)),
             };
         }
         let txn = begin_write(conn).await?;
@@ -443,6 +428,24 @@ impl Recents {
         .await;
         finish(txn, done).await
     }
+}
+
+/// Deletes the row `id` of `table` (quoted names); whether there was one.
+async fn delete_by_id<C: ConnectionTrait>(
+    conn: &C,
+    table: &str,
+    id_column: &str,
+    id: i64,
+) -> Result<bool> {
+    let backend = conn.get_database_backend();
+    let deleted = conn
+        .execute_raw(statement(
+            backend,
+            &format!("DELETE FROM {table} WHERE {id_column} = ?"),
+            vec![id.into()],
+        ))
+        .await?;
+    Ok(deleted.rows_affected() > 0)
 }
 
 #[derive(FromQueryResult)]
