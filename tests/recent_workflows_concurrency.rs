@@ -15,12 +15,12 @@ use recents::{
     RunSave, SaveOptions, SavedRunId, Scope, VersionId, WorkspaceId, recent_workflows,
     recent_workflows_from_history, save_run,
 };
-use support::{Mode, keep_in};
 use recents_testkit::{Backend, TestDb, backend_tests};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, SqliteTransactionMode, Statement,
     TransactionOptions, TransactionTrait,
 };
+use support::{Mode, keep_in};
 use support::{actual_summary, at, expected_summary, published_run, version, workspace};
 
 const USERS: [&str; 4] = ["ann", "bob", "cy", "dee"];

@@ -12,7 +12,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use recents::migration::{Migrator, MigratorTrait};
 use recents::{
-    Error, PublishedRunId, Recents, SavedRun, SaveOptions, SavedRunId, Scope, VerifyOptions,
+    Error, PublishedRunId, Recents, SaveOptions, SavedRun, SavedRunId, Scope, VerifyOptions,
     VerifyScope, VersionId,
 };
 use recents_testkit::{Backend, TestDb, backend_tests};
@@ -24,10 +24,14 @@ use support::{
 
 /// A raw statement, `?` placeholders on every backend.
 async fn exec<C: ConnectionTrait>(c: &C, sql: &str, values: Vec<Value>) -> u64 {
-    c.execute_raw(recents::sql::statement(c.get_database_backend(), sql, values))
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .rows_affected()
+    c.execute_raw(recents::sql::statement(
+        c.get_database_backend(),
+        sql,
+        values,
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    .rows_affected()
 }
 
 async fn assert_exact<C: ConnectionTrait>(c: &C, after: &str) {
@@ -100,12 +104,7 @@ async fn raw_sql_writers_keep_the_summary_exact(db: &TestDb) {
     )
     .await;
     assert_exact(c, "an UPDATE detaching runs").await;
-    exec(
-        c,
-        "UPDATE saved_runs SET run_status = 'archived'",
-        vec![],
-    )
-    .await;
+    exec(c, "UPDATE saved_runs SET run_status = 'archived'", vec![]).await;
     assert_exact(c, "an UPDATE of nothing the summary reads").await;
 
     let deleted = exec(
@@ -233,7 +232,12 @@ async fn a_rollback_leaves_nothing(db: &TestDb) {
     let txn = c.begin().await.unwrap();
     insert_random_runs(&txn, &h, &mut StdRng::seed_from_u64(10), 30).await;
     let savepoint = txn.begin().await.unwrap();
-    exec(&savepoint, "DELETE FROM saved_runs WHERE uid = 'ann'", vec![]).await;
+    exec(
+        &savepoint,
+        "DELETE FROM saved_runs WHERE uid = 'ann'",
+        vec![],
+    )
+    .await;
     insert_random_runs(&savepoint, &h, &mut StdRng::seed_from_u64(11), 30).await;
     savepoint.rollback().await.unwrap();
     txn.commit().await.unwrap();
@@ -372,7 +376,8 @@ async fn the_freshness_window_applies_in_trigger_mode(db: &TestDb) {
         .unwrap();
     let rows = actual_summary(c).await;
     assert!(
-        rows.values().all(|&(t, id)| (t, id) == (at(10, 0), first.id.0)),
+        rows.values()
+            .all(|&(t, id)| (t, id) == (at(10, 0), first.id.0)),
         "a row fresh within the window is left alone: {rows:?}"
     );
     let late = recents
@@ -381,7 +386,8 @@ async fn the_freshness_window_applies_in_trigger_mode(db: &TestDb) {
         .unwrap();
     let rows = actual_summary(c).await;
     assert!(
-        rows.values().all(|&(t, id)| (t, id) == (at(5000, 0), late.id.0)),
+        rows.values()
+            .all(|&(t, id)| (t, id) == (at(5000, 0), late.id.0)),
         "a row older than the window is raised: {rows:?}"
     );
     recents
@@ -415,7 +421,11 @@ async fn lowering_paths_racing_an_open_save_stay_exact(db: &TestDb) {
             let ws = workspace(c, "team", false).await;
             let a = published_run(c, ws, "A").await;
             let b = published_run(c, ws, "B").await;
-            let (a1, a2, b1) = (version(c, a).await, version(c, a).await, version(c, b).await);
+            let (a1, a2, b1) = (
+                version(c, a).await,
+                version(c, a).await,
+                version(c, b).await,
+            );
             let exact = SaveOptions::exact();
             let mut runs = Vec::new();
             for (uid, v, s) in [("bob", a2, 1), ("ann", a1, 3), ("ann", b1, 2)] {

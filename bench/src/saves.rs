@@ -81,7 +81,12 @@ const SERVICE: [Variant; 4] = [
 ];
 
 const TRIGGERS: [Variant; 4] = [
-    variant("exact.trigger", "trigger-kept exact summary", false, NO_WORK),
+    variant(
+        "exact.trigger",
+        "trigger-kept exact summary",
+        false,
+        NO_WORK,
+    ),
     variant(
         "window_1s.trigger",
         "trigger-kept, 1 s freshness window",
@@ -136,9 +141,16 @@ pub async fn measure(
                 // service takes it from each save's options.
                 recents.set_freshness_window(conn, window).await?;
                 let path = Path::Recents(SaveOptions::with_freshness_window(window));
-                let measured =
-                    throughput(conn, recents, history, spread, path, v.work, saves_per_writer)
-                        .await;
+                let measured = throughput(
+                    conn,
+                    recents,
+                    history,
+                    spread,
+                    path,
+                    v.work,
+                    saves_per_writer,
+                )
+                .await;
                 recents.set_freshness_window(conn, Duration::ZERO).await?;
                 figures.push(Figure::throughput(
                     format!("saves.{key}.{}", v.id),

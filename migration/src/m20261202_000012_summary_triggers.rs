@@ -373,13 +373,21 @@ $$"
         ));
     }
     for (name, event, when) in [
-        ("insert", "INSERT".to_owned(), format!("NEW.{version} IS NOT NULL")),
+        (
+            "insert",
+            "INSERT".to_owned(),
+            format!("NEW.{version} IS NOT NULL"),
+        ),
         (
             "update",
             format!("UPDATE OF {ws}, {uid}, {version}, {at}"),
             changed,
         ),
-        ("delete", "DELETE".to_owned(), format!("OLD.{version} IS NOT NULL")),
+        (
+            "delete",
+            "DELETE".to_owned(),
+            format!("OLD.{version} IS NOT NULL"),
+        ),
     ] {
         all.push(format!(
             "CREATE CONSTRAINT TRIGGER {trigger} AFTER {event} ON {table} \
@@ -522,8 +530,9 @@ BEGIN
   CLOSE rows_of_workflow;
 END"
     );
-    let same_group =
-        format!("NEW.{ws} <=> OLD.{ws} AND NEW.{uid} <=> OLD.{uid} AND NEW.{version} <=> OLD.{version}");
+    let same_group = format!(
+        "NEW.{ws} <=> OLD.{ws} AND NEW.{uid} <=> OLD.{uid} AND NEW.{version} <=> OLD.{version}"
+    );
     vec![
         raise_sql,
         forget_row_sql,
@@ -666,15 +675,17 @@ fn drop_triggers(n: &Names) -> Vec<String> {
     let (runs, versions) = (&n.saved_runs.table, &n.versions.table);
     match n.backend {
         DbBackend::Postgres => {
-            let mut all: Vec<String> = ["a_insert", "a_update", "a_delete", "b_insert", "b_update", "b_delete"]
-                .iter()
-                .map(|t| {
-                    format!(
-                        "DROP TRIGGER IF EXISTS {} ON {runs}",
-                        n.object(&format!("recents_rw_{t}"))
-                    )
-                })
-                .collect();
+            let mut all: Vec<String> = [
+                "a_insert", "a_update", "a_delete", "b_insert", "b_update", "b_delete",
+            ]
+            .iter()
+            .map(|t| {
+                format!(
+                    "DROP TRIGGER IF EXISTS {} ON {runs}",
+                    n.object(&format!("recents_rw_{t}"))
+                )
+            })
+            .collect();
             all.push(format!(
                 "DROP TRIGGER IF EXISTS {} ON {versions}",
                 n.object("recents_rw_version_delete")

@@ -351,7 +351,10 @@ impl Recents {
         conn: &C,
         id: PublishedRunId,
     ) -> Result<()> {
-        let p = &self.schema().names(conn.get_database_backend()).published_runs;
+        let p = &self
+            .schema()
+            .names(conn.get_database_backend())
+            .published_runs;
         match delete_by_id(conn, &p.table, &p.id, id.0).await? {
             true => Ok(()),
             false => Err(Error::PublishedRunNotFound(id)),
