@@ -97,6 +97,48 @@ fn settings_statements(n: &Names) -> Vec<String> {
     vec![create, row]
 }
 
+/// Every name the triggers' SQL uses, each bound once per backend.
+struct Columns<'a> {
+    runs: &'a str,
+    id: &'a str,
+    ws: &'a str,
+    uid: &'a str,
+    version: &'a str,
+    at: &'a str,
+    versions: &'a str,
+    v_id: &'a str,
+    pr: &'a str,
+    r: &'a str,
+}
+
+impl<'a> Columns<'a> {
+    fn of(n: &'a Names) -> Self {
+        let (s, v) = (&n.saved_runs, &n.versions);
+        Columns {
+            runs: &s.table,
+            id: &s.id,
+            ws: &s.workspace_id,
+            uid: &s.uid,
+            version: &s.version_id,
+            at: &s.updated_at,
+            versions: &v.table,
+            v_id: &v.id,
+            pr: &v.published_run_id,
+            r: &n.recent_workflows,
+        }
+    }
+}
+
+/// The standard upsert's conflict clause (PostgreSQL, SQLite) that only ever
+/// moves the summary row `row` to a greater `(last_used_at, last_saved_run_id)`.
+fn keep_greater(row: &str) -> String {
+    format!(
+        "ON CONFLICT (workspace_id, uid, published_run_id) DO UPDATE \
+         SET last_saved_run_id = excluded.last_saved_run_id, last_used_at = excluded.last_used_at \
+         WHERE (excluded.last_used_at, excluded.last_saved_run_id) > ({row}.last_used_at, {row}.last_saved_run_id)"
+    )
+}
+
 /// The lock every path that lowers a summary row holds shared, and a
 /// backfill batch exclusively (the service's `LOWERING_LOCK`).
 const LOWERING_LOCK: i64 = 0x7265_6365_6e74_7301;
@@ -121,18 +163,18 @@ const LOWERING_LOCK: i64 = 0x7265_6365_6e74_7301;
 // it: a row trigger that finds nothing recorded says so in a second setting,
 // and the statement trigger then applies what it recorded at once.
 fn postgres(n: &Names, prefix: &str) -> Vec<String> {
-    let s = &n.saved_runs;
-    let v = &n.versions;
-    let r = &n.recent_workflows;
-    let (runs, id, ws, uid, version, at) = (
-        &s.table,
-        &s.id,
-        &s.workspace_id,
-        &s.uid,
-        &s.version_id,
-        &s.updated_at,
-    );
-    let (versions, v_id, pr) = (&v.table, &v.id, &v.published_run_id);
+    let Columns {
+        runs,
+        id,
+        ws,
+        uid,
+        version,
+        at,
+        versions,
+        v_id,
+        pr,
+        r,
+    } = Columns::of(n);
     let pending = format!("recents.{prefix}rw_pending");
     let immediate = format!("recents.{prefix}rw_immediate");
     let append = n.object("recents_rw_append");
@@ -219,6 +261,7 @@ $$",
     // upserted, skipped when the row is fresh within the settings' window (a
     // read, no lock).
     let scope_uid = format!("CASE WHEN w.wide THEN '' ELSE s.{uid} END");
+    let keep_greater = keep_greater("r");
     let apply_pending_sql = format!(
         "CREATE OR REPLACE FUNCTION {apply_pending}() RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
@@ -248,9 +291,7 @@ BEGIN
             WHERE f.workspace_id = s.{ws} AND f.uid = {scope_uid} AND f.published_run_id = v.{pr}
               AND f.last_used_at >= s.{at} - c.freshness_window_us * interval '1 microsecond')
         ORDER BY w.wide
-        ON CONFLICT (workspace_id, uid, published_run_id) DO UPDATE
-        SET last_saved_run_id = excluded.last_saved_run_id, last_used_at = excluded.last_used_at
-        WHERE (excluded.last_used_at, excluded.last_saved_run_id) > (r.last_used_at, r.last_saved_run_id);
+        {keep_greater};
         RETURN;
     END IF;
     SELECT bool_or((e->>0)::boolean) INTO v_lowering FROM jsonb_array_elements(v_pending) e;
@@ -323,9 +364,7 @@ BEGIN
                 SELECT 1 FROM {r} f WHERE f.workspace_id = k.workspace_id AND f.uid = k.uid
                   AND f.published_run_id = k.published_run_id
                   AND f.last_used_at >= k.used_at - v_window * interval '1 microsecond')
-            ON CONFLICT (workspace_id, uid, published_run_id) DO UPDATE
-            SET last_saved_run_id = excluded.last_saved_run_id, last_used_at = excluded.last_used_at
-            WHERE (excluded.last_used_at, excluded.last_saved_run_id) > (r.last_used_at, r.last_saved_run_id);
+            {keep_greater};
         END IF;
     END LOOP;
 END
@@ -369,7 +408,7 @@ $$"
             "CREATE TRIGGER {trigger} AFTER {event} ON {table} REFERENCING {transition} \
              FOR EACH STATEMENT EXECUTE FUNCTION {record}()",
             trigger = n.object(&format!("recents_rw_a_{name}")),
-            table = s.table,
+            table = runs,
         ));
     }
     for (name, event, when) in [
@@ -394,14 +433,14 @@ $$"
              DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ({when}) \
              EXECUTE FUNCTION {apply}()",
             trigger = n.object(&format!("recents_rw_b_{name}")),
-            table = s.table,
+            table = runs,
         ));
     }
     all.push(format!(
         "CREATE TRIGGER {trigger} BEFORE DELETE ON {table} FOR EACH ROW \
          EXECUTE FUNCTION {record_version}()",
         trigger = n.object("recents_rw_version_delete"),
-        table = v.table,
+        table = versions,
     ));
     all
 }
@@ -414,18 +453,18 @@ $$"
 // bumps `writes`, as the service's do (see migration 7). Reads of history are
 // locking reads: they see the latest committed runs, not the snapshot.
 fn mysql(n: &Names, collation: &str) -> Vec<String> {
-    let s = &n.saved_runs;
-    let v = &n.versions;
-    let r = &n.recent_workflows;
-    let (runs, id, ws, uid, version, at) = (
-        &s.table,
-        &s.id,
-        &s.workspace_id,
-        &s.uid,
-        &s.version_id,
-        &s.updated_at,
-    );
-    let (versions, v_id, pr) = (&v.table, &v.id, &v.published_run_id);
+    let Columns {
+        runs,
+        id,
+        ws,
+        uid,
+        version,
+        at,
+        versions,
+        v_id,
+        pr,
+        r,
+    } = Columns::of(n);
     let uid_type = format!("VARCHAR(255) CHARACTER SET utf8mb4 COLLATE {collation}");
     let raise = n.object("recents_rw_raise");
     let forget = n.object("recents_rw_forget");
@@ -546,7 +585,7 @@ END"
                END IF; \
              END",
             trigger = n.object("recents_rw_insert"),
-            table = s.table,
+            table = runs,
         ),
         format!(
             "CREATE TRIGGER {trigger} AFTER UPDATE ON {table} FOR EACH ROW \
@@ -559,7 +598,7 @@ END"
                END IF; \
              END",
             trigger = n.object("recents_rw_update"),
-            table = s.table,
+            table = runs,
         ),
         format!(
             "CREATE TRIGGER {trigger} AFTER DELETE ON {table} FOR EACH ROW \
@@ -569,13 +608,13 @@ END"
                END IF; \
              END",
             trigger = n.object("recents_rw_delete"),
-            table = s.table,
+            table = runs,
         ),
         format!(
             "CREATE TRIGGER {trigger} AFTER DELETE ON {table} FOR EACH ROW \
              CALL {recompute_workflow}(OLD.{pr})",
             trigger = n.object("recents_rw_version_delete"),
-            table = v.table,
+            table = versions,
         ),
     ]
 }
@@ -587,18 +626,18 @@ END"
 // order is time order; the freshness window compares julian days (to the
 // millisecond).
 fn sqlite(n: &Names) -> Vec<String> {
-    let s = &n.saved_runs;
-    let v = &n.versions;
-    let r = &n.recent_workflows;
-    let (runs, id, ws, uid, version, at) = (
-        &s.table,
-        &s.id,
-        &s.workspace_id,
-        &s.uid,
-        &s.version_id,
-        &s.updated_at,
-    );
-    let (versions, v_id, pr) = (&v.table, &v.id, &v.published_run_id);
+    let Columns {
+        runs,
+        id,
+        ws,
+        uid,
+        version,
+        at,
+        versions,
+        v_id,
+        pr,
+        r,
+    } = Columns::of(n);
     let settings = settings(n);
     let history = |pick: &str| {
         format!(
@@ -614,7 +653,7 @@ fn sqlite(n: &Names) -> Vec<String> {
                  ORDER BY s.{at} DESC, s.{id} DESC LIMIT 1) \
              WHERE {scope};",
             exists = history("1"),
-            latest = history(&format!("s.{}, s.{}", s.id, s.updated_at)),
+            latest = history(&format!("s.{id}, s.{at}")),
         )
     };
     // The rows the leaving run `OLD` was the latest of.
@@ -630,9 +669,8 @@ fn sqlite(n: &Names) -> Vec<String> {
              SELECT 1 FROM {settings} c JOIN {r} f ON c.freshness_window_us > 0 \
              WHERE f.workspace_id = NEW.{ws} AND f.uid = k.uid AND f.published_run_id = v.{pr} \
              AND julianday(f.last_used_at) >= julianday(NEW.{at}) - c.freshness_window_us / 86400000000.0) \
-         ON CONFLICT (workspace_id, uid, published_run_id) DO UPDATE \
-         SET last_saved_run_id = excluded.last_saved_run_id, last_used_at = excluded.last_used_at \
-         WHERE (excluded.last_used_at, excluded.last_saved_run_id) > ({r}.last_used_at, {r}.last_saved_run_id);",
+         {keep_greater};",
+        keep_greater = keep_greater(r),
     );
     let left = format!(
         "NOT (NEW.{ws} IS OLD.{ws} AND NEW.{uid} IS OLD.{uid} AND NEW.{version} IS OLD.{version} \
@@ -646,27 +684,27 @@ fn sqlite(n: &Names) -> Vec<String> {
             "CREATE TRIGGER IF NOT EXISTS {trigger} AFTER INSERT ON {table} \
              WHEN NEW.{version} IS NOT NULL BEGIN {raise} END",
             trigger = n.object("recents_rw_insert"),
-            table = s.table,
+            table = runs,
         ),
         format!(
             "CREATE TRIGGER IF NOT EXISTS {trigger} AFTER UPDATE OF {ws}, {uid}, {version}, {at} \
              ON {table} WHEN OLD.{version} IS NOT NULL OR NEW.{version} IS NOT NULL \
              BEGIN {forget_if_left} {raise} END",
             trigger = n.object("recents_rw_update"),
-            table = s.table,
+            table = runs,
         ),
         format!(
             "CREATE TRIGGER IF NOT EXISTS {trigger} AFTER DELETE ON {table} \
              WHEN OLD.{version} IS NOT NULL BEGIN {forget} END",
             trigger = n.object("recents_rw_delete"),
-            table = s.table,
+            table = runs,
         ),
         format!(
             "CREATE TRIGGER IF NOT EXISTS {trigger} AFTER DELETE ON {table} \
              BEGIN {recompute} END",
             trigger = n.object("recents_rw_version_delete"),
-            table = v.table,
-            recompute = recompute(&format!("published_run_id = OLD.{}", v.published_run_id)),
+            table = versions,
+            recompute = recompute(&format!("published_run_id = OLD.{pr}")),
         ),
     ]
 }
