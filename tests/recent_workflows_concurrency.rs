@@ -1,6 +1,7 @@
 //! Concurrent writers on real connections: transactions committing in any
-//! order leave every summary row equal to its history aggregate; and with a
-//! freshness window, writers on one hot workflow do not queue behind its row.
+//! order leave every summary row equal to its history aggregate, with the
+//! summary kept by the service and by the triggers; and with a freshness
+//! window, writers on one hot workflow do not queue behind its row.
 
 mod support;
 
@@ -19,6 +20,7 @@ use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, SqliteTransactionMode, Statement,
     TransactionOptions, TransactionTrait,
 };
+use support::{Mode, keep_in};
 use support::{actual_summary, at, expected_summary, published_run, version, workspace};
 
 const USERS: [&str; 4] = ["ann", "bob", "cy", "dee"];
@@ -27,7 +29,8 @@ const USERS: [&str; 4] = ["ann", "bob", "cy", "dee"];
 /// each in its own transaction held open a random moment so commits
 /// interleave out of order. SQLite serialises writers, so it runs a smaller
 /// version of the same story.
-async fn out_of_order_commits_end_exact(db: &TestDb) {
+async fn out_of_order_commits(db: &TestDb, mode: Mode) {
+    let recents = keep_in(&db.conn, mode).await;
     let (tasks, saves) = match db.backend {
         Backend::Sqlite => (4, 100),
         _ => (16, 500),
@@ -47,6 +50,7 @@ async fn out_of_order_commits_end_exact(db: &TestDb) {
     let mut handles = Vec::new();
     for task in 0..tasks {
         let (pool, versions, retries) = (pool.clone(), versions.clone(), retries.clone());
+        let recents = recents.clone();
         handles.push(tokio::spawn(async move {
             let mut rng = StdRng::seed_from_u64(task);
             let mut mine: Vec<SavedRunId> = Vec::new();
@@ -65,7 +69,7 @@ async fn out_of_order_commits_end_exact(db: &TestDb) {
                 let hold = Duration::from_micros(rng.random_range(0..2_000));
                 loop {
                     let txn = run_save_transaction(&pool).await;
-                    match save_run(&txn, &save, &SaveOptions::exact()).await {
+                    match recents.save_run(&txn, &save, &SaveOptions::exact()).await {
                         Ok(run) => {
                             tokio::time::sleep(hold).await;
                             txn.commit().await.unwrap();
@@ -89,7 +93,7 @@ async fn out_of_order_commits_end_exact(db: &TestDb) {
         handle.await.unwrap();
     }
     eprintln!(
-        "{}: {tasks}×{saves} saves, {} retried transactions",
+        "{} ({mode:?}): {tasks}×{saves} saves, {} retried transactions",
         db.backend.name(),
         retries.load(Ordering::Relaxed)
     );
@@ -109,6 +113,14 @@ async fn out_of_order_commits_end_exact(db: &TestDb) {
         }
     }
     pool.close().await.unwrap();
+}
+
+async fn out_of_order_commits_end_exact(db: &TestDb) {
+    out_of_order_commits(db, Mode::Service).await;
+}
+
+async fn out_of_order_commits_end_exact_in_trigger_mode(db: &TestDb) {
+    out_of_order_commits(db, Mode::Triggers).await;
 }
 
 /// The backend's run-save transaction. On SQLite it takes the write lock up
@@ -272,7 +284,10 @@ async fn a_freshness_window_keeps_hot_writers_from_queueing(db: &TestDb) {
     }
 }
 
-backend_tests!(out_of_order_commits_end_exact);
+backend_tests!(
+    out_of_order_commits_end_exact,
+    out_of_order_commits_end_exact_in_trigger_mode,
+);
 
 // SQLite has one writer at a time by design: no row lock to queue on.
 mod hot_row {

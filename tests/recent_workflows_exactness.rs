@@ -1,18 +1,20 @@
 //! The exactness invariant, by property: after every step of a random history
 //! of saves, updates, moves, deletes and rollbacks, the summary equals the
-//! in-memory oracle and every read equals the history query, on every backend.
+//! in-memory oracle and every read equals the history query, on every backend,
+//! with the summary kept by the service and by the triggers.
 
 mod support;
 
 use proptest::prelude::*;
 use recents::{
-    Error, PublishedRunId, RunSave, SaveOptions, SavedRunId, Scope, VersionId, WorkspaceId,
-    delete_published_run, delete_saved_run, delete_version, recent_workflows,
-    recent_workflows_from_history, save_run,
+    Error, PublishedRunId, Recents, RunSave, SaveOptions, SavedRunId, Scope, VersionId,
+    WorkspaceId, recent_workflows, recent_workflows_from_history,
 };
 use recents_testkit::{TestDb, backend_tests};
 use sea_orm::{DatabaseConnection, EntityTrait, TransactionTrait};
-use support::{actual_summary, at, clear, expected_summary, published_run, version, workspace};
+use support::{
+    Mode, actual_summary, at, clear, expected_summary, keep_in, published_run, version, workspace,
+};
 
 const USERS: [&str; 3] = ["ann", "bob", "Ann"];
 const WORKSPACES: usize = 2;
@@ -128,7 +130,12 @@ fn saving(
     }
 }
 
-async fn apply(conn: &DatabaseConnection, world: &mut World, op: &Op) -> Result<(), String> {
+async fn apply(
+    conn: &DatabaseConnection,
+    recents: &Recents,
+    world: &mut World,
+    op: &Op,
+) -> Result<(), String> {
     let exact = SaveOptions::exact();
     match *op {
         Op::Insert {
@@ -138,7 +145,7 @@ async fn apply(conn: &DatabaseConnection, world: &mut World, op: &Op) -> Result<
             t,
         } => {
             let save = saving(world, None, ws, user, version, t);
-            match save_run(conn, &save, &exact).await {
+            match recents.save_run(conn, &save, &exact).await {
                 Ok(run) => world.runs.push(run.id),
                 Err(Error::VersionNotFound(_)) if world.is_dead(save.parent_version_id) => {}
                 Err(e) => return Err(format!("insert: {e}")),
@@ -156,7 +163,7 @@ async fn apply(conn: &DatabaseConnection, world: &mut World, op: &Op) -> Result<
             }
             let id = world.runs[run % world.runs.len()];
             let save = saving(world, Some(id), ws, user, version, t);
-            match save_run(conn, &save, &exact).await {
+            match recents.save_run(conn, &save, &exact).await {
                 Ok(_) => {}
                 Err(Error::VersionNotFound(_)) if world.is_dead(save.parent_version_id) => {}
                 Err(e) => return Err(format!("update: {e}")),
@@ -174,7 +181,8 @@ async fn apply(conn: &DatabaseConnection, world: &mut World, op: &Op) -> Result<
                 .map_err(|e| e.to_string())?
                 .map(|r| recents::WorkspaceId(r.workspace_id))
                 .ok_or("the run to delete is gone")?;
-            delete_saved_run(conn, workspace, id)
+            recents
+                .delete_saved_run(conn, workspace, id)
                 .await
                 .map_err(|e| format!("delete: {e}"))?;
         }
@@ -186,12 +194,12 @@ async fn apply(conn: &DatabaseConnection, world: &mut World, op: &Op) -> Result<
         } => {
             let save = saving(world, None, ws, user, version, t);
             let txn = conn.begin().await.map_err(|e| e.to_string())?;
-            let _ = save_run(&txn, &save, &exact).await;
+            let _ = recents.save_run(&txn, &save, &exact).await;
             txn.rollback().await.map_err(|e| e.to_string())?;
         }
         Op::DeleteVersion { version } => {
             let id = world.versions[version];
-            match delete_version(conn, id).await {
+            match recents.delete_version(conn, id).await {
                 Ok(()) => world.dead_versions.push(id),
                 Err(Error::VersionNotFound(_)) if world.dead_versions.contains(&id) => {}
                 Err(e) => return Err(format!("delete version: {e}")),
@@ -203,7 +211,7 @@ async fn apply(conn: &DatabaseConnection, world: &mut World, op: &Op) -> Result<
                 world.versions[published_run * 2],
                 world.versions[published_run * 2 + 1],
             ];
-            match delete_published_run(conn, id).await {
+            match recents.delete_published_run(conn, id).await {
                 Ok(()) => world.dead_versions.extend(versions),
                 Err(Error::PublishedRunNotFound(_)) => {}
                 Err(e) => return Err(format!("delete published run: {e}")),
@@ -246,10 +254,10 @@ async fn check(conn: &DatabaseConnection, world: &World, limits: &[u32]) -> Resu
     Ok(())
 }
 
-async fn run_case(conn: &DatabaseConnection, ops: &[Op]) -> Result<(), String> {
+async fn run_case(conn: &DatabaseConnection, recents: &Recents, ops: &[Op]) -> Result<(), String> {
     let mut world = build_world(conn).await;
     for (step, op) in ops.iter().enumerate() {
-        apply(conn, &mut world, op).await?;
+        apply(conn, recents, &mut world, op).await?;
         check(conn, &world, &[10])
             .await
             .map_err(|e| format!("after step {step} ({op:?}): {e}"))?;
@@ -258,14 +266,27 @@ async fn run_case(conn: &DatabaseConnection, ops: &[Op]) -> Result<(), String> {
     check(conn, &world, &[1, 2, 3, 4]).await
 }
 
-async fn random_histories_read_exactly_as_the_history_query(db: &TestDb) {
+async fn property(db: &TestDb, mode: Mode) {
+    let recents = keep_in(&db.conn, mode).await;
+    let recents = &recents;
     support::run_property(
         db,
-        "exactness",
+        &format!("exactness ({mode:?})"),
         24,
         prop::collection::vec(op(), 1..30),
-        |ops| async move { run_case(&db.conn, &ops).await },
+        |ops| async move { run_case(&db.conn, recents, &ops).await },
     );
 }
 
-backend_tests!(random_histories_read_exactly_as_the_history_query);
+async fn random_histories_read_exactly_as_the_history_query(db: &TestDb) {
+    property(db, Mode::Service).await;
+}
+
+async fn random_histories_read_exactly_as_the_history_query_in_trigger_mode(db: &TestDb) {
+    property(db, Mode::Triggers).await;
+}
+
+backend_tests!(
+    random_histories_read_exactly_as_the_history_query,
+    random_histories_read_exactly_as_the_history_query_in_trigger_mode,
+);

@@ -42,9 +42,11 @@ mod m20261201_000006_exact_edges;
 mod m20261201_000007_summary_writes;
 mod m20261202_000010_queue_wakeups;
 mod m20261202_000011_queue_heads;
+mod m20261202_000012_summary_triggers;
 pub mod reach;
 mod runner;
 
+pub use m20261202_000012_summary_triggers::apply_summary_mode;
 pub use runner::{OwnMigrations, Status};
 
 /// recents' own migrations, oldest first, over the tables `schema` names:
@@ -61,6 +63,7 @@ pub fn migrations(schema: &Schema) -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261201_000007_summary_writes::Migration { schema: schema() }),
         Box::new(m20261202_000010_queue_wakeups::Migration { schema: schema() }),
         Box::new(m20261202_000011_queue_heads::Migration { schema: schema() }),
+        Box::new(m20261202_000012_summary_triggers::Migration { schema: schema() }),
     ]
 }
 

@@ -32,8 +32,9 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr};
 
 pub use ident::MAX_IDENTIFIER_BYTES;
 pub use mapping::{
-    ColumnNames, ExecutionJobColumns, Install, PublishedRunColumns, SavedRunColumns, SchemaMapping,
-    TableNames, VersionColumns, WorkspaceColumns,
+    ColumnNames, ExecutionJobColumns, Install, MaintainedBy, PublishedRunColumns,
+    RecentWorkflowsSettings, SavedRunColumns, SchemaMapping, TableNames, VersionColumns,
+    WorkspaceColumns,
 };
 pub use names::{JobsSql, Names, PublishedRunsSql, SavedRunsSql, VersionsSql, WorkspacesSql};
 
@@ -54,6 +55,13 @@ pub enum SchemaError {
     /// Not TOML, or a key recents does not know.
     #[error("the schema mapping is not valid: {message}")]
     Parse { message: String },
+    /// A key whose value is not one of those it takes.
+    #[error("schema mapping `{key}` = {value} is not valid: expected {expected}")]
+    InvalidValue {
+        key: String,
+        value: String,
+        expected: &'static str,
+    },
     /// A name that is not a plain identifier.
     #[error("schema mapping `{key}` = {value:?} is not a plain identifier: {reason}")]
     InvalidIdentifier {
@@ -163,8 +171,10 @@ impl Schema {
     /// an error).
     ///
     /// # Errors
-    /// [`SchemaError::Parse`], [`SchemaError::InvalidIdentifier`].
+    /// [`SchemaError::Parse`], [`SchemaError::InvalidValue`],
+    /// [`SchemaError::InvalidIdentifier`].
     pub fn from_toml(text: &str) -> Result<Self, SchemaError> {
+        check_values(text)?;
         let mapping: SchemaMapping = toml::from_str(text).map_err(|err| SchemaError::Parse {
             message: err.message().to_owned(),
         })?;
@@ -210,6 +220,11 @@ impl Schema {
     /// Which parts are installed.
     pub fn install(&self) -> Install {
         self.mapping.install
+    }
+
+    /// Who keeps the recent-workflows summary.
+    pub fn maintained_by(&self) -> MaintainedBy {
+        self.mapping.recent_workflows.maintained_by
     }
 
     /// Every name, quoted for `backend`.
@@ -490,9 +505,60 @@ pub fn numbered(backend: DbBackend, sql: &str) -> String {
     out
 }
 
+/// The keys whose values are words from a list, checked before the mapping
+/// is parsed, so that a wrong one is named with what it may be (serde would
+/// only say "unknown variant").
+fn check_values(text: &str) -> Result<(), SchemaError> {
+    let Ok(table) = text.parse::<toml::Table>() else {
+        return Ok(()); // the parse proper reports it
+    };
+    let value = table
+        .get("recent_workflows")
+        .and_then(|section| section.get("maintained_by"));
+    match value {
+        None => Ok(()),
+        Some(toml::Value::String(word)) if word == "service" || word == "triggers" => Ok(()),
+        Some(other) => Err(SchemaError::InvalidValue {
+            key: "recent_workflows.maintained_by".into(),
+            value: match other {
+                toml::Value::String(word) => format!("{word:?}"),
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::Float(x) => x.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                _ => "a table, array or date".into(),
+            },
+            expected: "\"service\" or \"triggers\"",
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_summary_is_kept_by_the_service_unless_the_mapping_says_triggers() {
+        assert_eq!(Schema::default().maintained_by(), MaintainedBy::Service);
+        let schema = Schema::from_toml("[recent_workflows]\nmaintained_by = \"triggers\"").unwrap();
+        assert_eq!(schema.maintained_by(), MaintainedBy::Triggers);
+        let schema = Schema::from_toml("[recent_workflows]\nmaintained_by = \"service\"").unwrap();
+        assert_eq!(schema.maintained_by(), MaintainedBy::Service);
+    }
+
+    #[test]
+    fn a_mode_that_is_not_service_or_triggers_is_refused_naming_its_key() {
+        for bad in ["\"trigger\"", "\"\"", "1", "true"] {
+            let err = Schema::from_toml(&format!("[recent_workflows]\nmaintained_by = {bad}"))
+                .unwrap_err();
+            assert!(
+                matches!(&err, SchemaError::InvalidValue { key, .. } if key == "recent_workflows.maintained_by"),
+                "{bad}: {err}"
+            );
+            assert!(err.to_string().contains("\"triggers\""), "{err}");
+        }
+        let err = Schema::from_toml("[recent_workflows]\nmaintaned_by = \"triggers\"").unwrap_err();
+        assert!(err.to_string().contains("maintaned_by"), "{err}");
+    }
 
     #[test]
     fn an_identifier_carrying_sql_is_refused_naming_its_key() {

@@ -33,6 +33,46 @@ pub struct SchemaMapping {
     pub columns: ColumnNames,
     /// Which of recents' parts to install and check.
     pub install: Install,
+    /// How the recent-workflows summary is kept.
+    pub recent_workflows: RecentWorkflowsSettings,
+}
+
+/// The `[recent_workflows]` section: who keeps the summary exact.
+///
+/// ```
+/// use recents_schema::{MaintainedBy, SchemaMapping};
+///
+/// let mapping: SchemaMapping = toml::from_str("[recent_workflows]\nmaintained_by = \"triggers\"").unwrap();
+/// assert_eq!(mapping.recent_workflows.maintained_by, MaintainedBy::Triggers);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecentWorkflowsSettings {
+    /// `"service"` (the default) or `"triggers"`.
+    pub maintained_by: MaintainedBy,
+}
+
+/// Who writes `workspace_recent_workflows`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MaintainedBy {
+    /// recents' write path (`save_run`, `touch`, `retract`, the deletes), in
+    /// the caller's transaction, as each statement runs.
+    #[default]
+    Service,
+    /// Database triggers on the saved-runs and versions tables, whoever
+    /// writes them (raw SQL, other services); on PostgreSQL at commit.
+    Triggers,
+}
+
+impl MaintainedBy {
+    /// The value as the mapping spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MaintainedBy::Service => "service",
+            MaintainedBy::Triggers => "triggers",
+        }
+    }
 }
 
 /// Which of recents' parts a database has: a backend without a jobs table

@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, LazyLock};
 
-use recents_schema::Schema;
+use recents_schema::{MaintainedBy, Schema};
 use sea_orm::ConnectionTrait;
 
 use crate::error::Result;
@@ -55,6 +55,13 @@ impl Recents {
     /// The schema this handle works on.
     pub fn schema(&self) -> &Schema {
         &self.schema
+    }
+
+    /// Whether database triggers keep the recent-workflows summary
+    /// (`[recent_workflows] maintained_by = "triggers"`): the write path
+    /// then writes history only.
+    pub fn summary_kept_by_triggers(&self) -> bool {
+        self.schema.maintained_by() == MaintainedBy::Triggers
     }
 
     /// recents' own table names: what the crate's free functions use.

@@ -332,3 +332,32 @@ pub async fn save_committed(
     txn.commit().await?;
     Ok(saved.id.0)
 }
+
+/// Who keeps the summary in a scenario.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// recents' write path.
+    Service,
+    /// The triggers of `maintained_by = "triggers"`.
+    Triggers,
+}
+
+/// recents' own names, with the summary kept in `mode`.
+pub fn schema_in(mode: Mode) -> recents::Schema {
+    let word = match mode {
+        Mode::Service => "service",
+        Mode::Triggers => "triggers",
+    };
+    recents::Schema::from_toml(&format!("[recent_workflows]\nmaintained_by = \"{word}\""))
+        .expect("a valid mapping")
+}
+
+/// Brings the test's database to `mode` (installs or removes the summary's
+/// triggers, as a team's migration would) and returns the handle for it.
+pub async fn keep_in(conn: &sea_orm::DatabaseConnection, mode: Mode) -> recents::Recents {
+    let schema = schema_in(mode);
+    recents::migration::apply_summary_mode(&recents::migration::SchemaManager::new(conn), &schema)
+        .await
+        .expect("the mode's migration runs");
+    recents::Recents::new(schema)
+}

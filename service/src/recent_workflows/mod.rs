@@ -10,6 +10,7 @@
 
 pub(crate) mod history;
 mod read;
+mod settings;
 pub(crate) mod summary;
 mod write;
 

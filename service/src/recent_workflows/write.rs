@@ -92,6 +92,11 @@ const MAX_STATUS_BYTES: usize = 255;
 /// `updated_at` back, recomputes the group it left, reading history only if it
 /// was that group's latest run.
 ///
+/// In trigger mode (`[recent_workflows] maintained_by = "triggers"`, see
+/// [`Recents::summary_kept_by_triggers`]) it writes the run only: the
+/// database's triggers keep the summary, and `options` is not read (their
+/// freshness window is [`Recents::set_freshness_window`]'s).
+///
 /// # Errors
 /// [`Error::InvalidUid`], [`Error::InvalidArgument`] before any statement;
 /// [`Error::WorkspaceNotFound`], [`Error::WorkspaceDeleted`] (no run is saved
@@ -116,6 +121,9 @@ where
 /// workspace, or back in time, also call [`retract`] with the run as it was,
 /// before this call (see [`retract`]).
 ///
+/// In trigger mode the triggers recorded the run as it was written: `touch`
+/// only checks that it exists, and a backend in that mode need not call it.
+///
 /// # Errors
 /// [`Error::InvalidUid`], [`Error::InvalidArgument`]; [`Error::SavedRunNotFound`]
 /// when the workspace has no saved run `run.id` (nothing changes); [`Error::Database`].
@@ -136,6 +144,8 @@ pub async fn touch<C: ConnectionTrait>(
 /// transaction: on PostgreSQL it waits for a running backfill batch (which
 /// could otherwise write the run's old use back), and a transaction that
 /// already holds summary row locks then risks a deadlock with that batch.
+///
+/// In trigger mode it does nothing: the triggers saw the change.
 ///
 /// # Errors
 /// [`Error::InvalidUid`]; [`Error::Database`].
@@ -204,6 +214,11 @@ impl Recents {
         validate::text("run_status", &save.run_status, MAX_STATUS_BYTES)?;
         let updated_at = validate::timestamp("updated_at", save.updated_at)?;
         let schema = self.schema();
+        // In trigger mode the triggers write the summary: no options reach them.
+        let options = match self.summary_kept_by_triggers() {
+            true => None,
+            false => Some(options),
+        };
         if save.id.is_none() && conn.get_database_backend() == DbBackend::Postgres {
             return match insert_in_one_statement(conn, schema, save, updated_at, options).await {
                 Err(err) => Err(explain(conn, schema, save, err).await),
@@ -240,6 +255,12 @@ impl Recents {
         // The stored row decides, its version included; only when nothing was
         // written is it worth asking whether the run exists at all.
         let schema = self.schema();
+        if self.summary_kept_by_triggers() {
+            return match run_exists(conn, schema, run.id, run.workspace_id).await? {
+                true => Ok(()),
+                false => Err(Error::SavedRunNotFound(run.id)),
+            };
+        }
         if !summary::record(
             conn,
             schema,
@@ -264,6 +285,9 @@ impl Recents {
         let Some(version_id) = run_before.version_id else {
             return Ok(());
         };
+        if self.summary_kept_by_triggers() {
+            return Ok(());
+        }
         let schema = self.schema();
         let Some(published_run_id) =
             summary::published_run_of(conn, schema, version_id, "").await?
@@ -309,7 +333,9 @@ impl Recents {
                 vec![id.0.into(), workspace.0.into()],
             ))
             .await?;
-            self.retract(&txn, &run).await?;
+            if !self.summary_kept_by_triggers() {
+                self.retract(&txn, &run).await?;
+            }
             Ok(run)
         }
         .await;
@@ -325,19 +351,14 @@ impl Recents {
         conn: &C,
         id: PublishedRunId,
     ) -> Result<()> {
-        let backend = conn.get_database_backend();
-        let p = &self.schema().names(backend).published_runs;
-        let deleted = conn
-            .execute_raw(statement(
-                backend,
-                &format!("DELETE FROM {} WHERE {} = ?", p.table, p.id),
-                vec![id.0.into()],
-            ))
-            .await?;
-        if deleted.rows_affected() == 0 {
-            return Err(Error::PublishedRunNotFound(id));
+        let p = &self
+            .schema()
+            .names(conn.get_database_backend())
+            .published_runs;
+        match delete_by_id(conn, &p.table, &p.id, id.0).await? {
+            true => Ok(()),
+            false => Err(Error::PublishedRunNotFound(id)),
         }
-        Ok(())
     }
 
     /// [`delete_version`] on the tables this handle's schema names.
@@ -349,6 +370,14 @@ impl Recents {
         C: ConnectionTrait + TransactionTrait,
     {
         let schema = self.schema();
+        if self.summary_kept_by_triggers() {
+            // The triggers recompute the groups of its runs.
+            let v = &schema.names(conn.get_database_backend()).versions;
+            return match delete_by_id(conn, &v.table, &v.id, id.0).await? {
+                true => Ok(()),
+                false => Err(Error::VersionNotFound(id)),
+            };
+        }
         let txn = begin_write(conn).await?;
         let done: Result<()> = async {
             let backend = txn.get_database_backend();
@@ -404,6 +433,24 @@ impl Recents {
     }
 }
 
+/// Deletes the row `id` of `table` (quoted names); whether there was one.
+async fn delete_by_id<C: ConnectionTrait>(
+    conn: &C,
+    table: &str,
+    id_column: &str,
+    id: i64,
+) -> Result<bool> {
+    let backend = conn.get_database_backend();
+    let deleted = conn
+        .execute_raw(statement(
+            backend,
+            &format!("DELETE FROM {table} WHERE {id_column} = ?"),
+            vec![id.into()],
+        ))
+        .await?;
+    Ok(deleted.rows_affected() > 0)
+}
+
 #[derive(FromQueryResult)]
 struct User {
     workspace_id: WorkspaceId,
@@ -424,13 +471,14 @@ struct NewId {
 /// the version are read with the foreign keys' own lock (`FOR KEY SHARE`):
 /// one deleted by a transaction that commits while the save waits is then
 /// skipped as missing, where the foreign key check would fail the statement
-/// and, with it, the caller's transaction.
+/// and, with it, the caller's transaction. `options`: `None` when triggers
+/// keep the summary (the statement inserts the run only).
 async fn insert_in_one_statement<C: ConnectionTrait>(
     conn: &C,
     schema: &Schema,
     save: &RunSave,
     updated_at: DateTime<Utc>,
-    options: &SaveOptions,
+    options: Option<&SaveOptions>,
 ) -> Result<SavedRun> {
     let backend = conn.get_database_backend();
     let n = schema.names(backend);
@@ -446,7 +494,7 @@ async fn insert_in_one_statement<C: ConnectionTrait>(
         version.into(),
         version.into(),
     ];
-    let freshness = match options.fresh_after(updated_at) {
+    let freshness = match options.and_then(|o| o.fresh_after(updated_at)) {
         Some(cutoff) => {
             values.push(cutoff.into());
             format!(
@@ -460,6 +508,22 @@ async fn insert_in_one_statement<C: ConnectionTrait>(
     };
     // The scope rows come member first, then the workspace's: the order in
     // which every save and every move locks them.
+    let used = match options {
+        Some(_) => format!(
+            ", used AS ({insert_into}\
+                 SELECT run.workspace_id, scope.uid, v.{pr}, run.id, run.updated_at \
+                 FROM run JOIN {versions} v ON v.{v_id} = run.version_id \
+                 CROSS JOIN LATERAL (VALUES (run.uid), ('')) AS scope (uid) \
+                 WHERE TRUE {freshness} {keep_greater}\
+             )",
+            versions = v.table,
+            v_id = v.id,
+            pr = v.published_run_id,
+            insert_into = summary::insert_into(n),
+            keep_greater = summary::keep_greater(n),
+        ),
+        None => String::new(),
+    };
     let sql = format!(
         "WITH run AS (\
              INSERT INTO {runs} ({ws}, {uid}, {version}, {status}, {created}, {at}) \
@@ -469,12 +533,7 @@ async fn insert_in_one_statement<C: ConnectionTrait>(
                   OR EXISTS (SELECT 1 FROM {versions} pv WHERE pv.{v_id} = ? FOR KEY SHARE)) \
              FOR KEY SHARE OF w \
              RETURNING {id} AS id, {ws} AS workspace_id, {uid} AS uid, {at} AS updated_at, {version} AS version_id\
-         ), used AS ({insert_into}\
-             SELECT run.workspace_id, scope.uid, v.{pr}, run.id, run.updated_at \
-             FROM run JOIN {versions} v ON v.{v_id} = run.version_id \
-             CROSS JOIN LATERAL (VALUES (run.uid), ('')) AS scope (uid) \
-             WHERE TRUE {freshness} {keep_greater}\
-         ) SELECT id FROM run",
+         ){used} SELECT id FROM run",
         runs = s.table,
         ws = s.workspace_id,
         uid = s.uid,
@@ -488,9 +547,6 @@ async fn insert_in_one_statement<C: ConnectionTrait>(
         live = w.live("w"),
         versions = v.table,
         v_id = v.id,
-        pr = v.published_run_id,
-        insert_into = summary::insert_into(n),
-        keep_greater = summary::keep_greater(n),
     );
     let row = conn
         .query_one_raw(statement(backend, &sql, values))
@@ -516,7 +572,7 @@ async fn insert<C: ConnectionTrait>(
     schema: &Schema,
     save: &RunSave,
     updated_at: DateTime<Utc>,
-    options: &SaveOptions,
+    options: Option<&SaveOptions>,
 ) -> Result<SavedRun> {
     let backend = conn.get_database_backend();
     let n = schema.names(backend);
@@ -565,7 +621,7 @@ async fn insert<C: ConnectionTrait>(
     };
     let id = SavedRunId(id.ok_or(Error::WorkspaceNotFound(save.workspace_id))?);
     let run = written(save, id, updated_at);
-    if run.version_id.is_some() {
+    if let (Some(options), Some(_)) = (options, run.version_id) {
         summary::record(
             conn,
             schema,
@@ -584,7 +640,7 @@ async fn update<C: ConnectionTrait>(
     id: SavedRunId,
     save: &RunSave,
     updated_at: DateTime<Utc>,
-    options: &SaveOptions,
+    options: Option<&SaveOptions>,
 ) -> Result<SavedRun> {
     let backend = conn.get_database_backend();
     let n = schema.names(backend);
@@ -633,14 +689,16 @@ async fn update<C: ConnectionTrait>(
         return Err(Error::WorkspaceNotFound(save.workspace_id));
     }
     let after = written(save, id, updated_at);
-    summary::move_run(
-        conn,
-        schema,
-        &before,
-        &after,
-        options.fresh_after(updated_at),
-    )
-    .await?;
+    if let Some(options) = options {
+        summary::move_run(
+            conn,
+            schema,
+            &before,
+            &after,
+            options.fresh_after(updated_at),
+        )
+        .await?;
+    }
     Ok(after)
 }
 
