@@ -315,13 +315,28 @@ async fn verify_checks_latest_dequeues_too(db: &TestDb) {
         ))
         .await
         .unwrap();
+    // And a queue head for a user without jobs: extra too.
+    db.conn
+        .execute_raw(recents_service::sql::statement(
+            backend,
+            "INSERT INTO execution_queue_heads (user_id, due_count, as_of) VALUES (?, 1, ?)",
+            vec![998i64.into(), chrono::Utc::now().into()],
+        ))
+        .await
+        .unwrap();
     let found = recents(&db.url, &["verify", "--json"]);
     assert_eq!(found.status.code(), Some(1), "stderr: {}", stderr(&found));
     let found: Value = serde_json::from_str(stdout(&found).trim()).unwrap();
     assert_eq!(found["last_dequeues"]["extra"].as_u64(), Some(1), "{found}");
+    assert_eq!(found["queue_heads"]["extra"].as_u64(), Some(1), "{found}");
     let repaired = json(&recents(&db.url, &["verify", "--repair", "--json"]));
     assert_eq!(
         repaired["last_dequeues"]["repaired"].as_u64(),
+        Some(1),
+        "{repaired}"
+    );
+    assert_eq!(
+        repaired["queue_heads"]["repaired"].as_u64(),
         Some(1),
         "{repaired}"
     );
@@ -339,7 +354,11 @@ async fn verify_checks_latest_dequeues_too(db: &TestDb) {
     let found = json(&recents(&db.url, &["verify", "--json"]));
     assert_eq!(
         found["checked"],
-        serde_json::json!(["workspace_recent_workflows", "execution_last_dequeues"])
+        serde_json::json!([
+            "workspace_recent_workflows",
+            "execution_last_dequeues",
+            "execution_queue_heads"
+        ])
     );
     db.conn
         .execute_raw(recents_service::sql::statement(
