@@ -376,7 +376,8 @@ pub(super) async fn refresh_users<C: ConnectionTrait>(
 }
 
 /// Locks up to `want` users from the front of the order that no other
-/// claim holds and that are still as read.
+/// claim holds and that are still as read (MySQL/MariaDB); SQLite's one
+/// writer takes the first `want`.
 async fn hold_front<C: ConnectionTrait>(
     txn: &C,
     n: &Names,
@@ -388,73 +389,55 @@ async fn hold_front<C: ConnectionTrait>(
     loop {
         let mut values: Vec<sea_orm::Value> = passed.iter().map(|&u| u.into()).collect();
         values.push((window as i64).into());
-        match backend {
-            DbBackend::MySql => {
-                let rows = txn
-                    .query_all_raw(statement(
-                        backend,
-                        &sql::read_front(n, passed.len()),
-                        values,
-                    ))
-                    .await?;
-                let front = rows
-                    .iter()
-                    .map(|row| FrontRow::from_query_result(row, ""))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let mut held = Vec::new();
-                for f in &front {
-                    if held.len() == want {
-                        break;
-                    }
-                    let locked = txn
-                        .query_one_raw(statement(
-                            backend,
-                            &sql::lock_user_mysql(n),
-                            vec![
-                                f.user_id.into(),
-                                f.head_job_id.into(),
-                                f.latest_dequeue.into(),
-                            ],
-                        ))
-                        .await?;
-                    if let Some(row) = locked {
-                        let row = HeldRow::from_query_result(&row, "")?;
-                        held.push(Held {
-                            user_id: row.user_id,
-                            head_job_id: row.head_job_id,
-                            locked_at: Some(row.locked_at),
-                        });
-                    }
-                }
-                if held.is_empty() && front.len() as u64 == window {
-                    window *= 8;
-                    continue;
-                }
-                return Ok(held);
+        let rows = txn
+            .query_all_raw(statement(backend, &sql::front(n, passed.len()), values))
+            .await?;
+        let front = rows
+            .iter()
+            .map(|row| FrontRow::from_query_result(row, ""))
+            .collect::<Result<Vec<_>, _>>()?;
+        // SQLite: one writer, so the front is the claim's.
+        if backend != DbBackend::MySql {
+            return Ok(front
+                .into_iter()
+                .take(want)
+                .map(|f| Held {
+                    user_id: f.user_id,
+                    head_job_id: f.head_job_id,
+                    locked_at: None,
+                })
+                .collect());
+        }
+        let mut held = Vec::new();
+        for f in &front {
+            if held.len() == want {
+                break;
             }
-            _ => {
-                let rows = txn
-                    .query_all_raw(statement(
-                        backend,
-                        &sql::read_front(n, passed.len()),
-                        values,
-                    ))
-                    .await?;
-                return rows
-                    .iter()
-                    .take(want)
-                    .map(|row| {
-                        let f = FrontRow::from_query_result(row, "")?;
-                        Ok(Held {
-                            user_id: f.user_id,
-                            head_job_id: f.head_job_id,
-                            locked_at: None,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, sea_orm::DbErr>>()
-                    .map_err(Into::into);
+            let locked = txn
+                .query_one_raw(statement(
+                    backend,
+                    &sql::lock_user_mysql(n),
+                    vec![
+                        f.user_id.into(),
+                        f.head_job_id.into(),
+                        f.latest_dequeue.into(),
+                    ],
+                ))
+                .await?;
+            if let Some(row) = locked {
+                let row = HeldRow::from_query_result(&row, "")?;
+                held.push(Held {
+                    user_id: row.user_id,
+                    head_job_id: row.head_job_id,
+                    locked_at: Some(row.locked_at),
+                });
             }
         }
+        if held.is_empty() && front.len() as u64 == window {
+            window *= 8;
+            continue;
+        }
+        return Ok(held);
     }
 }
 

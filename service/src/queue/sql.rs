@@ -6,11 +6,12 @@
 use recents_schema::Names;
 use sea_orm::DbBackend;
 
-/// The claimable rows, in the fair order of users: those with a head.
-/// Expected plan on PostgreSQL: an Index Scan of the partial index
+/// The claimable rows, in the fair order of users: those with a head; a
+/// plain read (READ COMMITTED on MySQL/MariaDB: the newest commits). Takes
+/// `?`s: skipped users, window. Expected plan on PostgreSQL: an Index Scan of the partial index
 /// `idx_execution_queue_heads_order` from its front, whatever the number of
 /// waiting users; no Sort.
-fn front(n: &Names, skipping: usize) -> String {
+pub(super) fn front(n: &Names, skipping: usize) -> String {
     let skip = if skipping == 0 {
         String::new()
     } else {
@@ -58,12 +59,6 @@ pub(super) fn claim_front_pg(n: &Names, skipping: usize) -> String {
         set = set_processing(n),
         columns = j.all_as_recents(""),
     )
-}
-
-/// MySQL/MariaDB and SQLite: the front as a plain read (READ COMMITTED on
-/// MySQL/MariaDB: the newest commits). Takes `?`s: skipped users, window.
-pub(super) fn read_front(n: &Names, skipping: usize) -> String {
-    front(n, skipping)
 }
 
 /// MySQL/MariaDB: locks one user read at the front, if no other claim holds
