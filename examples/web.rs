@@ -70,9 +70,9 @@ fn status(err: Error) -> (StatusCode, String) {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url =
-        std::env::var("DATABASE_URL").unwrap_or_else(|_| recents::DEFAULT_DATABASE_URL.into());
-    let db = recents::connect_and_migrate(&url).await?;
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| recents::admin::DEFAULT_DATABASE_URL.into());
+    let db = recents::admin::connect_and_migrate(&url).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     println!(
         "serving on http://127.0.0.1:3000 (try /workspaces/1/home/ada after `recents seed --demo`)"
@@ -101,7 +101,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_home_page_and_the_queue_endpoint_answer() {
-        let db = recents::connect_and_migrate("sqlite::memory:")
+        let db = recents::admin::connect_and_migrate("sqlite::memory:")
             .await
             .unwrap();
         let now = Utc::now();

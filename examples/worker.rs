@@ -134,8 +134,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse(std::env::args().skip(1))?;
     let url =
         std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://worker-demo.db?mode=rwc".into());
-    let db = recents::connect_and_migrate(&url).await?;
-    println!("worker demo on {}: {args:?}", recents::redact(&url));
+    let db = recents::admin::connect_and_migrate(&url).await?;
+    println!("worker demo on {}: {args:?}", recents::admin::redact(&url));
     let (report, m) = demo(db, args).await?;
     let mean = m
         .claim_latency
@@ -163,7 +163,7 @@ mod tests {
         let path =
             std::env::temp_dir().join(format!("recents-worker-demo-{}.db", std::process::id()));
         let url = format!("sqlite://{}?mode=rwc", path.display());
-        let db = recents::connect_and_migrate(&url).await.unwrap();
+        let db = recents::admin::connect_and_migrate(&url).await.unwrap();
         let args = Args::parse(
             ["--jobs", "40", "--users", "5"]
                 .map(String::from)

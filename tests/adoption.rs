@@ -10,13 +10,13 @@
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use recents::admin::{Migrate, Tables};
 use recents::migration::{
     MigrationTrait, MigratorTrait, OwnMigrations, SchemaManager, async_trait,
 };
 use recents::queue::NewJob;
 use recents::{
-    Error, Migrate, Recents, Schema, SchemaError, Scope, Tables, UserId, VerifyOptions,
-    VerifyScope, WorkspaceId,
+    Error, Recents, Schema, SchemaError, Scope, UserId, VerifyOptions, VerifyScope, WorkspaceId,
 };
 use recents_testkit::{TestDb, backend_tests};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, Value};
@@ -210,7 +210,7 @@ async fn exec(c: &DatabaseConnection, sql: &str, values: Vec<Value>) -> sea_orm:
 }
 
 fn recents_schema_numbered(backend: DbBackend, sql: &str) -> String {
-    recents::sql::statement(backend, sql, vec![]).sql
+    recents::admin::statement(backend, sql, vec![]).sql
 }
 
 /// The id of the row just inserted (`RETURNING id` where there is one).
@@ -431,7 +431,7 @@ async fn a_team_adopts_recents_over_its_own_tables_and_migrator(db: &TestDb) {
     assert_eq!(status.applied.len() as u32, recents_count());
     // The library, the CLI and the console see a current schema beside the
     // team's migrations.
-    let (_, checked) = recents::open_tables(
+    let (_, checked) = recents::admin::open_tables(
         &db.url,
         Migrate::Never,
         &Tables::Mapped(Box::new(SCHEMA.clone())),
@@ -632,7 +632,7 @@ async fn a_team_adopts_recents_over_its_own_tables_and_migrator(db: &TestDb) {
 /// `migrate`'s result on a database with the team's tables and no recents.
 async fn with_mapping(db: &TestDb, mapping: &str) -> Result<(), Error> {
     let schema = Schema::from_toml(mapping)?;
-    recents::open_tables(&db.url, Migrate::Pending, &Tables::Mapped(Box::new(schema)))
+    recents::admin::open_tables(&db.url, Migrate::Pending, &Tables::Mapped(Box::new(schema)))
         .await
         .map(|_| ())
 }

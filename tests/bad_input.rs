@@ -11,14 +11,15 @@ mod support;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use recents::admin::{WorkspaceListing, list_workspaces, workspace_members, workspace_overview};
 use recents::entity::prelude::*;
 use recents::queue::{self, NewJob, QueueOptions};
 use recents::{
     BackfillOptions, BackfillScope, Error, JobId, PublishedRunId, RunSave, SaveOptions, SavedRunId,
-    Scope, UserId, VerifyOptions, VerifyScope, VersionId, WorkspaceId, WorkspaceListing, backfill,
-    delete_published_run, delete_saved_run, delete_version, home_recent_workflows, list_workspaces,
+    Scope, UserId, VerifyOptions, VerifyScope, VersionId, WorkspaceId, backfill,
+    delete_published_run, delete_saved_run, delete_version, home_recent_workflows,
     recent_workflows, recent_workflows_from_history, repair, retract, save_run, touch, verify,
-    verify_last_dequeues, workspace_members, workspace_overview,
+    verify_last_dequeues,
 };
 use recents_testkit::{TestDb, backend_tests};
 use sea_orm::{ConnectionTrait, EntityTrait};

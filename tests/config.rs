@@ -2,8 +2,9 @@
 //! `DatabaseUnavailable`, and the schema is checked against this version's
 //! migrations (behind, new, beside a team's) on every backend.
 
+use recents::Error;
+use recents::admin::{self as config, Migrate, connect, connect_and_migrate, schema_status};
 use recents::migration::{Migrator, MigratorTrait};
-use recents::{Error, Migrate, config, connect, connect_and_migrate, schema_status};
 use recents_testkit::{TestDb, backend_tests};
 use sea_orm::ConnectionTrait;
 

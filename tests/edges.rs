@@ -9,10 +9,10 @@ mod support;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use recents::admin::statement;
 use recents::entity::prelude::*;
 use recents::entity::saved_run;
 use recents::queue::{self, NewJob};
-use recents::sql::statement;
 use recents::{
     BackfillOptions, BackfillScope, RunSave, SaveOptions, Scope, UserId, VerifyOptions,
     VerifyScope, VersionId, WorkspaceId, backfill, delete_saved_run, recent_workflows,

@@ -68,7 +68,7 @@ async fn verify_finds_planted_last_dequeue_drift_and_repair_removes_it(db: &Test
     let extra = 1_000;
     let backend = c.get_database_backend();
     let run = |sql: &str, values: Vec<sea_orm::Value>| {
-        c.execute_raw(recents::sql::statement(backend, sql, values))
+        c.execute_raw(recents::admin::statement(backend, sql, values))
     };
     run(
         "DELETE FROM execution_last_dequeues WHERE user_id = ?",

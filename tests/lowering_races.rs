@@ -253,7 +253,7 @@ async fn an_error_after_which_mariadb_rolled_the_transaction_back_is_retryable(d
     assert!(matches!(err, Error::TransactionRolledBack(_)), "{err:?}");
     drop(txn);
     let marker = c
-        .query_one_raw(recents::sql::statement(
+        .query_one_raw(recents::admin::statement(
             c.get_database_backend(),
             "SELECT COUNT(*) AS n FROM workspaces WHERE name = 'marker'",
             vec![],

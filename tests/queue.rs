@@ -111,7 +111,7 @@ where
 /// service would.
 async fn set_started_at<C: ConnectionTrait>(conn: &C, job: JobId, at: DateTime<Utc>) {
     let backend = conn.get_database_backend();
-    conn.execute_raw(recents::sql::statement(
+    conn.execute_raw(recents::admin::statement(
         backend,
         "UPDATE execution_jobs SET started_at = ? WHERE id = ?",
         vec![at.into(), job.0.into()],
@@ -344,7 +344,7 @@ async fn latest_dequeue_follows_raw_sql_both_ways(db: &TestDb) {
     set_started_at(c, a[1], support_at(300)).await;
     // A bulk insert of started jobs (one statement, many users) is recorded.
     let backend = c.get_database_backend();
-    c.execute_raw(recents::sql::statement(
+    c.execute_raw(recents::admin::statement(
         backend,
         "INSERT INTO execution_jobs (user_id, state, payload, created_at, started_at) VALUES \
          (7, 'completed', '{}', ?, ?), (7, 'completed', '{}', ?, ?), (8, 'processing', '{}', ?, ?)",
@@ -492,7 +492,7 @@ async fn enqueue_many_returns_the_ids_in_order(db: &TestDb) {
         assert_eq!(row.payload, job.payload);
         assert_eq!(row.state, JobState::Queued);
     }
-    let stats = queue::queue_stats(c).await.unwrap();
+    let stats = recents::admin::queue_stats(c).await.unwrap();
     assert_eq!(stats.len(), 7);
     assert_eq!(stats.iter().map(|s| s.queued).sum::<u64>(), 2500);
     let first = next_in_line(c, 7).await.unwrap();
@@ -507,7 +507,7 @@ async fn a_deleted_latest_job_takes_its_dequeue_with_it(db: &TestDb) {
     assert_eq!(take(c, 3).await, vec![a[0], b[0], a[1]]);
     // Raw SQL deletes user 1's latest started job: user 1's latest dequeue is
     // its previous start again, and the order follows.
-    c.execute_raw(recents::sql::statement(
+    c.execute_raw(recents::admin::statement(
         c.get_database_backend(),
         "DELETE FROM execution_jobs WHERE id = ?",
         vec![a[1].0.into()],
@@ -520,7 +520,7 @@ async fn a_deleted_latest_job_takes_its_dequeue_with_it(db: &TestDb) {
     let report = recents::verify_last_dequeues(c, 1000).await.unwrap();
     assert!(report.is_exact(), "{report:?}");
     // Every job of user 2 gone: user 2 was never served.
-    c.execute_raw(recents::sql::statement(
+    c.execute_raw(recents::admin::statement(
         c.get_database_backend(),
         "DELETE FROM execution_jobs WHERE user_id = ?",
         vec![2i64.into()],
@@ -531,7 +531,7 @@ async fn a_deleted_latest_job_takes_its_dequeue_with_it(db: &TestDb) {
     assert_eq!(table, from_jobs);
     assert!(!table.contains_key(&2));
     // A job moved to another user takes its start along.
-    c.execute_raw(recents::sql::statement(
+    c.execute_raw(recents::admin::statement(
         c.get_database_backend(),
         "UPDATE execution_jobs SET user_id = ? WHERE id = ?",
         vec![3i64.into(), a[0].0.into()],
@@ -681,7 +681,7 @@ async fn a_batch_of_large_jobs_enqueues_whatever_the_servers_packet_limit(db: &T
         // One job larger than a statement may carry is refused before any row
         // is written.
         let packet: i64 = c
-            .query_one_raw(recents::sql::statement(
+            .query_one_raw(recents::admin::statement(
                 c.get_database_backend(),
                 "SELECT CAST(@@max_allowed_packet AS SIGNED) AS packet",
                 vec![],

@@ -306,7 +306,7 @@ async fn a_claim_inside_a_callers_transaction_rolls_back_with_it(db: &TestDb) {
         .into_iter()
         .map(|j| j.job_id)
         .collect();
-    let txn = recents::sql::begin_write(c).await.unwrap();
+    let txn = recents::begin_write(c).await.unwrap();
     let claimed = dequeue_many(&txn, "inside", 2).await.unwrap();
     assert_eq!(claimed.len(), 2);
     sea_orm::TransactionSession::rollback(txn).await.unwrap();

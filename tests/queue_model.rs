@@ -255,7 +255,7 @@ async fn apply(conn: &DatabaseConnection, model: &mut Model, op: &Op) -> Result<
             let job = &model.jobs[i];
             let at = origin(seconds);
             let backend = conn.get_database_backend();
-            conn.execute_raw(recents::sql::statement(
+            conn.execute_raw(recents::admin::statement(
                 backend,
                 "UPDATE execution_jobs SET started_at = ? WHERE id = ?",
                 vec![at.into(), job.id.into()],

@@ -24,7 +24,7 @@ use support::{
 
 /// A raw statement, `?` placeholders on every backend.
 async fn exec<C: ConnectionTrait>(c: &C, sql: &str, values: Vec<Value>) -> u64 {
-    c.execute_raw(recents::sql::statement(
+    c.execute_raw(recents::admin::statement(
         c.get_database_backend(),
         sql,
         values,
@@ -501,7 +501,7 @@ async fn multi_row_transactions_in_opposite_orders_do_not_deadlock(db: &TestDb) 
                     let mut failed = false;
                     for v in &versions {
                         let done = txn
-                            .execute_raw(recents::sql::statement(
+                            .execute_raw(recents::admin::statement(
                                 txn.get_database_backend(),
                                 &format!("{INSERT_RUN}VALUES (?, ?, ?, 'done', ?, ?)"),
                                 vec![
@@ -541,7 +541,7 @@ async fn multi_row_transactions_in_opposite_orders_do_not_deadlock(db: &TestDb) 
 
 async fn support_begin(c: &DatabaseConnection, backend: Backend) -> sea_orm::DatabaseTransaction {
     match backend {
-        Backend::Sqlite => recents::sql::begin_write(c).await.unwrap(),
+        Backend::Sqlite => recents::begin_write(c).await.unwrap(),
         _ => c.begin().await.unwrap(),
     }
 }

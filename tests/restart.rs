@@ -283,7 +283,7 @@ async fn the_database_restarted_under_load_loses_no_committed_write() {
     // Every committed run survived the crash.
     let backend = conn.get_database_backend();
     let present = conn
-        .query_one_raw(recents::sql::statement(
+        .query_one_raw(recents::admin::statement(
             backend,
             &format!(
                 "SELECT COUNT(*) AS n FROM saved_runs WHERE id IN ({})",
@@ -303,7 +303,7 @@ async fn the_database_restarted_under_load_loses_no_committed_write() {
     );
     let completed = completed.lock().unwrap().clone();
     let states = conn
-        .query_one_raw(recents::sql::statement(
+        .query_one_raw(recents::admin::statement(
             backend,
             &format!(
                 "SELECT COUNT(*) AS n FROM execution_jobs WHERE state = 'completed' AND id IN ({})",

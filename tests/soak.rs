@@ -12,13 +12,11 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use recents::queue::{
-    JobState, NewJob, complete, dequeue, enqueue_many, next_in_line, queue_stats,
-};
+use recents::admin::{WorkspaceListing, list_workspaces, queue_stats, workspace_overview};
+use recents::queue::{JobState, NewJob, complete, dequeue, enqueue_many, next_in_line};
 use recents::{
     BackfillOptions, BackfillScope, RunSave, Scope, UserId, VerifyOptions, VerifyScope, VersionId,
-    WorkspaceId, WorkspaceListing, backfill, list_workspaces, recent_workflows, verify,
-    verify_last_dequeues, workspace_overview,
+    WorkspaceId, backfill, recent_workflows, verify, verify_last_dequeues,
 };
 use recents_testkit::TestDb;
 use sea_orm::{ConnectOptions, Database, EntityTrait};

@@ -3,10 +3,10 @@
 
 mod support;
 
-use recents::{
-    Error, RunSave, SaveOptions, VersionId, WorkspaceId, WorkspaceListing, WorkspaceOrder,
-    list_workspaces, save_run, workspace_members, workspace_overview,
+use recents::admin::{
+    WorkspaceListing, WorkspaceOrder, list_workspaces, workspace_members, workspace_overview,
 };
+use recents::{Error, RunSave, SaveOptions, VersionId, WorkspaceId, save_run};
 use recents_testkit::{TestDb, backend_tests};
 use sea_orm::ConnectionTrait;
 use support::{at, published_run, version, workspace};

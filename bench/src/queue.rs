@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
+use recents::admin::statement;
 use recents::queue::{complete, dequeue, dequeue_many, next_in_line};
-use recents::sql::statement;
 use recents_seed::queue::{self as jobs, JobShape};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
@@ -273,7 +273,7 @@ async fn dequeue_rolled_back(conn: &DatabaseConnection) -> Result<Duration> {
 /// `dequeue` inside a transaction that is then rolled back: the job it
 /// claimed and how long the call took.
 async fn claim_rolled_back(conn: &DatabaseConnection) -> Result<(Option<i64>, Duration)> {
-    let txn = recents::sql::begin_write(conn).await?;
+    let txn = recents::begin_write(conn).await?;
     let started = Instant::now();
     let job = dequeue(&txn, "bench-latency").await?;
     let took = started.elapsed();
@@ -481,7 +481,7 @@ async fn fifo_claim(
     start: &str,
     worker: &str,
 ) -> Result<Option<i64>, sea_orm::DbErr> {
-    let txn = recents::sql::begin_write(conn).await?;
+    let txn = recents::begin_write(conn).await?;
     let row = txn
         .query_one_raw(statement(backend, claim, vec![chrono::Utc::now().into()]))
         .await?;

@@ -241,7 +241,7 @@ async fn save_once(
             Path::Recents(options) => recents.save_run(conn, save, &options).await.map(|_| ()),
         };
     }
-    let txn = recents::sql::begin_write(conn).await?;
+    let txn = recents::begin_write(conn).await?;
     match path {
         Path::Plain => plain_insert(&txn, save).await?,
         Path::Recents(options) => {

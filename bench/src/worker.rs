@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use rand::Rng;
 use recents::UserId;
+use recents::admin::statement;
 use recents::queue::{
     CancellationToken, Job, JobContext, NewJob, Worker, complete, dequeue, enqueue,
 };
-use recents::sql::statement;
 use recents_seed::queue::{self as jobs, JobShape};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
 use tokio::sync::mpsc;

@@ -4,7 +4,7 @@
 //! (`seed --scale S`, the benchmark) is meant to drive the same functions.
 
 use chrono::{DateTime, SubsecRound, Utc};
-use recents_service::sql::statement;
+use recents_service::admin::statement;
 use recents_service::{Error, VersionId, WorkspaceId};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 

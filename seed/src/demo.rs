@@ -14,7 +14,7 @@ use recents_service::{
 };
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait, NotSet};
 
-use recents_service::sql::statement;
+use recents_service::admin::statement;
 
 use crate::bulk::{self, RunBatch};
 use crate::queue::{self, JobShape};
@@ -146,7 +146,7 @@ pub async fn seed_demo_with_progress(
     options: &DemoOptions,
     mut progress: impl FnMut(&str),
 ) -> Result<DemoReport, Error> {
-    let txn = recents_service::sql::begin_write(conn).await?;
+    let txn = recents_service::begin_write(conn).await?;
     let existing = txn
         .query_one_raw(statement(
             txn.get_database_backend(),

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
 use recents_service::Error;
-use recents_service::sql::statement;
+use recents_service::admin::statement;
 use sea_orm::{ConnectionTrait, DbBackend, Value};
 
 use crate::bulk::DIGITS;

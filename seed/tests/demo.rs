@@ -4,10 +4,10 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use recents_seed::bulk::{self, RunBatch};
 use recents_seed::{DemoOptions, HEAVY_WORKSPACE, seed_demo};
-use recents_service::{
-    Error, Scope, WorkspaceListing, list_workspaces, recent_workflows,
-    recent_workflows_from_history, workspace_members, workspace_overview,
+use recents_service::admin::{
+    WorkspaceListing, list_workspaces, workspace_members, workspace_overview,
 };
+use recents_service::{Error, Scope, recent_workflows, recent_workflows_from_history};
 use recents_testkit::{TestDb, backend_tests};
 
 fn now() -> DateTime<Utc> {

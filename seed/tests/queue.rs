@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use recents_seed::queue::{self, JobShape};
-use recents_service::queue::{dequeue, fair_order_from_history, next_in_line, queue_stats};
+use recents_service::admin::queue_stats;
+use recents_service::queue::{dequeue, fair_order_from_history, next_in_line};
 use recents_testkit::{TestDb, backend_tests};
 use sea_orm::ConnectionTrait;
 

@@ -24,26 +24,21 @@
 //! # Ok(()) }
 //! ```
 
+pub mod admin;
 pub mod backfill;
-pub mod config;
 pub mod error;
 mod handle;
 pub mod ids;
 mod maintenance;
 pub mod queue;
 pub mod recent_workflows;
-pub mod sql;
+mod sql;
 mod validate;
 pub mod verify;
-pub mod workspaces;
 
 pub use backfill::{
     BackfillOptions, BackfillReport, BackfillScope, CancelToken, Checkpoint, Progress, backfill,
     checkpoint,
-};
-pub use config::{
-    DEFAULT_DATABASE_URL, Migrate, SchemaStatus, Tables, connect, connect_and_migrate,
-    connect_unchecked, migrate_up, open_tables, redact, schema_status, tables_status,
 };
 pub use error::{Error, Result};
 pub use handle::Recents;
@@ -58,13 +53,10 @@ pub use recent_workflows::{
     retract, save_run, touch,
 };
 pub use recents_schema::{Schema, SchemaError, SchemaMapping};
+pub use sql::begin_write;
 pub use validate::{MAX_LIMIT, MAX_UID_BYTES};
 pub use verify::{
     Drift, DriftKind, RepairReport, VerifyOptions, VerifyReport, VerifyScope, repair, verify,
-};
-pub use workspaces::{
-    WorkspaceCursor, WorkspaceListing, WorkspaceOrder, WorkspaceOverview, WorkspacePage,
-    list_workspaces, workspace_members, workspace_overview,
 };
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
-//! Raw statements with one placeholder style for all backends: what the
-//! service's own SQL uses, public for backends (and the seed) writing theirs.
+//! Raw statements with one placeholder style for all backends, and the
+//! transactions the library's writes run in. [`begin_write`] is public at
+//! the crate root (a backend's run-save transaction uses it on SQLite) and
+//! [`statement`] in [`crate::admin`] (tools writing their own SQL).
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
@@ -18,30 +20,14 @@ use crate::error::{Error, Result};
 /// documented range) run from year 1000 to 9999.
 ///
 /// ```
-/// use recents_service::sql::statement;
+/// use recents_service::admin::statement;
 /// use sea_orm::DbBackend;
 ///
 /// let stmt = statement(DbBackend::Postgres, "SELECT ? + ?", vec![1i64.into(), 2i64.into()]);
 /// assert_eq!(stmt.sql, "SELECT $1 + $2");
 /// ```
 pub fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
-    let sql = match backend {
-        DbBackend::Postgres => {
-            let mut numbered = String::with_capacity(sql.len() + 16);
-            let mut n = 0;
-            for c in sql.chars() {
-                if c == '?' {
-                    n += 1;
-                    numbered.push('$');
-                    numbered.push_str(&n.to_string());
-                } else {
-                    numbered.push(c);
-                }
-            }
-            numbered
-        }
-        _ => sql.to_owned(),
-    };
+    let sql = recents_schema::numbered(backend, sql);
     let values = match backend {
         DbBackend::MySql => values.into_iter().map(as_datetime).collect(),
         _ => values,

@@ -11,7 +11,8 @@ pub mod console;
 
 use std::path::{Path, PathBuf};
 
-use recents_service::{DEFAULT_DATABASE_URL, Migrate, Recents, Schema, Tables};
+use recents_service::admin::{DEFAULT_DATABASE_URL, Migrate, Tables};
+use recents_service::{Recents, Schema};
 use sea_orm::DatabaseConnection;
 
 /// The database the binary works on, which tables, and how the console
@@ -79,7 +80,7 @@ impl Target {
     /// must already be current (`recents migrate up` migrates it).
     ///
     /// # Errors
-    /// As [`recents_service::connect`].
+    /// As [`recents_service::admin::connect`].
     pub async fn connect(&self) -> recents_service::Result<Session> {
         let migrate = if self.is_default {
             Migrate::Pending
@@ -92,9 +93,10 @@ impl Target {
     /// Connects, checks the mapping, and treats the schema as `migrate` says.
     ///
     /// # Errors
-    /// As [`recents_service::open_tables`].
+    /// As [`recents_service::admin::open_tables`].
     pub async fn open(&self, migrate: Migrate) -> recents_service::Result<Session> {
-        let (db, schema) = recents_service::open_tables(&self.url, migrate, &self.tables).await?;
+        let (db, schema) =
+            recents_service::admin::open_tables(&self.url, migrate, &self.tables).await?;
         Ok(Session {
             db,
             recents: Recents::new(schema),
@@ -103,7 +105,7 @@ impl Target {
 
     /// The URL with its password hidden, for the screen and messages.
     pub fn redacted(&self) -> String {
-        recents_service::redact(&self.url)
+        recents_service::admin::redact(&self.url)
     }
 
     /// What the console does with the schema on connecting: the embedded

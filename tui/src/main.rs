@@ -187,7 +187,7 @@ async fn dispatch(cli: Cli, target: &Target) -> anyhow::Result<()> {
             json,
         }) => commands::migrate::run(&target, action, with_history, json).await,
         Some(Command::Seed { .. })
-            if matches!(target.tables, recents_service::Tables::Mapped(_)) =>
+            if matches!(target.tables, recents_service::admin::Tables::Mapped(_)) =>
         {
             anyhow::bail!(
                 "the demo and the benchmark data sets are written under recents' own table names: \
@@ -225,7 +225,7 @@ async fn dispatch(cli: Cli, target: &Target) -> anyhow::Result<()> {
             json,
         }) => commands::recent::run(&target, workspace, uid, commands::limit(limit)?, json).await,
         None => {
-            if cli.demo && matches!(target.tables, recents_service::Tables::Mapped(_)) {
+            if cli.demo && matches!(target.tables, recents_service::admin::Tables::Mapped(_)) {
                 anyhow::bail!("--demo seeds recents' own tables: leave out the schema mapping");
             }
             if cli.demo {

@@ -308,7 +308,7 @@ async fn verify_checks_latest_dequeues_too(db: &TestDb) {
     // A latest dequeue for a user without any started job: extra.
     let backend = db.conn.get_database_backend();
     db.conn
-        .execute_raw(recents_service::sql::statement(
+        .execute_raw(recents_service::admin::statement(
             backend,
             "INSERT INTO execution_last_dequeues (user_id, latest_dequeue) VALUES (?, ?)",
             vec![999i64.into(), chrono::Utc::now().into()],
@@ -317,7 +317,7 @@ async fn verify_checks_latest_dequeues_too(db: &TestDb) {
         .unwrap();
     // And a queue head for a user without jobs: extra too.
     db.conn
-        .execute_raw(recents_service::sql::statement(
+        .execute_raw(recents_service::admin::statement(
             backend,
             "INSERT INTO execution_queue_heads (user_id, due_count, as_of) VALUES (?, 1, ?)",
             vec![998i64.into(), chrono::Utc::now().into()],
@@ -361,7 +361,7 @@ async fn verify_checks_latest_dequeues_too(db: &TestDb) {
         ])
     );
     db.conn
-        .execute_raw(recents_service::sql::statement(
+        .execute_raw(recents_service::admin::statement(
             backend,
             "INSERT INTO workspaces (name, is_personal, created_at) VALUES ('w', ?, ?)",
             vec![false.into(), chrono::Utc::now().into()],
@@ -370,7 +370,7 @@ async fn verify_checks_latest_dequeues_too(db: &TestDb) {
         .unwrap();
     let id: i64 = db
         .conn
-        .query_one_raw(recents_service::sql::statement(
+        .query_one_raw(recents_service::admin::statement(
             backend,
             "SELECT MAX(id) AS id FROM workspaces",
             vec![],

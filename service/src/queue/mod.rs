@@ -51,7 +51,7 @@ mod history;
 mod last_dequeues;
 mod lifecycle;
 mod sql;
-mod stats;
+mod stalled;
 mod worker;
 mod workers_seen;
 
@@ -73,7 +73,7 @@ pub use lifecycle::{
     MAX_FAILURE_MESSAGE_BYTES, cancel, complete, enqueue, enqueue_many, fail, heartbeat,
     reset_stalled,
 };
-pub use stats::{queue_stats, stalled_jobs};
+pub use stalled::stalled_jobs;
 #[cfg(feature = "signal")]
 pub use worker::shutdown_on_signal;
 pub use worker::{
@@ -166,21 +166,4 @@ pub struct ResetReport {
     pub failed: Vec<JobId>,
     /// Stalled jobs canceled while they ran, now `canceled`.
     pub canceled: Vec<JobId>,
-}
-
-/// One user's line in [`queue_stats`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UserQueueStats {
-    /// The user.
-    pub user_id: UserId,
-    /// Jobs `queued`.
-    pub queued: u64,
-    /// Jobs `errored` (waiting for a retry).
-    pub errored: u64,
-    /// Jobs `processing`.
-    pub processing: u64,
-    /// Jobs `failed` for good.
-    pub failed: u64,
-    /// Greatest `started_at` of the user's jobs (`None`: never served).
-    pub latest_dequeue: Option<DateTime<Utc>>,
 }

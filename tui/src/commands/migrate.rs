@@ -1,7 +1,7 @@
 //! `recents migrate [up|status]`: bring the schema up to date, or say where it stands.
 
 use anyhow::{Context, bail};
-use recents_service::Tables;
+use recents_service::admin::Tables;
 use serde::Serialize;
 
 use crate::Target;
@@ -44,7 +44,7 @@ pub async fn run(
     with_history: bool,
     json: bool,
 ) -> anyhow::Result<()> {
-    let conn = recents_service::connect_unchecked(&target.url).await?;
+    let conn = recents_service::admin::connect_unchecked(&target.url).await?;
     let tables = match &target.tables {
         Tables::Mapped(schema) => {
             if with_history {
@@ -64,7 +64,7 @@ pub async fn run(
     };
     match action {
         MigrateAction::Status => {
-            let status = recents_service::tables_status(&conn, &tables).await?;
+            let status = recents_service::admin::tables_status(&conn, &tables).await?;
             if json {
                 super::print_json(&StatusReport {
                     database: target.redacted(),

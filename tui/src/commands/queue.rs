@@ -2,7 +2,8 @@
 //! operator's terminal sees it: per-user counts and latest dequeue, and the
 //! next jobs in fair order with their places.
 
-use recents_service::queue::{InLine, UserQueueStats};
+use recents_service::admin::UserQueueStats;
+use recents_service::queue::InLine;
 use serde::Serialize;
 
 use super::timestamp;

@@ -5,9 +5,8 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use recents_seed::{DemoOptions, DemoReport};
-use recents_service::{
-    BackfillOptions, BackfillScope, Progress, WorkspaceListing, backfill, list_workspaces,
-};
+use recents_service::admin::{WorkspaceListing, list_workspaces};
+use recents_service::{BackfillOptions, BackfillScope, Progress, backfill};
 use serde::Serialize;
 
 use crate::Target;
@@ -30,7 +29,7 @@ struct Report {
 /// An unreachable database, a schema ahead, or a database that already
 /// holds workspaces.
 pub async fn demo(target: &Target, heavy_runs: u64, json: bool) -> anyhow::Result<()> {
-    let conn = recents_service::connect_and_migrate(&target.url).await?;
+    let conn = recents_service::admin::connect_and_migrate(&target.url).await?;
     let started = Instant::now();
     let report = recents_seed::seed_demo_with_progress(
         &conn,
@@ -113,7 +112,7 @@ pub async fn scale(target: &Target, scale: f64, json: bool) -> anyhow::Result<()
     if !(scale > 0.0 && scale <= MAX_SCALE) {
         bail!("--scale must be above 0 and at most {MAX_SCALE}, got {scale}");
     }
-    let conn = recents_service::connect_and_migrate(&target.url).await?;
+    let conn = recents_service::admin::connect_and_migrate(&target.url).await?;
     // The generator writes explicit ids: into a database with data it would
     // fail half-way on a duplicate key, so refuse before writing anything.
     let any = list_workspaces(

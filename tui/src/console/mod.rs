@@ -78,7 +78,7 @@ pub fn render(app: &mut App, frame: &mut Frame) {
 /// # Errors
 /// An unreachable database or a schema ahead of this version.
 pub async fn seed_demo_if_empty(target: &Target) -> anyhow::Result<()> {
-    let conn = recents_service::connect_and_migrate(&target.url).await?;
+    let conn = recents_service::admin::connect_and_migrate(&target.url).await?;
     let started = std::time::Instant::now();
     let options = recents_seed::DemoOptions::default();
     let seeded = recents_seed::seed_demo_with_progress(&conn, &options, |step| {

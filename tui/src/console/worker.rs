@@ -6,13 +6,14 @@ use std::time::{Duration, Instant};
 
 use std::sync::{Arc, Mutex};
 
+use recents_service::admin::{Migrate, Tables, WorkspaceListing, WorkspaceOverview, WorkspacePage};
 use recents_service::{
-    BackfillOptions, BackfillReport, BackfillScope, CancelToken, Error, Migrate, Progress,
-    RecentWorkflow, Recents, Scope, Tables, VerifyScope, WorkspaceId, WorkspaceListing,
-    WorkspaceOverview, WorkspacePage,
+    BackfillOptions, BackfillReport, BackfillScope, CancelToken, Error, Progress, RecentWorkflow,
+    Recents, Scope, VerifyScope, WorkspaceId,
 };
 
-use recents_service::queue::{InLine, Job, ResetReport, UserQueueStats, WorkerSeen};
+use recents_service::admin::UserQueueStats;
+use recents_service::queue::{InLine, Job, ResetReport, WorkerSeen};
 
 use crate::Session;
 use crate::commands::verify::Checked;
@@ -377,8 +378,12 @@ impl Database {
         }
         let session = match (&request, &self.conn) {
             (Request::Connect, _) => {
-                return match recents_service::open_tables(&self.url, self.migrate, &self.tables)
-                    .await
+                return match recents_service::admin::open_tables(
+                    &self.url,
+                    self.migrate,
+                    &self.tables,
+                )
+                .await
                 {
                     Ok((db, schema)) => Response::Connected(Session {
                         db,

@@ -11,7 +11,8 @@ use ratatui::style::{Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
 use recents_service::JobId;
-use recents_service::queue::{InLine, Job, ResetReport, UserQueueStats};
+use recents_service::admin::UserQueueStats;
+use recents_service::queue::{InLine, Job, ResetReport};
 
 use super::super::format::{count, short_time, time};
 use super::super::worker::{MAX_RESETS, QueueSnapshot, Request, STALLED_AFTER};

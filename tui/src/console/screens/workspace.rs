@@ -7,7 +7,8 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, List, ListItem, ListState, Paragraph, Row, Table, Wrap};
-use recents_service::{RecentWorkflow, Scope, WorkspaceId, WorkspaceOverview};
+use recents_service::admin::WorkspaceOverview;
+use recents_service::{RecentWorkflow, Scope, WorkspaceId};
 
 use super::super::format::{count, duration, short_time, time};
 use super::super::worker::{Comparison, MEMBER_LIMIT, RECENT_LIMIT};

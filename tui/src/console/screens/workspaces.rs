@@ -7,7 +7,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState, Wrap};
-use recents_service::{
+use recents_service::admin::{
     WorkspaceCursor, WorkspaceListing, WorkspaceOrder, WorkspaceOverview, WorkspacePage,
 };
 

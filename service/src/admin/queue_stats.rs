@@ -1,19 +1,32 @@
-//! What the operator console shows of the queue.
-
-use std::time::Duration;
+//! The queue per user, as the operator console's Queue screen shows it: how
+//! many jobs each user has in each state, and when it was last served.
 
 use chrono::{DateTime, Utc};
 use recents_schema::Names;
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
-use super::lifecycle::before;
-use super::{Job, UserQueueStats};
 use crate::error::Result;
 use crate::handle::Recents;
 use crate::ids::UserId;
 use crate::maintenance::count;
-use crate::sql::{now, statement};
-use crate::validate;
+use crate::sql::statement;
+
+/// One user's line in [`queue_stats`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserQueueStats {
+    /// The user.
+    pub user_id: UserId,
+    /// Jobs `queued`.
+    pub queued: u64,
+    /// Jobs `errored` (waiting for a retry).
+    pub errored: u64,
+    /// Jobs `processing`.
+    pub processing: u64,
+    /// Jobs `failed` for good.
+    pub failed: u64,
+    /// Greatest `started_at` of the user's jobs (`None`: never served).
+    pub latest_dequeue: Option<DateTime<Utc>>,
+}
 
 // Through idx_execution_jobs_state: the finished states are never read but
 // `failed`, which operators want to see.
@@ -58,21 +71,6 @@ pub async fn queue_stats<C: ConnectionTrait>(conn: &C) -> Result<Vec<UserQueueSt
     Recents::standard().queue_stats(conn).await
 }
 
-/// `processing` jobs whose heartbeat is older than `max_age`, stalest first:
-/// what [`reset_stalled`](super::reset_stalled) would act on.
-///
-/// # Errors
-/// [`crate::Error::InvalidLimit`] unless `1 <= limit <= 1000`;
-/// [`crate::Error::InvalidArgument`] for a `max_age` too large;
-/// [`crate::Error::Database`].
-pub async fn stalled_jobs<C: ConnectionTrait>(
-    conn: &C,
-    max_age: Duration,
-    limit: u32,
-) -> Result<Vec<Job>> {
-    Recents::standard().stalled_jobs(conn, max_age, limit).await
-}
-
 impl Recents {
     /// [`queue_stats`] of the jobs table this handle's schema names.
     ///
@@ -100,41 +98,5 @@ impl Recents {
                 })
             })
             .collect()
-    }
-
-    /// [`stalled_jobs`] of the jobs table this handle's schema names.
-    ///
-    /// # Errors
-    /// As [`stalled_jobs`].
-    pub async fn stalled_jobs<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        max_age: Duration,
-        limit: u32,
-    ) -> Result<Vec<Job>> {
-        let limit = validate::limit(limit)?;
-        let cutoff = before(now(), max_age, "max_age")?;
-        let backend = conn.get_database_backend();
-        let j = &self.schema().names(backend).jobs;
-        let sql = format!(
-            "SELECT {columns} FROM {table} j WHERE j.{state} = 'processing' \
-             AND (j.{beat} IS NULL OR j.{beat} < ?) ORDER BY j.{beat}, j.{id} LIMIT ?",
-            columns = j.all_as_recents("j"),
-            table = j.table,
-            state = j.state,
-            beat = j.last_heartbeat_at,
-            id = j.id,
-        );
-        let rows = conn
-            .query_all_raw(statement(
-                backend,
-                &sql,
-                vec![cutoff.into(), i64::from(limit).into()],
-            ))
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|row| Job::from_query_result(row, ""))
-            .collect::<Result<_, _>>()?)
     }
 }
