@@ -1,11 +1,12 @@
 //! What every maintenance pass shares, whichever summary it serves: one
-//! retry policy for a step that lost a race, the batch settings on
-//! PostgreSQL, the check that a workspace exists, and counts read back.
+//! retry policy for a step that lost a race, one walk over a key in
+//! batches, the batch settings on PostgreSQL, the check that a workspace
+//! exists, and counts read back.
 
 use std::time::Duration;
 
 use recents_schema::Schema;
-use sea_orm::{ConnectionTrait, SqlErr};
+use sea_orm::{ConnectionTrait, FromQueryResult, SqlErr};
 
 use crate::error::{Error, Result};
 use crate::ids::WorkspaceId;
@@ -73,4 +74,66 @@ pub(crate) async fn check_workspace<C: ConnectionTrait>(
     .await?
     .map(|_| ())
     .ok_or(Error::WorkspaceNotFound(id))
+}
+
+/// A walk over the whole `i64` range of a key (a workspace, a user) in
+/// inclusive batches `[low, high]`. A batch ends at the key `batch - 1`
+/// history rows further on and takes every row of that key, since a summary
+/// row depends on all of them; the last batch runs to `i64::MAX`, so rows of
+/// keys above every history row are read too. Keys `i64::MIN` and
+/// `i64::MAX` are covered and no step goes past either end. The verify and
+/// repair passes of every summary walk this way.
+pub(crate) struct KeyBatches {
+    next_end: String,
+    batch: u32,
+    low: Option<i64>,
+}
+
+impl KeyBatches {
+    /// Batches of about `batch` rows of `table` by its `key` column (both
+    /// quoted), or [`Error::InvalidArgument`] naming `what` for a batch of 0.
+    /// An index-only walk when `key` leads an index.
+    pub(crate) fn over(table: &str, key: &str, batch: u32, what: &'static str) -> Result<Self> {
+        if batch == 0 {
+            return Err(Error::InvalidArgument {
+                what,
+                why: "must be at least 1".into(),
+            });
+        }
+        Ok(Self {
+            next_end: format!(
+                "SELECT {key} AS batch_end FROM {table} WHERE {key} >= ? ORDER BY {key} LIMIT 1 OFFSET ?"
+            ),
+            batch,
+            low: Some(i64::MIN),
+        })
+    }
+
+    /// The next batch, `None` once the walk passed `i64::MAX`.
+    pub(crate) async fn next<C: ConnectionTrait>(
+        &mut self,
+        conn: &C,
+    ) -> Result<Option<(i64, i64)>> {
+        let Some(low) = self.low else {
+            return Ok(None);
+        };
+        let row = conn
+            .query_one_raw(statement(
+                conn.get_database_backend(),
+                &self.next_end,
+                vec![low.into(), i64::from(self.batch - 1).into()],
+            ))
+            .await?;
+        let high = match row {
+            Some(row) => BatchEnd::from_query_result(&row, "")?.batch_end,
+            None => i64::MAX,
+        };
+        self.low = high.checked_add(1);
+        Ok(Some((low, high)))
+    }
+}
+
+#[derive(FromQueryResult)]
+struct BatchEnd {
+    batch_end: i64,
 }

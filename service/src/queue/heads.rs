@@ -13,10 +13,10 @@ use sea_orm::{ConnectionTrait, FromQueryResult, TransactionTrait};
 
 use super::fair_order::refresh_users;
 use super::sql;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::handle::Recents;
 use crate::ids::{JobId, UserId};
-use crate::maintenance::count;
+use crate::maintenance::{KeyBatches, count};
 use crate::sql::{begin_read_committed, finish, for_update, now, statement};
 use crate::verify::{DriftKind, SAMPLES_PER_KIND};
 
@@ -178,30 +178,11 @@ async fn pass<C>(
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    if batch_jobs == 0 {
-        return Err(Error::InvalidArgument {
-            what: "batch_jobs",
-            why: "must be at least 1".into(),
-        });
-    }
     let backend = conn.get_database_backend();
     let n = schema.names(backend);
     let mut report = QueueHeadReport::default();
-    // Inclusive batches `[low, high]` up to user i64::MAX itself.
-    let mut low = i64::MIN;
-    loop {
-        let next = match conn
-            .query_one_raw(statement(
-                backend,
-                &sql::batch_end(n),
-                vec![low.into(), i64::from(batch_jobs - 1).into()],
-            ))
-            .await?
-        {
-            Some(row) => Some(UserRow::from_query_result(&row, "")?.user_id),
-            None => None,
-        };
-        let high = next.unwrap_or(i64::MAX);
+    let mut batches = KeyBatches::over(&n.jobs.table, &n.jobs.user_id, batch_jobs, "batch_jobs")?;
+    while let Some((low, high)) = batches.next(conn).await? {
         let mut drifts = Vec::new();
         let rows = conn
             .query_all_raw(statement(
@@ -268,11 +249,8 @@ where
             }
             report.record(drift);
         }
-        if high == i64::MAX {
-            return Ok(report);
-        }
-        low = high + 1;
     }
+    Ok(report)
 }
 
 /// Rebuilds one user's row from its jobs as of now, under the row's lock

@@ -13,10 +13,10 @@ use chrono::{DateTime, Utc};
 use recents_schema::{Names, Schema};
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, TransactionSession, TransactionTrait};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::handle::Recents;
 use crate::ids::UserId;
-use crate::maintenance::count;
+use crate::maintenance::{KeyBatches, count};
 use crate::sql::{begin_write, for_update, statement};
 use crate::verify::{DriftKind, SAMPLES_PER_KIND};
 
@@ -49,21 +49,6 @@ fn batch_sizes(n: &Names) -> String {
         user = n.jobs.user_id,
         d = n.last_dequeues,
     )
-}
-
-// The user `?` jobs further on ends a batch, all its jobs included: an
-// index-only walk.
-fn next_batch_end(n: &Names) -> String {
-    format!(
-        "SELECT {user} AS user_id FROM {jobs} WHERE {user} >= ? ORDER BY {user} LIMIT 1 OFFSET ?",
-        user = n.jobs.user_id,
-        jobs = n.jobs.table,
-    )
-}
-
-#[derive(FromQueryResult)]
-struct BatchEnd {
-    user_id: i64,
 }
 
 #[derive(FromQueryResult)]
@@ -217,33 +202,11 @@ async fn pass<C>(
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    if batch_jobs == 0 {
-        return Err(Error::InvalidArgument {
-            what: "batch_jobs",
-            why: "must be at least 1".into(),
-        });
-    }
     let backend = conn.get_database_backend();
     let n = schema.names(backend);
     let mut report = LastDequeueReport::default();
-    // Inclusive batches `[low, high]` up to user i64::MAX itself, with no
-    // step past it.
-    let mut low = i64::MIN;
-    loop {
-        let next = match conn
-            .query_one_raw(statement(
-                backend,
-                &next_batch_end(n),
-                vec![low.into(), i64::from(batch_jobs - 1).into()],
-            ))
-            .await?
-        {
-            Some(row) => Some(BatchEnd::from_query_result(&row, "")?.user_id),
-            None => None,
-        };
-        // The last batch runs to the end of the id range, so that rows of
-        // users above every job's user are read too.
-        let high = next.unwrap_or(i64::MAX);
+    let mut batches = KeyBatches::over(&n.jobs.table, &n.jobs.user_id, batch_jobs, "batch_jobs")?;
+    while let Some((low, high)) = batches.next(conn).await? {
         let range = || vec![low.into(), high.into(), low.into(), high.into()];
         if let Some(sizes) = conn
             .query_one_raw(statement(backend, &batch_sizes(n), range()))
@@ -283,11 +246,8 @@ where
             }
             report.record(drift);
         }
-        if high == i64::MAX {
-            return Ok(report);
-        }
-        low = high + 1;
     }
+    Ok(report)
 }
 
 /// Sets one user's row to the greatest start of its jobs, under the row's

@@ -282,15 +282,6 @@ pub(super) fn users_without_row(n: &Names) -> String {
     )
 }
 
-/// The user `?` jobs after user `?`, in user order: ends a batch of users.
-pub(super) fn batch_end(n: &Names) -> String {
-    format!(
-        "SELECT {user} AS user_id FROM {jobs} WHERE {user} >= ? ORDER BY {user} LIMIT 1 OFFSET ?",
-        user = n.jobs.user_id,
-        jobs = n.jobs.table,
-    )
-}
-
 /// `?, ?, …` for `n` values.
 pub(super) fn list(n: usize) -> String {
     vec!["?"; n].join(", ")

@@ -16,10 +16,10 @@ use sea_orm::{
     Value,
 };
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::handle::Recents;
 use crate::ids::{PublishedRunId, SavedRunId, WorkspaceId};
-use crate::maintenance::{SESSION_POSTGRES, check_workspace, count, retrying};
+use crate::maintenance::{KeyBatches, SESSION_POSTGRES, check_workspace, count, retrying};
 use crate::recent_workflows::history::batch_aggregate;
 use crate::recent_workflows::summary::{self, Key};
 use crate::sql::{begin_write, statement};
@@ -91,23 +91,6 @@ fn drift_sql(n: &Names, history: &str, batch: Batch) -> String {
              WHERE h.workspace_id IS NULL"
         ),
     }
-}
-
-// Where the next batch ends: the workspace of the batch size's next run; the
-// batch takes all of that workspace's runs, since its workspace rows depend
-// on every one of them. An index-only walk of idx_saved_runs_workspace.
-fn next_batch_end(n: &Names) -> String {
-    let s = &n.saved_runs;
-    format!(
-        "SELECT {ws} AS workspace_id FROM {table} WHERE {ws} >= ? ORDER BY {ws} LIMIT 1 OFFSET ?",
-        ws = s.workspace_id,
-        table = s.table,
-    )
-}
-
-#[derive(FromQueryResult)]
-struct BatchEnd {
-    workspace_id: i64,
 }
 
 /// The batch's history and summary rows; takes the batch's `?`s twice.
@@ -354,42 +337,34 @@ async fn pass<C>(
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    if options.batch_rows == 0 {
-        return Err(Error::InvalidArgument {
-            what: "batch_rows",
-            why: "must be at least 1".into(),
-        });
-    }
     let backend = conn.get_database_backend();
     let n = schema.names(backend);
-    // Inclusive batches `[low, high]` over the whole id range: workspace
-    // i64::MIN and i64::MAX included, and no step past either end.
-    let (mut low, last) = match scope {
-        VerifyScope::All => (i64::MIN, i64::MAX),
+    // A batch takes all of a workspace's runs, since its workspace rows
+    // depend on every one of them.
+    let mut batches = KeyBatches::over(
+        &n.saved_runs.table,
+        &n.saved_runs.workspace_id,
+        options.batch_rows,
+        "batch_rows",
+    )?;
+    let mut one = match scope {
+        VerifyScope::All => None,
         VerifyScope::Workspace(id) => {
             check_workspace(conn, schema, *id).await?;
-            (id.0, id.0)
+            Some(id.0)
         }
     };
     let mut repaired = 0;
     loop {
-        let high = match scope {
-            VerifyScope::Workspace(_) => last,
-            VerifyScope::All => match conn
-                .query_one_raw(statement(
-                    backend,
-                    &next_batch_end(n),
-                    vec![low.into(), i64::from(options.batch_rows - 1).into()],
-                ))
-                .await?
-            {
-                Some(row) => BatchEnd::from_query_result(&row, "")?.workspace_id,
-                None => last,
-            },
-        };
         let batch = match scope {
-            VerifyScope::Workspace(id) => Batch::One(id.0),
-            VerifyScope::All => Batch::Range(low, high),
+            VerifyScope::Workspace(_) => match one.take() {
+                Some(id) => Batch::One(id),
+                None => break,
+            },
+            VerifyScope::All => match batches.next(conn).await? {
+                Some((low, high)) => Batch::Range(low, high),
+                None => break,
+            },
         };
         let mut values = batch.values();
         values.extend(batch.values());
@@ -416,10 +391,6 @@ where
                 repaired += 1;
             }
         }
-        if high >= last {
-            break;
-        }
-        low = high + 1;
     }
     Ok(repaired)
 }
