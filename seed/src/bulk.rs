@@ -6,7 +6,7 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use recents_service::admin::statement;
 use recents_service::{Error, VersionId, WorkspaceId};
-use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
+use sea_orm::{ConnectionTrait, DbBackend, Value};
 
 /// Rows one generated statement inserts at most: the number source is five
 /// cross-joined digit tables.
@@ -138,19 +138,10 @@ pub async fn fill_summary<C: ConnectionTrait>(
     Ok(written)
 }
 
-/// Refreshes the planner's statistics after a bulk load, so that the
-/// history query is timed on the plan production would get.
+/// [`crate::statistics::analyze`] of the history and the summary.
 ///
 /// # Errors
 /// [`Error::Database`].
 pub async fn analyze<C: ConnectionTrait>(conn: &C) -> Result<(), Error> {
-    let sql = match conn.get_database_backend() {
-        DbBackend::Postgres => "ANALYZE saved_runs, workspace_recent_workflows",
-        DbBackend::MySql => "ANALYZE TABLE saved_runs, workspace_recent_workflows",
-        _ => "ANALYZE",
-    };
-    // MySQL answers ANALYZE TABLE with a result set: read it as a query.
-    conn.query_all_raw(Statement::from_string(conn.get_database_backend(), sql))
-        .await?;
-    Ok(())
+    crate::statistics::analyze(conn, &["saved_runs", "workspace_recent_workflows"]).await
 }

@@ -18,6 +18,7 @@ pub mod bulk;
 pub mod demo;
 pub mod queue;
 pub mod scale;
+pub mod statistics;
 
 pub use demo::{
     DEFAULT_HEAVY_RUNS, DEMO_JOB_USERS, DEMO_JOBS, DemoOptions, DemoReport, HEAVY_WORKSPACE,

@@ -186,26 +186,20 @@ pub async fn clear<C: ConnectionTrait>(conn: &C) -> Result<(), Error> {
     Ok(())
 }
 
-/// Refreshes the planner's statistics (and on PostgreSQL the visibility map,
-/// for index-only scans) after a load. Not inside a transaction: VACUUM
-/// refuses one.
+/// [`crate::statistics::analyze`] of the jobs and the queue's own tables.
 ///
 /// # Errors
 /// [`Error::Database`].
 pub async fn analyze<C: ConnectionTrait>(conn: &C) -> Result<(), Error> {
-    let backend = conn.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => {
-            "VACUUM ANALYZE execution_jobs, execution_last_dequeues, execution_queue_heads"
-        }
-        DbBackend::MySql => {
-            "ANALYZE TABLE execution_jobs, execution_last_dequeues, execution_queue_heads"
-        }
-        _ => "ANALYZE",
-    };
-    // MySQL answers ANALYZE TABLE with a result set: read it as a query.
-    conn.query_all_raw(statement(backend, sql, vec![])).await?;
-    Ok(())
+    crate::statistics::analyze(
+        conn,
+        &[
+            "execution_jobs",
+            "execution_last_dequeues",
+            "execution_queue_heads",
+        ],
+    )
+    .await
 }
 
 /// One batch, jobs `lo..hi`. Takes `?`s: the payload, then `first_at` five

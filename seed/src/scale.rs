@@ -206,18 +206,22 @@ pub async fn generate(conn: &DatabaseConnection, scale: f64) -> Result<History, 
     })
 }
 
-/// Refreshes the planner's statistics after a bulk load.
+/// [`crate::statistics::analyze`] of the history and the summary.
+///
+/// # Errors
+/// [`Error::Database`].
 pub async fn analyze_all(conn: &DatabaseConnection) -> Result<(), Error> {
-    let tables = "workspaces, published_runs, published_run_versions, saved_runs, workspace_recent_workflows";
-    match conn.get_database_backend() {
-        DbBackend::Postgres => conn.execute_unprepared("VACUUM ANALYZE").await?,
-        DbBackend::MySql => {
-            conn.execute_unprepared(&format!("ANALYZE TABLE {tables}"))
-                .await?
-        }
-        _ => conn.execute_unprepared("ANALYZE").await?,
-    };
-    Ok(())
+    crate::statistics::analyze(
+        conn,
+        &[
+            "workspaces",
+            "published_runs",
+            "published_run_versions",
+            "saved_runs",
+            "workspace_recent_workflows",
+        ],
+    )
+    .await
 }
 
 /// The few spellings that differ between backends, in one place.

@@ -14,6 +14,7 @@ use crate::recent_workflows::summary::{LOWERING_LOCK, insert_into, keep_greater}
 use super::BackfillScope;
 use crate::maintenance::SESSION_POSTGRES;
 use crate::queue::keep_greater_latest_dequeue;
+use crate::sql::for_update;
 
 /// The history a scope reads: its table, its id column, and the condition
 /// (on alias `s`, with `?` placeholders) that narrows it to the scope.
@@ -129,11 +130,7 @@ const CHECKPOINT_COLUMNS: &str = "name, max_id, resume_at_id, rows_total, rows_s
 /// Reads a checkpoint; `lock`: for the rest of the transaction (SQLite locks
 /// the whole database on `BEGIN IMMEDIATE` instead).
 pub(super) fn read_checkpoint(n: &Names, lock: bool) -> String {
-    let lock = match n.backend {
-        DbBackend::Sqlite => "",
-        _ if lock => " FOR UPDATE",
-        _ => "",
-    };
+    let lock = if lock { for_update(n.backend) } else { "" };
     format!(
         "SELECT {CHECKPOINT_COLUMNS} FROM {} WHERE name = ?{lock}",
         n.checkpoints
