@@ -1,7 +1,8 @@
 //! What every maintenance pass shares, whichever summary it serves: one
 //! retry policy for a step that lost a race, one walk over a key in
-//! batches, the batch settings on PostgreSQL, the check that a workspace
-//! exists, and counts read back.
+//! batches, one way to count drift and keep samples of it, the batch
+//! settings on PostgreSQL, the check that a workspace exists, and counts
+//! read back.
 
 use std::time::Duration;
 
@@ -136,4 +137,32 @@ impl KeyBatches {
 #[derive(FromQueryResult)]
 struct BatchEnd {
     batch_end: i64,
+}
+
+/// How a summary row differs from its definition over history (each
+/// summary's report says which kinds it can find).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DriftKind {
+    /// History has runs for the key; the summary has no row.
+    Missing,
+    /// The row is below the history's latest run (a lost write).
+    Stale,
+    /// The row is above it: a run that was deleted or moved, or a time
+    /// written by hand. The live path's upsert never lowers a row.
+    TooHigh,
+    /// The row has no run left in history.
+    Extra,
+}
+
+/// How many drifted rows of each kind a report keeps as samples.
+pub const SAMPLES_PER_KIND: usize = 5;
+
+/// Counts one drifted row in its kind's `count` and keeps it in `samples`
+/// while that kind has no more than [`SAMPLES_PER_KIND`]: what every drift
+/// report records.
+pub(crate) fn tally<D>(count: &mut u64, samples: &mut Vec<D>, drift: D) {
+    *count += 1;
+    if *count <= SAMPLES_PER_KIND as u64 {
+        samples.push(drift);
+    }
 }

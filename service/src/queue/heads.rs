@@ -16,9 +16,8 @@ use super::sql;
 use crate::error::Result;
 use crate::handle::Recents;
 use crate::ids::{JobId, UserId};
-use crate::maintenance::{KeyBatches, count};
+use crate::maintenance::{DriftKind, KeyBatches, count, tally};
 use crate::sql::{begin_read_committed, finish, for_update, now, statement};
-use crate::verify::{DriftKind, SAMPLES_PER_KIND};
 
 /// A user's row of `execution_queue_heads` (or what it should be).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,10 +83,7 @@ impl QueueHeadReport {
             DriftKind::Extra => &mut self.extra,
             _ => &mut self.stale,
         };
-        *count += 1;
-        if *count as usize <= SAMPLES_PER_KIND {
-            self.samples.push(drift);
-        }
+        tally(count, &mut self.samples, drift);
     }
 }
 

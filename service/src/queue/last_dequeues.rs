@@ -16,9 +16,8 @@ use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, TransactionSession, T
 use crate::error::Result;
 use crate::handle::Recents;
 use crate::ids::UserId;
-use crate::maintenance::{KeyBatches, count};
+use crate::maintenance::{DriftKind, KeyBatches, count, tally};
 use crate::sql::{begin_write, for_update, statement};
-use crate::verify::{DriftKind, SAMPLES_PER_KIND};
 
 // One batch of users [?, ?]: users whose greatest start differs from their
 // row (or who have no row), then rows of users without a started job.
@@ -114,21 +113,14 @@ impl LastDequeueReport {
         self.drifted() == 0
     }
 
-    fn count(&mut self, kind: DriftKind) -> &mut u64 {
-        match kind {
+    fn record(&mut self, drift: LastDequeueDrift) {
+        let count = match drift.kind {
             DriftKind::Missing => &mut self.missing,
             DriftKind::Stale => &mut self.stale,
             DriftKind::TooHigh => &mut self.too_high,
             DriftKind::Extra => &mut self.extra,
-        }
-    }
-
-    fn record(&mut self, drift: LastDequeueDrift) {
-        let count = self.count(drift.kind);
-        *count += 1;
-        if *count as usize <= SAMPLES_PER_KIND {
-            self.samples.push(drift);
-        }
+        };
+        tally(count, &mut self.samples, drift);
     }
 }
 

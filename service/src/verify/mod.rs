@@ -19,7 +19,8 @@ use sea_orm::{
 use crate::error::Result;
 use crate::handle::Recents;
 use crate::ids::{PublishedRunId, SavedRunId, WorkspaceId};
-use crate::maintenance::{KeyBatches, SESSION_POSTGRES, check_workspace, count, retrying};
+pub use crate::maintenance::{DriftKind, SAMPLES_PER_KIND};
+use crate::maintenance::{KeyBatches, SESSION_POSTGRES, check_workspace, count, retrying, tally};
 use crate::recent_workflows::history::batch_aggregate;
 use crate::recent_workflows::summary::{self, Key};
 use crate::sql::{begin_write, statement};
@@ -135,20 +136,6 @@ impl Default for VerifyOptions {
     }
 }
 
-/// How a summary row differs from its history aggregate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DriftKind {
-    /// History has runs for the key; the summary has no row.
-    Missing,
-    /// The row is below the history's latest run (a lost write).
-    Stale,
-    /// The row is above it: a run that was deleted or moved, or a time
-    /// written by hand. The live path's upsert never lowers a row.
-    TooHigh,
-    /// The row has no run left in history.
-    Extra,
-}
-
 /// One drifted summary row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Drift {
@@ -185,9 +172,6 @@ pub struct VerifyReport {
     pub samples: Vec<Drift>,
 }
 
-/// How many drifted rows of each kind a [`VerifyReport`] keeps as samples.
-pub const SAMPLES_PER_KIND: usize = 5;
-
 impl VerifyReport {
     /// Drifted rows of all kinds.
     pub fn drifted(&self) -> u64 {
@@ -210,16 +194,13 @@ impl VerifyReport {
     }
 
     fn record(&mut self, drift: &Drift) {
-        let kind = drift.kind;
-        if (self.count(kind) as usize) < SAMPLES_PER_KIND {
-            self.samples.push(drift.clone());
-        }
-        *match kind {
+        let count = match drift.kind {
             DriftKind::Missing => &mut self.missing,
             DriftKind::Stale => &mut self.stale,
             DriftKind::TooHigh => &mut self.too_high,
             DriftKind::Extra => &mut self.extra,
-        } += 1;
+        };
+        tally(count, &mut self.samples, drift.clone());
     }
 }
 
