@@ -16,8 +16,8 @@ use recents::queue::{self, NewJob};
 use recents::{
     BackfillOptions, BackfillScope, RunSave, SaveOptions, Scope, UserId, VerifyOptions,
     VerifyScope, VersionId, WorkspaceId, backfill, delete_saved_run, recent_workflows,
-    recent_workflows_from_history, repair, repair_last_dequeues, save_run, touch, verify,
-    verify_last_dequeues,
+    recent_workflows_from_history, repair, repair_last_dequeues, repair_queue_heads, save_run,
+    touch, verify, verify_last_dequeues, verify_queue_heads,
 };
 use recents_migration::{Migrator, MigratorTrait};
 use recents_testkit::{Backend, TestDb, backend_tests};
@@ -131,6 +131,10 @@ async fn every_time_we_write_keeps_both_ends_of_the_range_and_both_sides_of_2038
             due.push(id.0);
         }
     }
+    // The per-user rows hold heads and next due times at every edge.
+    let heads = verify_queue_heads(c, 1).await.unwrap();
+    assert!(heads.is_exact(), "{heads:?}");
+    assert_eq!(heads.rows, edge_times().len() as u64);
     let mut handed = Vec::new();
     while let Some(j) = queue::dequeue(c, "w").await.unwrap() {
         queue::complete(c, &j).await.unwrap();
@@ -138,6 +142,13 @@ async fn every_time_we_write_keeps_both_ends_of_the_range_and_both_sides_of_2038
     }
     handed.sort();
     assert_eq!(handed, due, "only jobs due now are handed out");
+    let heads = verify_queue_heads(c, 1).await.unwrap();
+    assert!(heads.is_exact(), "{heads:?}");
+    assert_eq!(
+        heads.rows,
+        (edge_times().len() - due.len()) as u64,
+        "a row for each user whose job is not due yet"
+    );
 
     // A failure whose retry lands after 2038 keeps its retry time.
     let retried = queue::enqueue(c, &NewJob::now(UserId(50), serde_json::json!({})))
@@ -389,6 +400,44 @@ async fn walks_cover_the_ends(db: &TestDb) {
     assert_eq!(report.rows_scanned, 4);
     assert!(verify_last_dequeues(c, 1).await.unwrap().is_exact());
 
+    // Queue heads: a waiting job of each user at both ends, its id next to
+    // the ends too; verified and repaired in batches of one user.
+    for (n, &user) in ENDS.iter().enumerate() {
+        let id = match user {
+            i64::MIN => i64::MIN + 1,
+            i64::MAX => i64::MAX - 1,
+            other => other + 7,
+        };
+        execute(
+            c,
+            "INSERT INTO execution_jobs (id, user_id, state, payload, created_at) \
+             VALUES (?, ?, 'queued', ?, ?)",
+            vec![
+                id.into(),
+                user.into(),
+                serde_json::json!({}).into(),
+                at(10 + n as i64, 0).into(),
+            ],
+        )
+        .await;
+    }
+    let heads = verify_queue_heads(c, 1).await.unwrap();
+    assert!(heads.is_exact(), "{heads:?}");
+    assert_eq!(heads.rows, 4);
+    c.execute_unprepared("DELETE FROM execution_queue_heads")
+        .await
+        .unwrap();
+    let found = repair_queue_heads(c, 1).await.unwrap();
+    assert_eq!((found.missing, found.repaired), (4, 4));
+    assert!(verify_queue_heads(c, 1).await.unwrap().is_exact());
+    let line = queue::next_in_line(c, 10).await.unwrap();
+    assert_eq!(line.len(), 4, "{line:?}");
+    assert_eq!(
+        line,
+        queue::fair_order_from_history(c, 10).await.unwrap(),
+        "the heads' order is the history's"
+    );
+
     // The migrations' fills of both summaries, from history alone.
     // Back to before the summary's migration (the second): both fills run again.
     Migrator::down(c, Some(Migrator::migrations().len() as u32 - 1))
@@ -398,6 +447,8 @@ async fn walks_cover_the_ends(db: &TestDb) {
     assert_eq!(actual_summary(c).await, expected, "the migration's fill");
     let exact = verify_last_dequeues(c, 1).await.unwrap();
     assert!(exact.is_exact() && exact.rows == 4, "{exact:?}");
+    let heads = verify_queue_heads(c, 1).await.unwrap();
+    assert!(heads.is_exact() && heads.rows == 4, "{heads:?}");
 }
 
 /// Inserts a saved run as the backend's own code would, returning its id.
