@@ -350,6 +350,45 @@ async fn switching_modes_keeps_verify_exact(db: &TestDb) {
     assert!(triggers.summary_kept_by_triggers());
 }
 
+/// `Recents::connect` refuses a trigger-mode mapping over a database without
+/// the triggers (nobody would write the summary), and accepts one with them;
+/// a service-mode handle over installed triggers is the middle of a switch
+/// of modes and is accepted: the summary is then kept twice and stays exact.
+async fn connect_refuses_a_trigger_mode_mapping_without_the_triggers(db: &TestDb) {
+    let c = &db.conn;
+    keep_in(c, Mode::Service).await;
+    let h = history_shape(c).await;
+    let before = actual_summary(c).await;
+    match Recents::connect(c, schema_in(Mode::Triggers)).await {
+        Err(err @ Error::SummaryModeMismatch { .. }) => {
+            assert_eq!(err.kind(), "summary_mode_mismatch");
+            let message = err.to_string();
+            assert!(
+                message.contains("kept by triggers") && message.contains("kept by service"),
+                "{message}"
+            );
+        }
+        other => panic!("expected SummaryModeMismatch, got {:?}", other.map(|_| ())),
+    }
+    assert_eq!(actual_summary(c).await, before, "nothing written");
+    let service = Recents::connect(c, schema_in(Mode::Service)).await.unwrap();
+    assert!(!service.summary_kept_by_triggers());
+
+    keep_in(c, Mode::Triggers).await;
+    let triggers = Recents::connect(c, schema_in(Mode::Triggers))
+        .await
+        .unwrap();
+    assert!(triggers.summary_kept_by_triggers());
+    // Mid-switch: a service handle over the triggers writes the summary too.
+    let both = Recents::connect(c, schema_in(Mode::Service)).await.unwrap();
+    let (ws, v) = h.versions[0];
+    both.save_run(c, &new_run(ws, "ann", v, at(700, 0)), &SaveOptions::exact())
+        .await
+        .unwrap();
+    assert_exact(c, "a save kept by both").await;
+    assert_verified(c, &both).await;
+}
+
 async fn the_freshness_window_applies_in_trigger_mode(db: &TestDb) {
     let c = &db.conn;
     let recents = keep_in(c, Mode::Triggers).await;
@@ -553,6 +592,7 @@ backend_tests!(
     a_rollback_leaves_nothing,
     in_trigger_mode_the_write_path_leaves_the_summary_to_the_triggers,
     switching_modes_keeps_verify_exact,
+    connect_refuses_a_trigger_mode_mapping_without_the_triggers,
     the_freshness_window_applies_in_trigger_mode,
 );
 // SQLite has one writer: no save is open while another path runs.

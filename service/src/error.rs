@@ -115,6 +115,22 @@ pub enum Error {
     /// next call starts a new pass.
     #[error("backfill checkpoint {0} was removed while its backfill ran")]
     CheckpointRemoved(String),
+    /// The mapping leaves the recent-workflows summary to triggers
+    /// (`[recent_workflows] maintained_by = "triggers"`) that the database
+    /// does not have: the write path would write history only and nobody
+    /// the summary.
+    #[error(
+        "the schema mapping says the recent-workflows summary is kept by {mapping}, but the \
+         database has it kept by {installed}: run recents' migrations with this mapping \
+         (`apply_summary_mode` switches a database already migrated), or set \
+         `[recent_workflows] maintained_by = \"{installed}\"`"
+    )]
+    SummaryModeMismatch {
+        /// What the mapping says.
+        mapping: &'static str,
+        /// What the database's triggers say.
+        installed: &'static str,
+    },
 }
 
 impl Error {
@@ -144,6 +160,7 @@ impl Error {
             Error::DatabaseNotEmpty { .. } => "database_not_empty",
             Error::Schema(_) => "invalid_schema_mapping",
             Error::CheckpointRemoved(_) => "checkpoint_removed",
+            Error::SummaryModeMismatch { .. } => "summary_mode_mismatch",
         }
     }
 }

@@ -43,13 +43,17 @@ impl Recents {
     }
 
     /// recents over `schema`, checked against the database `conn` reaches:
-    /// every mapped table and column exists with a type recents can use.
+    /// every mapped table and column exists with a type recents can use, and
+    /// the summary is kept the way the mapping says (`maintained_by`).
     ///
     /// # Errors
     /// [`crate::Error::Schema`] naming the key of what is missing or wrong;
-    /// nothing is written.
+    /// [`crate::Error::SummaryModeMismatch`] for a trigger-mode mapping over a
+    /// database without the triggers; nothing is written.
     pub async fn connect<C: ConnectionTrait>(conn: &C, schema: Schema) -> Result<Self> {
-        Ok(Self::new(schema.check(conn).await?))
+        let schema = schema.check(conn).await?;
+        crate::recent_workflows::check_mode(conn, &schema).await?;
+        Ok(Self::new(schema))
     }
 
     /// The schema this handle works on.

@@ -11,6 +11,8 @@
 pub(crate) mod history;
 mod read;
 mod settings;
+
+pub(crate) use settings::check_mode;
 pub(crate) mod summary;
 mod write;
 

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, FromQueryResult};
+use recents_schema::{MaintainedBy, Schema};
+use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult};
 
 use crate::error::{Error, Result};
 use crate::handle::Recents;
@@ -70,5 +71,62 @@ impl Recents {
             None => 0,
         };
         Ok(Duration::from_micros(micros.max(0) as u64))
+    }
+}
+
+/// Who keeps the summary on this database, as its catalog says: triggers
+/// when the summary migration installed them (its trigger on version
+/// deletes exists under this mapping's prefix on every backend), else the
+/// service.
+async fn installed_mode<C: ConnectionTrait>(conn: &C, schema: &Schema) -> Result<MaintainedBy> {
+    let backend = conn.get_database_backend();
+    let trigger = schema
+        .names(backend)
+        .unquoted_object("recents_rw_version_delete");
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT tgname AS name FROM pg_trigger WHERE tgname = ? AND NOT tgisinternal"
+        }
+        DbBackend::MySql => {
+            "SELECT TRIGGER_NAME AS name FROM information_schema.TRIGGERS \
+             WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME = ?"
+        }
+        _ => "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name = ?",
+    };
+    let found = conn
+        .query_one_raw(statement(backend, sql, vec![trigger.into()]))
+        .await?;
+    Ok(if found.is_some() {
+        MaintainedBy::Triggers
+    } else {
+        MaintainedBy::Service
+    })
+}
+
+/// [`Error::SummaryModeMismatch`] when the mapping leaves the summary to
+/// triggers the database does not have: nobody would write it. The other
+/// way round (a service-mode handle over installed triggers) the summary is
+/// kept twice and stays exact, which is what a switch of modes goes through
+/// (see `apply_summary_mode`), so it is only logged. Nothing to check when
+/// recent workflows are not installed.
+pub(crate) async fn check_mode<C: ConnectionTrait>(conn: &C, schema: &Schema) -> Result<()> {
+    if !schema.install().recent_workflows {
+        return Ok(());
+    }
+    let installed = installed_mode(conn, schema).await?;
+    match (schema.maintained_by(), installed) {
+        (MaintainedBy::Triggers, MaintainedBy::Service) => Err(Error::SummaryModeMismatch {
+            mapping: MaintainedBy::Triggers.as_str(),
+            installed: MaintainedBy::Service.as_str(),
+        }),
+        (MaintainedBy::Service, MaintainedBy::Triggers) => {
+            tracing::warn!(
+                "the summary's triggers are installed and this handle is in service mode: \
+                 every save writes the summary twice (exact, slower) until the switch of \
+                 modes ends"
+            );
+            Ok(())
+        }
+        _ => Ok(()),
     }
 }
