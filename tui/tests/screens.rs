@@ -16,7 +16,7 @@ use recents_seed::{DemoOptions, seed_demo};
 use recents_service::{Migrate, Scope, WorkspaceId};
 use recents_testkit::{Backend, TestDb};
 use recents_tui::console::worker::FailureKind;
-use recents_tui::console::{App, Database, Link, Request, Stopwatch, Tab, render};
+use recents_tui::console::{App, Clock, Database, Link, Request, Stopwatch, Tab, render};
 use sea_orm::{ActiveValue::Set, EntityTrait, NotSet};
 
 const LABEL: &str = "sqlite://test.db";
@@ -35,11 +35,14 @@ impl Console {
     async fn open(url: &str, migrate: Migrate) -> Console {
         let mut console = Console {
             app: App::new(LABEL.into()),
+            // The queue is read as of the fixtures' 09:00, whatever the
+            // wall clock says: heartbeat ages and stalls are the same every run.
             database: Database::new(
                 url.into(),
                 migrate,
                 Stopwatch::Fixed(Duration::from_micros(1_250)),
-            ),
+            )
+            .with_clock(Clock::Fixed(now())),
         };
         let requests = console.app.start();
         console.settle(requests).await;
@@ -471,6 +474,8 @@ struct JobRow {
     created_at: DateTime<Utc>,
     started_at: Option<DateTime<Utc>>,
     last_heartbeat_at: Option<DateTime<Utc>>,
+    /// When a finished job ended; `None`: at its start.
+    finished_at: Option<DateTime<Utc>>,
     worker: Option<&'static str>,
     num_resets: i32,
     num_failures: i32,
@@ -484,6 +489,7 @@ impl JobRow {
             created_at,
             started_at: None,
             last_heartbeat_at: None,
+            finished_at: None,
             worker: None,
             num_resets: 0,
             num_failures: 0,
@@ -501,7 +507,7 @@ impl JobRow {
             payload: Set(serde_json::json!({ "user": self.user_id })),
             created_at: Set(self.created_at),
             started_at: Set(self.started_at),
-            finished_at: Set(finished.and(self.started_at)),
+            finished_at: Set(finished.and(self.finished_at.or(self.started_at))),
             process_after: Set(None),
             num_resets: Set(self.num_resets),
             num_failures: Set(self.num_failures),
@@ -519,8 +525,10 @@ impl JobRow {
 
 /// A queue mid-morning: user 7 served twice and holding six jobs, user 12
 /// never served, user 31 with an errored, a failed and two stalled jobs
-/// (one already reset three times), user 45 served once. Returns the ids of
-/// the two stalled jobs.
+/// (one already reset three times), user 45 served once, user 52 with two
+/// runs ended in the minute before 09:00. worker-a heartbeat at 08:59:50;
+/// worker-b and worker-c stopped at 08:41 and 08:43. Returns the ids of the
+/// two stalled jobs.
 async fn queue_fixture(conn: &sea_orm::DatabaseConnection) -> (i64, i64) {
     use recents_entity::execution_job::JobState;
     JobRow {
@@ -530,11 +538,11 @@ async fn queue_fixture(conn: &sea_orm::DatabaseConnection) -> (i64, i64) {
     }
     .insert(conn)
     .await;
-    // Alive: its heartbeat is the wall clock's now, which no snapshot shows.
+    // Alive: it heartbeat ten seconds before the console's 09:00.
     JobRow {
         state: JobState::Processing,
         started_at: Some(at(8, 50, 0)),
-        last_heartbeat_at: Some(Utc::now()),
+        last_heartbeat_at: Some(at(8, 59, 50)),
         worker: Some("worker-a"),
         ..JobRow::queued(7, at(7, 51, 0))
     }
@@ -587,6 +595,22 @@ async fn queue_fixture(conn: &sea_orm::DatabaseConnection) -> (i64, i64) {
     .insert(conn)
     .await;
     JobRow::queued(45, at(8, 15, 0)).insert(conn).await;
+    // The last minute's throughput: two runs ended after 08:59:00, one
+    // (user 7's first, above) long before. User 52 has nothing else, so
+    // the users' table and the fair order do not show it.
+    for (started, finished) in [
+        (at(8, 58, 50), at(8, 59, 30)),
+        (at(8, 59, 20), at(8, 59, 45)),
+    ] {
+        JobRow {
+            state: JobState::Completed,
+            started_at: Some(started),
+            finished_at: Some(finished),
+            ..JobRow::queued(52, at(8, 58, 0))
+        }
+        .insert(conn)
+        .await;
+    }
     (stalled, worn_out)
 }
 
@@ -616,6 +640,26 @@ async fn queue_shows_counts_the_fair_order_and_stalled_jobs_and_resets_them() {
     insta::assert_snapshot!("queue", console.screen(100, 32));
     insta::assert_snapshot!("queue_40x12", console.screen(40, 12));
     insta::assert_snapshot!("queue_80x20", console.screen(80, 20));
+    let snapshot = console.app.queue.snapshot.as_ref().unwrap();
+    assert_eq!(snapshot.read_at, now());
+    assert_eq!(
+        (snapshot.throughput.completed, snapshot.throughput.failed),
+        (2, 0),
+        "user 52's two runs ended in the last minute; user 7's and 45's long before"
+    );
+    let workers: Vec<_> = snapshot
+        .workers
+        .iter()
+        .map(|w| (w.name.as_str(), w.in_flight, w.last_heartbeat))
+        .collect();
+    assert_eq!(
+        workers,
+        [
+            ("worker-a", 1, Some(at(8, 59, 50))),
+            ("worker-b", 1, Some(at(8, 41, 0))),
+            ("worker-c", 1, Some(at(8, 43, 0))),
+        ]
+    );
 
     // Refreshed every second, but never two refreshes at once.
     let refresh = console.app.tick();
@@ -650,6 +694,17 @@ async fn queue_shows_counts_the_fair_order_and_stalled_jobs_and_resets_them() {
     insta::assert_snapshot!("queue_after_reset", console.screen(100, 32));
     let snapshot = console.app.queue.snapshot.as_ref().unwrap();
     assert!(snapshot.stalled.is_empty());
+    // The worn-out job failed at the console's 09:00: a run ended in the window.
+    assert_eq!(
+        (snapshot.throughput.completed, snapshot.throughput.failed),
+        (2, 1)
+    );
+    let names: Vec<_> = snapshot.workers.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["worker-a"],
+        "the reset took the stalled workers' jobs"
+    );
     let user_31 = snapshot.users.iter().find(|u| u.user_id.0 == 31).unwrap();
     assert_eq!(
         (

@@ -73,7 +73,7 @@ pub use lifecycle::{
     MAX_FAILURE_MESSAGE_BYTES, cancel, complete, enqueue, enqueue_many, fail, heartbeat,
     reset_stalled,
 };
-pub use stats::{queue_stats, stalled_jobs};
+pub use stats::{Throughput, queue_stats, stalled_jobs, throughput};
 #[cfg(feature = "signal")]
 pub use worker::shutdown_on_signal;
 pub use worker::{
