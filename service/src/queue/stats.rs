@@ -161,7 +161,8 @@ impl Recents {
 /// [`throughput`] counts it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Throughput {
-    /// The window's end: it holds `finished_at` in `(until - window, until]`.
+    /// The window's end, to the microsecond: it holds `finished_at` in
+    /// `(until - window, until]`.
     pub until: DateTime<Utc>,
     /// The window's length.
     pub window: Duration,
@@ -185,7 +186,10 @@ impl Throughput {
 }
 
 // A range of idx_execution_jobs_finished (migration 13), index-only: the
-// rows read are the window's, however many jobs finished before it. The
+// rows read are the window's, however many jobs finished before it.
+// tests/queue_throughput.rs checks the plans: PostgreSQL `Index Only Scan
+// using idx_execution_jobs_finished`, MySQL/MariaDB `key =` it with `Using
+// index`, SQLite `SEARCH … USING COVERING INDEX` it. The
 // bounds also rule out rows without finished_at, which the index leaves out
 // on PostgreSQL and SQLite (both planners see that a comparison implies IS
 // NOT NULL). Canceled jobs are in the range but not counted: nothing ran.
