@@ -5,77 +5,19 @@
 //! Timestamps are fixed (the demo's `now`) and query timings come from a
 //! fixed stopwatch, so every run renders the same screen.
 
-use std::time::Duration;
-
 use chrono::{DateTime, TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use recents_migration::{Migrator, MigratorTrait};
 use recents_seed::{DemoOptions, seed_demo};
 use recents_service::{Migrate, Scope, WorkspaceId};
 use recents_testkit::{Backend, TestDb};
 use recents_tui::console::worker::FailureKind;
-use recents_tui::console::{App, Clock, Database, Link, Request, Stopwatch, Tab, render};
+use recents_tui::console::{Link, Request, Tab};
 use sea_orm::{ActiveValue::Set, EntityTrait, NotSet};
 
-const LABEL: &str = "sqlite://test.db";
+mod support;
 
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
-}
-
-/// The console on a database, driven without a terminal.
-struct Console {
-    app: App,
-    database: Database,
-}
-
-impl Console {
-    async fn open(url: &str, migrate: Migrate) -> Console {
-        let mut console = Console {
-            app: App::new(LABEL.into()),
-            // The queue is read as of the fixtures' 09:00, whatever the
-            // wall clock says: heartbeat ages and stalls are the same every run.
-            database: Database::new(
-                url.into(),
-                migrate,
-                Stopwatch::Fixed(Duration::from_micros(1_250)),
-            )
-            .with_clock(Clock::Fixed(now())),
-        };
-        let requests = console.app.start();
-        console.settle(requests).await;
-        console
-    }
-
-    /// Answers requests, and the requests the answers lead to, until none is left.
-    async fn settle(&mut self, mut requests: Vec<Request>) {
-        while !requests.is_empty() {
-            let request = requests.remove(0);
-            let response = self.database.answer(request).await;
-            self.database.observe(&response);
-            requests.extend(self.app.apply(response));
-        }
-    }
-
-    async fn press(&mut self, code: KeyCode) {
-        let requests = self.app.handle_key(KeyEvent::new(code, KeyModifiers::NONE));
-        self.settle(requests).await;
-    }
-
-    async fn type_text(&mut self, text: &str) {
-        for c in text.chars() {
-            self.press(KeyCode::Char(c)).await;
-        }
-    }
-
-    fn screen(&mut self, width: u16, height: u16) -> String {
-        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-        terminal.draw(|frame| render(&mut self.app, frame)).unwrap();
-        terminal.backend().to_string()
-    }
-}
+use support::{Console, now};
 
 async fn demo_db() -> TestDb {
     let db = TestDb::new(Backend::Sqlite)
