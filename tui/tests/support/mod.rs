@@ -29,6 +29,7 @@ pub struct Console {
 
 impl Console {
     /// The console on `url`, recents' own tables.
+    #[allow(dead_code)]
     pub async fn open(url: &str, migrate: Migrate) -> Console {
         Console::open_tables(url, migrate, Tables::default()).await
     }
@@ -83,4 +84,3 @@ impl Console {
         terminal.backend().to_string()
     }
 }
-

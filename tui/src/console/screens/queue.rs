@@ -459,17 +459,32 @@ fn render_workers(state: &QueueState, snapshot: &QueueSnapshot, frame: &mut Fram
     if workers.is_empty() {
         return empty("No worker holds a job.", block, frame, area);
     }
-    // The absolute time only where the name keeps eight columns.
-    let with_time = area.width >= 44;
+    // How the heartbeat is told, by the room there is: with its time where
+    // names keep fourteen columns (a cut name is worse than a time the age
+    // already gives), as "19 min ago", or as "19 min".
+    #[derive(Clone, Copy, PartialEq)]
+    enum Beat {
+        TimeAndAge,
+        Ago,
+        Age,
+    }
+    let beat_as = match area.width {
+        w if w >= 48 => Beat::TimeAndAge,
+        w if w >= 32 => Beat::Ago,
+        _ => Beat::Age,
+    };
+    let stall = chrono::Duration::from_std(state.stalled_after).unwrap_or(chrono::Duration::MAX);
     let rows = workers.iter().map(|w: &WorkerSeen| {
         let beat = w.last_heartbeat.map_or_else(
             || Span::from("never").red(),
             |at| {
-                let text = age(at, snapshot.read_at);
-                let stalled = snapshot.read_at - at
-                    > chrono::Duration::from_std(state.stalled_after)
-                        .unwrap_or(chrono::Duration::MAX);
-                if stalled {
+                let ago = age(at, snapshot.read_at);
+                let text = if beat_as == Beat::Ago {
+                    format!("{ago} ago")
+                } else {
+                    ago
+                };
+                if snapshot.read_at - at > stall {
                     Span::from(text).red().bold()
                 } else {
                     Span::from(text)
@@ -477,17 +492,17 @@ fn render_workers(state: &QueueState, snapshot: &QueueSnapshot, frame: &mut Fram
             },
         );
         let mut cells = vec![Cell::from(w.name.clone()), right(count(w.in_flight))];
-        if with_time {
+        if beat_as == Beat::TimeAndAge {
             cells.push(Cell::from(w.last_heartbeat.map(time).unwrap_or_default()));
         }
         cells.push(Cell::from(Line::from(beat).right_aligned()));
         Row::new(cells)
     });
-    let table = if with_time {
-        Table::new(
+    let table = match beat_as {
+        Beat::TimeAndAge => Table::new(
             rows,
             [
-                Constraint::Min(8),
+                Constraint::Min(14),
                 Constraint::Length(4),
                 Constraint::Length(19),
                 Constraint::Length(6),
@@ -496,9 +511,17 @@ fn render_workers(state: &QueueState, snapshot: &QueueSnapshot, frame: &mut Fram
         .header(header(
             &["Worker", "Jobs", "Heartbeat (UTC)", "Age"],
             &[1, 3],
-        ))
-    } else {
-        Table::new(
+        )),
+        Beat::Ago => Table::new(
+            rows,
+            [
+                Constraint::Min(6),
+                Constraint::Length(4),
+                Constraint::Length(10),
+            ],
+        )
+        .header(header(&["Worker", "Jobs", "Heartbeat"], &[1, 2])),
+        Beat::Age => Table::new(
             rows,
             [
                 Constraint::Min(6),
@@ -506,7 +529,7 @@ fn render_workers(state: &QueueState, snapshot: &QueueSnapshot, frame: &mut Fram
                 Constraint::Length(6),
             ],
         )
-        .header(header(&["Worker", "Jobs", "Beat"], &[1, 2]))
+        .header(header(&["Worker", "Jobs", "Beat"], &[1, 2])),
     };
     frame.render_widget(table.block(block), area);
 }
