@@ -20,19 +20,12 @@ use recents_testkit::{TestDb, backend_tests};
 use recents_tui::console::screens::backfill::Target;
 use recents_tui::console::{Link, Tab};
 use sea_orm::{ConnectionTrait, EntityTrait, Statement};
-use support::{Console, now};
+use support::{Console, TEAM_TABLES, now, rename_history_tables};
 
-const MAPPING: &str = "\
-[tables]
-workspaces = \"team_workspaces\"
-published_runs = \"team_workflows\"
-versions = \"team_workflow_versions\"
-saved_runs = \"team_runs\"
-execution_jobs = \"team_jobs\"
-
-[columns.execution_jobs]
-finished_at = \"ended_at\"
-";
+/// The team's tables, and the jobs' `finished_at` under another name.
+fn mapping() -> String {
+    format!("{TEAM_TABLES}\n[columns.execution_jobs]\nfinished_at = \"ended_at\"\n")
+}
 
 /// The demo's history moved under the mapping's names, recents' own tables
 /// and triggers gone: a backend that has never run recents.
@@ -51,21 +44,11 @@ async fn mapped_demo(db: &TestDb) -> Schema {
     Migrator::down(c, Some(Migrator::migrations().len() as u32 - 1))
         .await
         .unwrap();
-    for (from, to) in [
-        ("workspaces", "team_workspaces"),
-        ("published_runs", "team_workflows"),
-        ("published_run_versions", "team_workflow_versions"),
-        ("saved_runs", "team_runs"),
-        ("execution_jobs", "team_jobs"),
-    ] {
-        c.execute_unprepared(&format!("ALTER TABLE {from} RENAME TO {to}"))
-            .await
-            .unwrap();
-    }
+    rename_history_tables(c).await;
     c.execute_unprepared("ALTER TABLE team_jobs RENAME COLUMN finished_at TO ended_at")
         .await
         .unwrap();
-    Schema::from_toml(MAPPING).unwrap()
+    Schema::from_toml(&mapping()).unwrap()
 }
 
 /// Rows of a mapped table, decoded by the entity of recents' own name.

@@ -301,14 +301,8 @@ impl Recents {
     where
         C: ConnectionTrait + TransactionTrait,
     {
-        reset_stalled_in(
-            conn,
-            self.schema().names(conn.get_database_backend()),
-            now(),
-            max_age,
-            max_resets,
-        )
-        .await
+        self.reset_stalled_as_of(conn, now(), max_age, max_resets)
+            .await
     }
 
     /// [`reset_stalled`] as if the time were `as_of`: heartbeats older than

@@ -1,7 +1,10 @@
 //! The console driven without a terminal, as in the terminal: keys into
 //! `App::handle_key`, the requests answered by the worker's `Database`,
 //! answers into `App::apply`; screens drawn on ratatui's `TestBackend`.
-//! Shared by the screen tests on recents' own tables and on mapped ones.
+//! Shared by the screen tests on recents' own tables and on mapped ones,
+//! with the renaming that turns the test kit's history tables into a
+//! backend's own (the subcommands' tests use that too).
+#![allow(dead_code)]
 
 use std::time::Duration;
 
@@ -11,6 +14,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use recents_service::{Migrate, Tables};
 use recents_tui::console::{App, Clock, Database, Request, Stopwatch, render};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 /// What the tab bar calls the database: fixed, so that every backend's
 /// screens read the same.
@@ -21,6 +25,27 @@ pub fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
 }
 
+/// The `[tables]` of a mapping naming the tables [`rename_history_tables`] leaves.
+pub const TEAM_TABLES: &str = "[tables]\nworkspaces = \"team_workspaces\"\n\
+    published_runs = \"team_workflows\"\nversions = \"team_workflow_versions\"\n\
+    saved_runs = \"team_runs\"\nexecution_jobs = \"team_jobs\"\n";
+
+/// Renames the history tables under recents' names to a team's own, as
+/// [`TEAM_TABLES`] maps them; their rows stay.
+pub async fn rename_history_tables(c: &DatabaseConnection) {
+    for (from, to) in [
+        ("workspaces", "team_workspaces"),
+        ("published_runs", "team_workflows"),
+        ("published_run_versions", "team_workflow_versions"),
+        ("saved_runs", "team_runs"),
+        ("execution_jobs", "team_jobs"),
+    ] {
+        c.execute_unprepared(&format!("ALTER TABLE {from} RENAME TO {to}"))
+            .await
+            .unwrap();
+    }
+}
+
 /// The console on a database, driven without a terminal.
 pub struct Console {
     pub app: App,
@@ -29,7 +54,6 @@ pub struct Console {
 
 impl Console {
     /// The console on `url`, recents' own tables.
-    #[allow(dead_code)]
     pub async fn open(url: &str, migrate: Migrate) -> Console {
         Console::open_tables(url, migrate, Tables::default()).await
     }
@@ -70,7 +94,6 @@ impl Console {
     }
 
     /// Types `text`, a key a character.
-    #[allow(dead_code)]
     pub async fn type_text(&mut self, text: &str) {
         for c in text.chars() {
             self.press(KeyCode::Char(c)).await;
