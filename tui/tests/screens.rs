@@ -584,6 +584,8 @@ async fn queue_shows_counts_the_fair_order_and_stalled_jobs_and_resets_them() {
     insta::assert_snapshot!("queue_80x20", console.screen(80, 20));
     // Room for each worker's heartbeat time beside its age.
     insta::assert_snapshot!("queue_120x32", console.screen(120, 32));
+    // Narrow but tall: the workers under the fair order.
+    insta::assert_snapshot!("queue_60x30", console.screen(60, 30));
     let snapshot = console.app.queue.snapshot.as_ref().unwrap();
     assert_eq!(snapshot.read_at, now());
     assert_eq!(

@@ -186,13 +186,13 @@ impl Throughput {
 }
 
 // A range of idx_execution_jobs_finished (migration 13), index-only: the
-// rows read are the window's, however many jobs finished before it.
-// tests/queue_throughput.rs checks the plans: PostgreSQL `Index Only Scan
-// using idx_execution_jobs_finished`, MySQL/MariaDB `key =` it with `Using
-// index`, SQLite `SEARCH … USING COVERING INDEX` it. The
+// rows read are the window's, however many jobs finished before it. The
 // bounds also rule out rows without finished_at, which the index leaves out
 // on PostgreSQL and SQLite (both planners see that a comparison implies IS
 // NOT NULL). Canceled jobs are in the range but not counted: nothing ran.
+// tests/queue_throughput.rs checks the plans: PostgreSQL `Index Only Scan
+// using idx_execution_jobs_finished`; MySQL/MariaDB `key` the index with
+// `Using index`; SQLite `SEARCH … USING COVERING INDEX` the index.
 fn throughput_sql(n: &Names) -> String {
     let j = &n.jobs;
     format!(
