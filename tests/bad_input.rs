@@ -131,6 +131,16 @@ async fn every_entry_point_refuses_bad_input_and_changes_nothing(db: &TestDb) {
             Error::InvalidLimit { .. }
         );
         case!(
+            format!("stalled_jobs_as_of limit {limit}"),
+            recents::Recents::new(recents::Schema::default()).stalled_jobs_as_of(
+                c,
+                chrono::Utc::now(),
+                Duration::from_secs(60),
+                limit
+            ),
+            Error::InvalidLimit { .. }
+        );
+        case!(
             format!("stalled_jobs limit {limit}"),
             queue::stalled_jobs(c, Duration::from_secs(60), limit),
             Error::InvalidLimit { .. }
@@ -154,7 +164,23 @@ async fn every_entry_point_refuses_bad_input_and_changes_nothing(db: &TestDb) {
             Error::InvalidUid(_)
         );
     }
+    let recents = recents::Recents::new(recents::Schema::default());
     for at in [far_future, far_past] {
+        case!(
+            format!("throughput_as_of until {at}"),
+            recents.throughput_as_of(c, at, Duration::from_secs(60)),
+            Error::InvalidArgument { .. }
+        );
+        case!(
+            format!("stalled_jobs_as_of {at}"),
+            recents.stalled_jobs_as_of(c, at, Duration::from_secs(60), 10),
+            Error::InvalidArgument { .. }
+        );
+        case!(
+            format!("reset_stalled_as_of {at}"),
+            recents.reset_stalled_as_of(c, at, Duration::from_secs(60), 3),
+            Error::InvalidArgument { .. }
+        );
         case!(
             format!("save_run updated_at {at}"),
             save_run(c, &run(ws, "ann", v, at), &SaveOptions::exact()),
@@ -173,6 +199,11 @@ async fn every_entry_point_refuses_bad_input_and_changes_nothing(db: &TestDb) {
             Error::InvalidArgument { .. }
         );
     }
+    case!(
+        "throughput window beyond the calendar",
+        queue::throughput(c, Duration::from_secs(u64::MAX)),
+        Error::InvalidArgument { .. }
+    );
     case!(
         "recent_workflows unknown workspace",
         recent_workflows(c, unknown_ws, &Scope::Workspace, 4),

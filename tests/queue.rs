@@ -367,6 +367,60 @@ async fn latest_dequeue_follows_raw_sql_both_ways(db: &TestDb) {
     assert_eq!(table[&8], support_at(50));
 }
 
+/// The ids of the jobs `stalled_jobs_as_of` lists at `at`, a minute's stall.
+async fn stalled_as_of(
+    recents: &recents::Recents,
+    c: &DatabaseConnection,
+    at: DateTime<Utc>,
+) -> Vec<i64> {
+    recents
+        .stalled_jobs_as_of(c, at, Duration::from_secs(60), 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.id)
+        .collect()
+}
+
+/// `stalled_jobs_as_of` and `reset_stalled_as_of` judge heartbeats by the
+/// time they are given, and agree with each other: what one lists at a time
+/// is what the other resets at that time, and what it ends is stamped then.
+async fn stalls_are_judged_as_of_the_time_given(db: &TestDb) {
+    let c = &db.conn;
+    let recents = recents::Recents::new(recents::Schema::default());
+    jobs(c, 4, 2).await;
+    let first = dequeue(c, "w1").await.unwrap().unwrap();
+    let second = dequeue(c, "w2").await.unwrap().unwrap();
+    heartbeat(c, "w2", &[JobId(second.id)]).await.unwrap();
+    let rows = jobs_by_id(c).await;
+    let beat = |id: i64| rows[&id].last_heartbeat_at.unwrap();
+    assert!(beat(second.id) > beat(first.id), "w2 beat after w1's claim");
+    let minute = Duration::from_secs(60);
+    // Just after w1's heartbeat turned a minute old, before w2's did.
+    let between =
+        beat(first.id) + chrono::Duration::seconds(60) + chrono::Duration::microseconds(1);
+    assert!(stalled_as_of(&recents, c, beat(first.id)).await.is_empty());
+    assert_eq!(stalled_as_of(&recents, c, between).await, [first.id]);
+    let report = recents
+        .reset_stalled_as_of(c, between, minute, 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.failed,
+        [JobId(first.id)],
+        "no resets allowed: it fails"
+    );
+    assert!(report.requeued.is_empty() && report.canceled.is_empty());
+    let after = jobs_by_id(c).await;
+    assert_eq!(after[&first.id].state, JobState::Failed);
+    assert_eq!(after[&first.id].finished_at, Some(between));
+    assert_eq!(after[&second.id].state, JobState::Processing);
+    assert!(stalled_as_of(&recents, c, between).await.is_empty());
+    // The throughput as of that time counts the failure it stamped.
+    let t = recents.throughput_as_of(c, between, minute).await.unwrap();
+    assert_eq!((t.completed, t.failed), (0, 1));
+}
+
 async fn bad_queue_input_is_a_typed_error_and_changes_nothing(db: &TestDb) {
     let c = &db.conn;
     let a = jobs(c, 1, 1).await;
@@ -722,6 +776,7 @@ backend_tests!(
     a_failure_message_may_fill_the_smallest_backends_column,
     a_batch_of_large_jobs_enqueues_whatever_the_servers_packet_limit,
     bad_queue_input_is_a_typed_error_and_changes_nothing,
+    stalls_are_judged_as_of_the_time_given,
     enqueue_many_returns_the_ids_in_order,
 );
 

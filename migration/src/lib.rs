@@ -43,6 +43,7 @@ mod m20261201_000007_summary_writes;
 mod m20261202_000010_queue_wakeups;
 mod m20261202_000011_queue_heads;
 mod m20261202_000012_summary_triggers;
+mod m20261202_000013_queue_throughput;
 pub mod reach;
 mod runner;
 
@@ -64,6 +65,7 @@ pub fn migrations(schema: &Schema) -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261202_000010_queue_wakeups::Migration { schema: schema() }),
         Box::new(m20261202_000011_queue_heads::Migration { schema: schema() }),
         Box::new(m20261202_000012_summary_triggers::Migration { schema: schema() }),
+        Box::new(m20261202_000013_queue_throughput::Migration { schema: schema() }),
     ]
 }
 

@@ -2,6 +2,8 @@
 //! backend: their output, their JSON, and their exit codes on bad input
 //! (1 with one line on stderr for a bad value or state, 2 for bad usage).
 
+mod support;
+
 use std::process::{Command, Output};
 
 use recents_migration::{Migrator, MigratorTrait};
@@ -121,25 +123,10 @@ async fn every_subcommand_works_on_a_mapped_database(db: &TestDb) {
         .up(&recents_migration::SchemaManager::new(c))
         .await
         .unwrap();
-    for (from, to) in [
-        ("workspaces", "team_workspaces"),
-        ("published_runs", "team_workflows"),
-        ("published_run_versions", "team_workflow_versions"),
-        ("saved_runs", "team_runs"),
-        ("execution_jobs", "team_jobs"),
-    ] {
-        c.execute_unprepared(&format!("ALTER TABLE {from} RENAME TO {to}"))
-            .await
-            .unwrap();
-    }
+    support::rename_history_tables(c).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("schema.toml");
-    std::fs::write(
-        &file,
-        "[tables]\nworkspaces = \"team_workspaces\"\npublished_runs = \"team_workflows\"\n\
-         versions = \"team_workflow_versions\"\nsaved_runs = \"team_runs\"\nexecution_jobs = \"team_jobs\"\n",
-    )
-    .unwrap();
+    std::fs::write(&file, support::TEAM_TABLES).unwrap();
     let schema = file.to_str().unwrap();
     let ws = c
         .execute_unprepared(

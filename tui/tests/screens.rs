@@ -5,75 +5,20 @@
 //! Timestamps are fixed (the demo's `now`) and query timings come from a
 //! fixed stopwatch, so every run renders the same screen.
 
-use std::time::Duration;
-
 use chrono::{DateTime, TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use recents_migration::{Migrator, MigratorTrait};
 use recents_seed::{DemoOptions, seed_demo};
 use recents_service::admin::Migrate;
 use recents_service::{Scope, WorkspaceId};
 use recents_testkit::{Backend, TestDb};
 use recents_tui::console::worker::FailureKind;
-use recents_tui::console::{App, Database, Link, Request, Stopwatch, Tab, render};
+use recents_tui::console::{Link, Request, Tab};
 use sea_orm::{ActiveValue::Set, EntityTrait, NotSet};
 
-const LABEL: &str = "sqlite://test.db";
+mod support;
 
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
-}
-
-/// The console on a database, driven without a terminal.
-struct Console {
-    app: App,
-    database: Database,
-}
-
-impl Console {
-    async fn open(url: &str, migrate: Migrate) -> Console {
-        let mut console = Console {
-            app: App::new(LABEL.into()),
-            database: Database::new(
-                url.into(),
-                migrate,
-                Stopwatch::Fixed(Duration::from_micros(1_250)),
-            ),
-        };
-        let requests = console.app.start();
-        console.settle(requests).await;
-        console
-    }
-
-    /// Answers requests, and the requests the answers lead to, until none is left.
-    async fn settle(&mut self, mut requests: Vec<Request>) {
-        while !requests.is_empty() {
-            let request = requests.remove(0);
-            let response = self.database.answer(request).await;
-            self.database.observe(&response);
-            requests.extend(self.app.apply(response));
-        }
-    }
-
-    async fn press(&mut self, code: KeyCode) {
-        let requests = self.app.handle_key(KeyEvent::new(code, KeyModifiers::NONE));
-        self.settle(requests).await;
-    }
-
-    async fn type_text(&mut self, text: &str) {
-        for c in text.chars() {
-            self.press(KeyCode::Char(c)).await;
-        }
-    }
-
-    fn screen(&mut self, width: u16, height: u16) -> String {
-        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-        terminal.draw(|frame| render(&mut self.app, frame)).unwrap();
-        terminal.backend().to_string()
-    }
-}
+use support::{Console, now};
 
 async fn demo_db() -> TestDb {
     let db = TestDb::new(Backend::Sqlite)
@@ -472,6 +417,8 @@ struct JobRow {
     created_at: DateTime<Utc>,
     started_at: Option<DateTime<Utc>>,
     last_heartbeat_at: Option<DateTime<Utc>>,
+    /// When a finished job ended; `None`: at its start.
+    finished_at: Option<DateTime<Utc>>,
     worker: Option<&'static str>,
     num_resets: i32,
     num_failures: i32,
@@ -485,6 +432,7 @@ impl JobRow {
             created_at,
             started_at: None,
             last_heartbeat_at: None,
+            finished_at: None,
             worker: None,
             num_resets: 0,
             num_failures: 0,
@@ -502,7 +450,7 @@ impl JobRow {
             payload: Set(serde_json::json!({ "user": self.user_id })),
             created_at: Set(self.created_at),
             started_at: Set(self.started_at),
-            finished_at: Set(finished.and(self.started_at)),
+            finished_at: Set(finished.and(self.finished_at.or(self.started_at))),
             process_after: Set(None),
             num_resets: Set(self.num_resets),
             num_failures: Set(self.num_failures),
@@ -520,8 +468,10 @@ impl JobRow {
 
 /// A queue mid-morning: user 7 served twice and holding six jobs, user 12
 /// never served, user 31 with an errored, a failed and two stalled jobs
-/// (one already reset three times), user 45 served once. Returns the ids of
-/// the two stalled jobs.
+/// (one already reset three times), user 45 served once, user 52 with two
+/// runs ended in the minute before 09:00. worker-a heartbeat at 08:59:50;
+/// worker-b and worker-c stopped at 08:41 and 08:43. Returns the ids of the
+/// two stalled jobs.
 async fn queue_fixture(conn: &sea_orm::DatabaseConnection) -> (i64, i64) {
     use recents_entity::execution_job::JobState;
     JobRow {
@@ -531,11 +481,11 @@ async fn queue_fixture(conn: &sea_orm::DatabaseConnection) -> (i64, i64) {
     }
     .insert(conn)
     .await;
-    // Alive: its heartbeat is the wall clock's now, which no snapshot shows.
+    // Alive: it heartbeat ten seconds before the console's 09:00.
     JobRow {
         state: JobState::Processing,
         started_at: Some(at(8, 50, 0)),
-        last_heartbeat_at: Some(Utc::now()),
+        last_heartbeat_at: Some(at(8, 59, 50)),
         worker: Some("worker-a"),
         ..JobRow::queued(7, at(7, 51, 0))
     }
@@ -588,6 +538,22 @@ async fn queue_fixture(conn: &sea_orm::DatabaseConnection) -> (i64, i64) {
     .insert(conn)
     .await;
     JobRow::queued(45, at(8, 15, 0)).insert(conn).await;
+    // The last minute's throughput: two runs ended after 08:59:00, one
+    // (user 7's first, above) long before. User 52 has nothing else, so
+    // the users' table and the fair order do not show it.
+    for (started, finished) in [
+        (at(8, 58, 50), at(8, 59, 30)),
+        (at(8, 59, 20), at(8, 59, 45)),
+    ] {
+        JobRow {
+            state: JobState::Completed,
+            started_at: Some(started),
+            finished_at: Some(finished),
+            ..JobRow::queued(52, at(8, 58, 0))
+        }
+        .insert(conn)
+        .await;
+    }
     (stalled, worn_out)
 }
 
@@ -617,6 +583,30 @@ async fn queue_shows_counts_the_fair_order_and_stalled_jobs_and_resets_them() {
     insta::assert_snapshot!("queue", console.screen(100, 32));
     insta::assert_snapshot!("queue_40x12", console.screen(40, 12));
     insta::assert_snapshot!("queue_80x20", console.screen(80, 20));
+    // Room for each worker's heartbeat time beside its age.
+    insta::assert_snapshot!("queue_120x32", console.screen(120, 32));
+    // Narrow but tall: the workers under the fair order.
+    insta::assert_snapshot!("queue_60x30", console.screen(60, 30));
+    let snapshot = console.app.queue.snapshot.as_ref().unwrap();
+    assert_eq!(snapshot.read_at, now());
+    assert_eq!(
+        (snapshot.throughput.completed, snapshot.throughput.failed),
+        (2, 0),
+        "user 52's two runs ended in the last minute; user 7's and 45's long before"
+    );
+    let workers: Vec<_> = snapshot
+        .workers
+        .iter()
+        .map(|w| (w.name.as_str(), w.in_flight, w.last_heartbeat))
+        .collect();
+    assert_eq!(
+        workers,
+        [
+            ("worker-a", 1, Some(at(8, 59, 50))),
+            ("worker-b", 1, Some(at(8, 41, 0))),
+            ("worker-c", 1, Some(at(8, 43, 0))),
+        ]
+    );
 
     // Refreshed every second, but never two refreshes at once.
     let refresh = console.app.tick();
@@ -651,6 +641,17 @@ async fn queue_shows_counts_the_fair_order_and_stalled_jobs_and_resets_them() {
     insta::assert_snapshot!("queue_after_reset", console.screen(100, 32));
     let snapshot = console.app.queue.snapshot.as_ref().unwrap();
     assert!(snapshot.stalled.is_empty());
+    // The worn-out job failed at the console's 09:00: a run ended in the window.
+    assert_eq!(
+        (snapshot.throughput.completed, snapshot.throughput.failed),
+        (2, 1)
+    );
+    let names: Vec<_> = snapshot.workers.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["worker-a"],
+        "the reset took the stalled workers' jobs"
+    );
     let user_31 = snapshot.users.iter().find(|u| u.user_id.0 == 31).unwrap();
     assert_eq!(
         (

@@ -301,9 +301,34 @@ impl Recents {
     where
         C: ConnectionTrait + TransactionTrait,
     {
+        self.reset_stalled_as_of(conn, now(), max_age, max_resets)
+            .await
+    }
+
+    /// [`reset_stalled`] as if the time were `as_of`: heartbeats older than
+    /// `as_of - max_age` count as stalled, and the jobs it ends are stamped
+    /// `as_of`. For a tool that reads and acts on one pinned clock (the
+    /// console's snapshot tests); a fleet calls [`reset_stalled`], which
+    /// passes the current time. A pinned time later than the real one
+    /// resets live jobs.
+    ///
+    /// # Errors
+    /// As [`reset_stalled`], and [`Error::InvalidArgument`] for an `as_of`
+    /// outside the years every backend stores.
+    pub async fn reset_stalled_as_of<C>(
+        &self,
+        conn: &C,
+        as_of: DateTime<Utc>,
+        max_age: Duration,
+        max_resets: i32,
+    ) -> Result<ResetReport>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
         reset_stalled_in(
             conn,
             self.schema().names(conn.get_database_backend()),
+            validate::timestamp("as_of", as_of)?,
             max_age,
             max_resets,
         )
@@ -736,6 +761,7 @@ where
 async fn reset_stalled_in<C>(
     conn: &C,
     n: &Names,
+    now: DateTime<Utc>,
     max_age: Duration,
     max_resets: i32,
 ) -> Result<ResetReport>
@@ -748,7 +774,6 @@ where
             why: format!("{max_resets} is negative"),
         });
     }
-    let now = now();
     let cutoff = before(now, max_age, "max_age")?;
     let backend = conn.get_database_backend();
     let txn = begin_write(conn).await?;

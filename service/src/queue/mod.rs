@@ -52,6 +52,7 @@ mod last_dequeues;
 mod lifecycle;
 mod sql;
 mod stalled;
+mod throughput;
 mod worker;
 mod workers_seen;
 
@@ -74,6 +75,7 @@ pub use lifecycle::{
     reset_stalled,
 };
 pub use stalled::stalled_jobs;
+pub use throughput::{Throughput, throughput};
 #[cfg(feature = "signal")]
 pub use worker::shutdown_on_signal;
 pub use worker::{

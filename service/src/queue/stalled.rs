@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
 use super::Job;
@@ -39,8 +40,24 @@ impl Recents {
         max_age: Duration,
         limit: u32,
     ) -> Result<Vec<Job>> {
+        self.stalled_jobs_as_of(conn, now(), max_age, limit).await
+    }
+
+    /// [`stalled_jobs`] as if the time were `as_of`: what
+    /// [`reset_stalled_as_of`](Self::reset_stalled_as_of) with the same
+    /// time would act on.
+    ///
+    /// # Errors
+    /// As [`stalled_jobs`].
+    pub async fn stalled_jobs_as_of<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        as_of: DateTime<Utc>,
+        max_age: Duration,
+        limit: u32,
+    ) -> Result<Vec<Job>> {
         let limit = validate::limit(limit)?;
-        let cutoff = before(now(), max_age, "max_age")?;
+        let cutoff = before(as_of, max_age, "max_age")?;
         let backend = conn.get_database_backend();
         let j = &self.schema().names(backend).jobs;
         let sql = format!(

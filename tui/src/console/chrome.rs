@@ -142,6 +142,9 @@ const HELP_BACKFILL: &[(&str, &str)] = &[
 
 const HELP_QUEUE: &[(&str, &str)] = &[
     ("", "refreshes every second"),
+    ("jobs/s", "runs ended in the last 60 s (by"),
+    ("", "finished_at): done, errored, failed"),
+    ("Workers", "jobs held, age of the last heartbeat"),
     ("↑↓ j k", "scroll the users"),
     ("x x", "reset jobs stalled 60 s (no heartbeat):"),
     ("", "requeued, or failed at their 3rd reset"),

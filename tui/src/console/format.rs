@@ -50,6 +50,35 @@ pub fn duration(took: Duration) -> String {
     }
 }
 
+/// How long ago something happened, as `at` sees it, in its largest whole
+/// unit: `0 s`, `45 s`, `12 min`, `3 h`, `9 d`. A time after `at` (another
+/// machine's clock running ahead) is `0 s`.
+pub fn age(since: DateTime<Utc>, at: DateTime<Utc>) -> String {
+    let seconds = (at - since).num_seconds().max(0);
+    match seconds {
+        s if s < 120 => format!("{s} s"),
+        s if s < 120 * 60 => format!("{} min", s / 60),
+        s if s < 48 * 3600 => format!("{} h", s / 3600),
+        s => format!("{} d", s / 86_400),
+    }
+}
+
+/// A rate per second with about three significant digits: `0`, `0.033`,
+/// `4.50`, `12.3`, `1 250`.
+pub fn rate(per_second: f64) -> String {
+    if per_second <= 0.0 || !per_second.is_finite() {
+        "0".to_owned()
+    } else if per_second < 1.0 {
+        format!("{per_second:.3}")
+    } else if per_second < 10.0 {
+        format!("{per_second:.2}")
+    } else if per_second < 100.0 {
+        format!("{per_second:.1}")
+    } else {
+        count(per_second.round() as u64)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,5 +104,27 @@ mod tests {
         assert_eq!(duration(Duration::from_micros(420)), "0.42 ms");
         assert_eq!(duration(Duration::from_micros(12_345)), "12.3 ms");
         assert_eq!(duration(Duration::from_millis(2_410)), "2.41 s");
+    }
+
+    #[test]
+    fn ages_use_their_largest_whole_unit_and_never_go_negative() {
+        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 23, 9, 0, 0).unwrap();
+        let ago = |s: i64| age(at - chrono::Duration::seconds(s), at);
+        assert_eq!(ago(0), "0 s");
+        assert_eq!(ago(119), "119 s");
+        assert_eq!(ago(1_020), "17 min");
+        assert_eq!(ago(3 * 3600 + 59), "3 h");
+        assert_eq!(ago(9 * 86_400), "9 d");
+        assert_eq!(ago(-30), "0 s");
+    }
+
+    #[test]
+    fn rates_keep_about_three_significant_digits() {
+        assert_eq!(rate(0.0), "0");
+        assert_eq!(rate(2.0 / 60.0), "0.033");
+        assert_eq!(rate(4.5), "4.50");
+        assert_eq!(rate(12.34), "12.3");
+        assert_eq!(rate(1_249.6), "1 250");
+        assert_eq!(rate(f64::NAN), "0");
     }
 }

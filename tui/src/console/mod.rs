@@ -21,7 +21,7 @@ use ratatui::{DefaultTerminal, Frame};
 use tokio::sync::mpsc;
 
 pub use app::{App, Link, Tab};
-pub use worker::{Database, Request, Response, Stopwatch, Worker};
+pub use worker::{Clock, Database, Request, Response, Stopwatch, Worker};
 
 use crate::Target;
 

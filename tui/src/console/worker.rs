@@ -12,8 +12,9 @@ use recents_service::{
     Recents, Scope, VerifyScope, WorkspaceId,
 };
 
+use chrono::{DateTime, Utc};
 use recents_service::admin::UserQueueStats;
-use recents_service::queue::{InLine, Job, ResetReport, WorkerSeen};
+use recents_service::queue::{InLine, Job, ResetReport, Throughput, WorkerSeen};
 
 use crate::Session;
 use crate::commands::verify::Checked;
@@ -36,6 +37,10 @@ pub const STALLED_LIMIT: u32 = 50;
 /// A `processing` job whose heartbeat is older than this is stalled: its
 /// worker is presumed dead. A worker heartbeats far more often than that.
 pub const STALLED_AFTER: Duration = Duration::from_secs(60);
+
+/// The window the Queue screen's jobs per second is counted over: long
+/// enough to smooth a worker's batches, short enough to show a stall.
+pub const THROUGHPUT_WINDOW: Duration = Duration::from_secs(60);
 
 /// Resets a stalled job survives before `reset_stalled` fails it for good:
 /// a job that stalls its worker every time should not loop forever.
@@ -94,6 +99,11 @@ pub struct QueueSnapshot {
     pub stalled: Vec<Job>,
     /// The workers holding jobs, with their latest heartbeats.
     pub workers: Vec<WorkerSeen>,
+    /// Jobs whose run ended in the [`THROUGHPUT_WINDOW`] before `read_at`.
+    pub throughput: Throughput,
+    /// The console's clock when the read began: stalled jobs and the
+    /// throughput are as of this time, and heartbeat ages are shown from it.
+    pub read_at: DateTime<Utc>,
 }
 
 /// A timed answer.
@@ -295,6 +305,27 @@ impl Stopwatch {
     }
 }
 
+/// What time the console reads the queue at: the real time, or a fixed
+/// one so that a rendered screen (heartbeat ages, stalled jobs, jobs per
+/// second) is the same on every run (snapshot tests).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// The wall clock.
+    Real,
+    /// It is always this time.
+    Fixed(DateTime<Utc>),
+}
+
+impl Clock {
+    /// The time now, by this clock.
+    pub fn now(self) -> DateTime<Utc> {
+        match self {
+            Clock::Real => Utc::now(),
+            Clock::Fixed(at) => at,
+        }
+    }
+}
+
 /// The console's handle on the database: the URL, what to do with its
 /// schema, and the pool once connected.
 #[derive(Clone, Debug)]
@@ -304,6 +335,7 @@ pub struct Database {
     tables: Tables,
     conn: Option<Session>,
     stopwatch: Stopwatch,
+    clock: Clock,
     /// The running backfill's token, shared by every clone of this handle.
     cancel: Arc<Mutex<Option<CancelToken>>>,
     /// History rows per backfill batch.
@@ -319,6 +351,7 @@ impl Database {
             tables: Tables::default(),
             conn: None,
             stopwatch,
+            clock: Clock::Real,
             cancel: Arc::default(),
             batch_rows: BackfillOptions::default().batch_rows,
         }
@@ -327,6 +360,12 @@ impl Database {
     /// The same handle, on the backend's tables as `tables` names them.
     pub fn with_tables(mut self, tables: Tables) -> Self {
         self.tables = tables;
+        self
+    }
+
+    /// The same handle, reading the queue at `clock`'s time.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -496,13 +535,18 @@ impl Database {
             }
             Request::Queue { stalled_after } => {
                 let result = async {
+                    let read_at = self.clock.now();
                     Ok::<_, Error>(QueueSnapshot {
                         users: recents.queue_stats(conn).await?,
                         next: recents.next_in_line(conn, NEXT_IN_LINE).await?,
                         stalled: recents
-                            .stalled_jobs(conn, stalled_after, STALLED_LIMIT)
+                            .stalled_jobs_as_of(conn, read_at, stalled_after, STALLED_LIMIT)
                             .await?,
                         workers: recents.workers(conn).await?,
+                        throughput: recents
+                            .throughput_as_of(conn, read_at, THROUGHPUT_WINDOW)
+                            .await?,
+                        read_at,
                     })
                 }
                 .await
@@ -511,7 +555,7 @@ impl Database {
             }
             Request::ResetStalled { stalled_after } => Response::ResetStalled(
                 recents
-                    .reset_stalled(conn, stalled_after, MAX_RESETS)
+                    .reset_stalled_as_of(conn, self.clock.now(), stalled_after, MAX_RESETS)
                     .await
                     .map_err(|e| Failure::from(&e)),
             ),

@@ -1,7 +1,9 @@
 //! Queue: the fair execution queue as an operator watches it, refreshed
-//! every second: per-user counts, the next jobs in fair order with their
-//! places, and the `processing` jobs whose worker stopped heartbeating,
-//! which `x` returns to the queue (or fails, after too many resets).
+//! every second: per-user counts, jobs per second, the next jobs in fair
+//! order with their places, the workers holding jobs with their heartbeats'
+//! ages, and the `processing` jobs whose worker stopped heartbeating, which
+//! `x` returns to the queue (or fails, after too many resets). Ages and
+//! stalls are as of the snapshot's `read_at`, so one refresh is one instant.
 
 use std::time::Duration;
 
@@ -12,9 +14,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
 use recents_service::JobId;
 use recents_service::admin::UserQueueStats;
-use recents_service::queue::{InLine, Job, ResetReport};
+use recents_service::queue::{InLine, Job, ResetReport, WorkerSeen};
 
-use super::super::format::{count, short_time, time};
+use super::super::format::{age, count, rate, short_time, time};
 use super::super::worker::{MAX_RESETS, QueueSnapshot, Request, STALLED_AFTER};
 
 /// The Queue screen's state.
@@ -129,7 +131,10 @@ pub fn render(state: &mut QueueState, frame: &mut Frame, area: Rect) {
         return;
     };
     let wide = area.width >= 72;
-    frame.render_widget(Paragraph::new(head_line(state, snapshot, wide)), head);
+    frame.render_widget(
+        Paragraph::new(head_line(state, snapshot, wide, head.width)),
+        head,
+    );
 
     // Next in line takes what the counts and the stalled jobs leave; on a
     // short terminal the stalled jobs go first (the head line counts them).
@@ -152,15 +157,40 @@ pub fn render(state: &mut QueueState, frame: &mut Frame, area: Rect) {
     // Borders and header take three lines of the users' table.
     state.users_visible = usize::from(users_rows.saturating_sub(3)).max(1);
     render_users(&snapshot.users, state.users_offset, wide, frame, users_area);
+    // Workers sit beside the fair order when the line is wide, under it on
+    // a narrow terminal tall enough; the fair order keeps four rows.
+    let workers_rows = needed(snapshot.workers.len()).min(6);
+    let (next_area, workers_area) = if wide {
+        let width = next_area.width.saturating_sub(56).clamp(24, 60);
+        let [next, workers] =
+            Layout::horizontal([Constraint::Min(0), Constraint::Length(width)]).areas(next_area);
+        (next, Some(workers))
+    } else if next_area.height >= 4 + workers_rows {
+        let [next, workers] =
+            Layout::vertical([Constraint::Min(4), Constraint::Length(workers_rows)])
+                .areas(next_area);
+        (next, Some(workers))
+    } else {
+        (next_area, None)
+    };
     render_next(&snapshot.next, wide, frame, next_area);
+    if let Some(area) = workers_area {
+        render_workers(state, snapshot, frame, area);
+    }
     if stalled_rows > 0 {
         render_stalled(state, &snapshot.stalled, wide, frame, stalled_area);
     }
 }
 
-fn head_line(state: &QueueState, snapshot: &QueueSnapshot, wide: bool) -> Line<'static> {
+fn head_line(
+    state: &QueueState,
+    snapshot: &QueueSnapshot,
+    wide: bool,
+    width: u16,
+) -> Line<'static> {
     let sum = |f: fn(&UserQueueStats) -> u64| snapshot.users.iter().map(f).sum::<u64>();
     let stalled = snapshot.stalled.len();
+    let per_second = rate(snapshot.throughput.per_second());
     let stalled_span = if stalled > 0 {
         Span::from(format!("{stalled} stalled")).red().bold()
     } else {
@@ -172,7 +202,7 @@ fn head_line(state: &QueueState, snapshot: &QueueSnapshot, wide: bool) -> Line<'
             Span::from(format!("{} queued · ", count(sum(|u| u.queued)))),
             stalled_span,
             Span::from(format!(
-                " · {} proc · {} err · {} fail",
+                " · {per_second}/s · {} proc · {} err · {} fail",
                 count(sum(|u| u.processing)),
                 count(sum(|u| u.errored)),
                 count(sum(|u| u.failed))
@@ -187,16 +217,23 @@ fn head_line(state: &QueueState, snapshot: &QueueSnapshot, wide: bool) -> Line<'
             count(sum(|u| u.processing))
         )),
         stalled_span,
-        Span::from(format!(
-            " · {} failed · {} users · {} workers",
-            count(sum(|u| u.failed)),
-            snapshot.users.len(),
-            snapshot.workers.len()
-        )),
+        Span::from(format!(" · {} failed · ", count(sum(|u| u.failed)))),
+        Span::from(format!("{per_second} jobs/s")).bold(),
     ];
     if let Some(error) = &state.error {
-        // The last good refresh stays on screen; say that it is stale.
+        // The last good refresh stays on screen; saying that it is stale
+        // matters more than the counts the tables show anyway.
         spans.push(Span::from(format!(" · refresh failed: {error}")).yellow());
+    } else {
+        // The tables count these too: shown only where the line has room.
+        let tail = Span::from(format!(
+            " · {} users · {} workers",
+            snapshot.users.len(),
+            snapshot.workers.len()
+        ));
+        if Line::from(spans.clone()).width() + tail.width() <= usize::from(width) {
+            spans.push(tail);
+        }
     }
     Line::from(spans)
 }
@@ -376,8 +413,8 @@ fn render_next(next: &[InLine], wide: bool, frame: &mut Frame, area: Rect) {
             [
                 Constraint::Length(5),
                 Constraint::Length(9),
-                Constraint::Length(10),
-                Constraint::Length(10),
+                Constraint::Length(8),
+                Constraint::Length(8),
                 Constraint::Min(19),
             ],
         )
@@ -399,6 +436,103 @@ fn render_next(next: &[InLine], wide: bool, frame: &mut Frame, area: Rect) {
             .block(block),
         area,
     );
+}
+
+fn render_workers(state: &QueueState, snapshot: &QueueSnapshot, frame: &mut Frame, area: Rect) {
+    let workers = &snapshot.workers;
+    let visible = usize::from(area.height.saturating_sub(3)).max(1);
+    let shown = if workers.len() > visible {
+        format!(" {visible} of {}", workers.len())
+    } else {
+        String::new()
+    };
+    // The instant the ages are counted from, where the title has room.
+    let title = format!(
+        " Workers{shown} · at {} ",
+        snapshot.read_at.format("%H:%M:%S")
+    );
+    let title = if title.chars().count() + 2 <= usize::from(area.width) {
+        title
+    } else {
+        format!(" Workers{shown} ")
+    };
+    let block = Block::bordered().title(title);
+    if workers.is_empty() {
+        return empty("No worker holds a job.", block, frame, area);
+    }
+    // How the heartbeat is told, by the room there is: with its time where
+    // names keep fourteen columns (a cut name is worse than a time the age
+    // already gives), as "19 min ago", or as "19 min".
+    #[derive(Clone, Copy, PartialEq)]
+    enum Beat {
+        TimeAndAge,
+        Ago,
+        Age,
+    }
+    let beat_as = match area.width {
+        w if w >= 48 => Beat::TimeAndAge,
+        w if w >= 32 => Beat::Ago,
+        _ => Beat::Age,
+    };
+    let stall = chrono::Duration::from_std(state.stalled_after).unwrap_or(chrono::Duration::MAX);
+    let rows = workers.iter().map(|w: &WorkerSeen| {
+        let beat = w.last_heartbeat.map_or_else(
+            || Span::from("never").red(),
+            |at| {
+                let ago = age(at, snapshot.read_at);
+                let text = if beat_as == Beat::Ago {
+                    format!("{ago} ago")
+                } else {
+                    ago
+                };
+                if snapshot.read_at - at > stall {
+                    Span::from(text).red().bold()
+                } else {
+                    Span::from(text)
+                }
+            },
+        );
+        let mut cells = vec![Cell::from(w.name.clone()), right(count(w.in_flight))];
+        if beat_as == Beat::TimeAndAge {
+            cells.push(Cell::from(w.last_heartbeat.map(time).unwrap_or_default()));
+        }
+        cells.push(Cell::from(Line::from(beat).right_aligned()));
+        Row::new(cells)
+    });
+    let table = match beat_as {
+        Beat::TimeAndAge => Table::new(
+            rows,
+            [
+                Constraint::Min(14),
+                Constraint::Length(4),
+                Constraint::Length(19),
+                Constraint::Length(6),
+            ],
+        )
+        .header(header(
+            &["Worker", "Jobs", "Heartbeat (UTC)", "Age"],
+            &[1, 3],
+        )),
+        Beat::Ago => Table::new(
+            rows,
+            [
+                Constraint::Min(6),
+                Constraint::Length(4),
+                Constraint::Length(10),
+            ],
+        )
+        .header(header(&["Worker", "Jobs", "Heartbeat"], &[1, 2])),
+        Beat::Age => Table::new(
+            rows,
+            [
+                Constraint::Min(6),
+                Constraint::Length(4),
+                Constraint::Length(6),
+            ],
+        )
+        .header(header(&["Worker", "Jobs", "Beat"], &[1, 2])),
+    };
+    frame.render_widget(table.block(block), area);
 }
 
 fn render_stalled(state: &QueueState, stalled: &[Job], wide: bool, frame: &mut Frame, area: Rect) {
