@@ -18,7 +18,7 @@ use recents_seed::{DemoOptions, seed_demo};
 use recents_service::Recents;
 use recents_service::admin::{Migrate, Tables};
 use recents_testkit::{TestDb, backend_tests};
-use recents_tui::console::screens::backfill::Target;
+use recents_tui::console::screens::backfill::Coverage;
 use recents_tui::console::{Link, Tab};
 use sea_orm::{ConnectionTrait, EntityTrait, Statement};
 use support::{Console, TEAM_TABLES, now, rename_history_tables};
@@ -158,7 +158,7 @@ async fn the_console_reads_every_screen_from_mapped_tables(db: &TestDb) {
     // Backfill and verify: exact against team_runs, then a summary row
     // lost, found, and repaired.
     console.press(KeyCode::Char('3')).await;
-    assert_eq!(console.app.backfill.target, Target::All);
+    assert_eq!(console.app.backfill.target, Coverage::All);
     console.press(KeyCode::Char('b')).await;
     let report = console
         .app

@@ -329,7 +329,7 @@ async fn backfill_runs_with_progress_then_verify_finds_and_repairs_drift() {
 #[tokio::test]
 async fn esc_cancels_a_running_backfill_and_b_resumes_it() {
     use recents_tui::console::Response;
-    use recents_tui::console::screens::backfill::Target;
+    use recents_tui::console::screens::backfill::Coverage;
     use sea_orm::ConnectionTrait;
 
     let db = demo_db().await;
@@ -343,7 +343,7 @@ async fn esc_cancels_a_running_backfill_and_b_resumes_it() {
     let requests = console
         .app
         .handle_key(KeyEvent::new(KeyCode::Char('b'), KeyModifiers::NONE));
-    assert_eq!(requests, vec![Request::Backfill(Target::All)]);
+    assert_eq!(requests, vec![Request::Backfill(Coverage::All)]);
 
     // The backfill runs in a task, as in the terminal; Esc on its first
     // progress event stops it after that batch.

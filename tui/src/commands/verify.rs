@@ -85,7 +85,7 @@ impl Checked {
     }
 }
 
-/// Verifies `scope` (and with `fix`, repairs what is found) by that policy.
+/// Verifies `scope` (and with `repair`, repairs what is found) by that policy.
 ///
 /// # Errors
 /// As [`verify`] and [`verify_last_dequeues`].
@@ -93,16 +93,16 @@ pub async fn check(
     recents: &Recents,
     conn: &DatabaseConnection,
     scope: &VerifyScope,
-    fix: bool,
+    repair: bool,
 ) -> recents_service::Result<Checked> {
     let options = VerifyOptions::default();
-    let (summary, repaired) = if fix {
+    let (summary, repaired) = if repair {
         let done = recents.repair(conn, scope, &options).await?;
         (done.found, Some(done.repaired))
     } else {
         (recents.verify(conn, scope, &options).await?, None)
     };
-    let last_dequeues = match (scope, fix) {
+    let last_dequeues = match (scope, repair) {
         (VerifyScope::Workspace(_), _) => None,
         (VerifyScope::All, true) => Some(
             recents
@@ -115,7 +115,7 @@ pub async fn check(
                 .await?,
         ),
     };
-    let queue_heads = match (scope, fix) {
+    let queue_heads = match (scope, repair) {
         (VerifyScope::Workspace(_), _) => None,
         (VerifyScope::All, true) => Some(
             recents
@@ -144,7 +144,7 @@ pub async fn check(
 pub async fn run(
     target: &Target,
     workspace: Option<i64>,
-    fix: bool,
+    repair: bool,
     json: bool,
 ) -> anyhow::Result<()> {
     let scope = match workspace {
@@ -157,12 +157,12 @@ pub async fn run(
         repaired,
         last_dequeues,
         queue_heads,
-    } = check(&session.recents, &session.db, &scope, fix).await?;
+    } = check(&session.recents, &session.db, &scope, repair).await?;
     if json {
         let mut out = found(&report, repaired);
         if let Some(l) = &last_dequeues {
             out.checked.push(LAST_DEQUEUES);
-            out.last_dequeues = Some(last_dequeues_found(l, fix));
+            out.last_dequeues = Some(last_dequeues_found(l, repair));
         }
         if let Some(h) = &queue_heads {
             out.checked.push(QUEUE_HEADS);
@@ -171,21 +171,21 @@ pub async fn run(
                 missing: h.missing,
                 stale: h.stale,
                 extra: h.extra,
-                repaired: fix.then_some(h.repaired),
+                repaired: repair.then_some(h.repaired),
             });
         }
         super::print_json(&out)?;
     } else {
         print_report(&report, repaired);
         if let Some(l) = &last_dequeues {
-            print_last_dequeues(l, fix);
+            print_last_dequeues(l, repair);
         }
         if let Some(h) = &queue_heads {
-            print_queue_heads(h, fix);
+            print_queue_heads(h, repair);
         }
         println!(
             "{}",
-            checked_line(&scope, &report, last_dequeues.as_ref(), fix)
+            checked_line(&scope, &report, last_dequeues.as_ref(), repair)
         );
     }
     if repaired.is_none() && !report.is_exact() {
@@ -198,7 +198,7 @@ pub async fn run(
         )
         .into());
     }
-    if let Some(l) = last_dequeues.filter(|l| !fix && !l.is_exact()) {
+    if let Some(l) = last_dequeues.filter(|l| !repair && !l.is_exact()) {
         return Err(super::Failure::new(
             "drift",
             format!(
@@ -208,7 +208,7 @@ pub async fn run(
         )
         .into());
     }
-    if let Some(h) = queue_heads.filter(|h| !fix && !h.is_exact()) {
+    if let Some(h) = queue_heads.filter(|h| !repair && !h.is_exact()) {
         return Err(super::Failure::new(
             "drift",
             format!(
@@ -223,7 +223,7 @@ pub async fn run(
 
 const QUEUE_HEADS: &str = "execution_queue_heads";
 
-fn print_queue_heads(h: &QueueHeadReport, fix: bool) {
+fn print_queue_heads(h: &QueueHeadReport, repair: bool) {
     println!(
         "{} queue heads: {} missing, {} stale, {} extra",
         h.rows, h.missing, h.stale, h.extra
@@ -231,7 +231,7 @@ fn print_queue_heads(h: &QueueHeadReport, fix: bool) {
     for d in &h.samples {
         println!("  {:?}: user {}", d.kind, d.user_id.0);
     }
-    if fix {
+    if repair {
         println!("repaired {} queue heads", h.repaired);
     }
 }
@@ -244,7 +244,7 @@ fn checked_line(
     scope: &VerifyScope,
     report: &VerifyReport,
     last_dequeues: Option<&LastDequeueReport>,
-    fix: bool,
+    repair: bool,
 ) -> String {
     let mut checked = format!(
         "checked {RECENT_WORKFLOWS} ({} rows against {} saved runs{})",
@@ -265,7 +265,7 @@ fn checked_line(
         )),
     }
     let drift = report.drifted() + last_dequeues.map_or(0, LastDequeueReport::drifted);
-    let verdict = match (drift, fix) {
+    let verdict = match (drift, repair) {
         (0, _) => "exact".to_owned(),
         (n, true) => format!("{n} drifted rows repaired"),
         (n, false) => format!(
@@ -292,7 +292,7 @@ fn found(report: &VerifyReport, repaired: Option<u64>) -> Found {
     }
 }
 
-fn last_dequeues_found(l: &LastDequeueReport, fix: bool) -> LastDequeuesFound {
+fn last_dequeues_found(l: &LastDequeueReport, repair: bool) -> LastDequeuesFound {
     LastDequeuesFound {
         jobs: l.jobs,
         rows: l.rows,
@@ -300,11 +300,11 @@ fn last_dequeues_found(l: &LastDequeueReport, fix: bool) -> LastDequeuesFound {
         stale: l.stale,
         too_high: l.too_high,
         extra: l.extra,
-        repaired: fix.then_some(l.repaired),
+        repaired: repair.then_some(l.repaired),
     }
 }
 
-fn print_last_dequeues(l: &LastDequeueReport, fix: bool) {
+fn print_last_dequeues(l: &LastDequeueReport, repair: bool) {
     println!(
         "{} jobs, {} latest dequeues: {} missing, {} stale, {} too high, {} extra",
         l.jobs, l.rows, l.missing, l.stale, l.too_high, l.extra
@@ -322,7 +322,7 @@ fn print_last_dequeues(l: &LastDequeueReport, fix: bool) {
             show(d.history)
         );
     }
-    if fix {
+    if repair {
         println!("repaired {} latest dequeues", l.repaired);
     }
 }

@@ -6,7 +6,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use recents_service::WorkspaceId;
 
-use super::screens::backfill::{BackfillState, Target};
+use super::screens::backfill::{BackfillState, Coverage};
 use super::screens::queue::QueueState;
 use super::screens::workspace::WorkspaceState;
 use super::screens::workspaces::WorkspacesState;
@@ -324,8 +324,8 @@ impl App {
             KeyCode::Char('x') => self.ask(Confirm::Repair),
             KeyCode::Char('t') => {
                 let target = match (state.target, open) {
-                    (Target::All, Some(id)) => Target::Workspace(id),
-                    _ => Target::All,
+                    (Coverage::All, Some(id)) => Coverage::Workspace(id),
+                    _ => Coverage::All,
                 };
                 state.retarget(target);
                 Vec::new()

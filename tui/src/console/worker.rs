@@ -19,7 +19,7 @@ use recents_service::queue::{InLine, Job, ResetReport, Throughput, WorkerSeen};
 use crate::Session;
 use crate::commands::verify::Checked;
 
-use super::screens::backfill::Target;
+use super::screens::backfill::Coverage;
 use tokio::sync::mpsc::UnboundedSender;
 
 /// Recent workflows shown per scope.
@@ -65,13 +65,13 @@ pub enum Request {
     /// The same from the summary and from the history, each timed.
     Compare(WorkspaceId, Scope),
     /// Backfill the summary of the target, reporting progress as it goes.
-    Backfill(Target),
+    Backfill(Coverage),
     /// Stop the running backfill after its current batch.
     CancelBackfill,
     /// Verify the summary of the target, and repair what is found if asked.
     Verify {
         /// Every workspace or one.
-        target: Target,
+        target: Coverage,
         /// Repair the drift found.
         repair: bool,
     },
@@ -505,8 +505,8 @@ impl Database {
                 let token = CancelToken::new();
                 *self.cancel.lock().unwrap_or_else(|p| p.into_inner()) = Some(token.clone());
                 let scope = match target {
-                    Target::All => BackfillScope::RecentWorkflows,
-                    Target::Workspace(id) => BackfillScope::RecentWorkflowsOf(id),
+                    Coverage::All => BackfillScope::RecentWorkflows,
+                    Coverage::Workspace(id) => BackfillScope::RecentWorkflowsOf(id),
                 };
                 let options = BackfillOptions {
                     cancel: token,
@@ -524,8 +524,8 @@ impl Database {
             }
             Request::Verify { target, repair } => {
                 let scope = match target {
-                    Target::All => VerifyScope::All,
-                    Target::Workspace(id) => VerifyScope::Workspace(id),
+                    Coverage::All => VerifyScope::All,
+                    Coverage::Workspace(id) => VerifyScope::Workspace(id),
                 };
                 // The subcommand's policy: latest dequeues too, database-wide.
                 let result = crate::commands::verify::check(recents, conn, &scope, repair)

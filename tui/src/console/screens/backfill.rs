@@ -16,7 +16,7 @@ use super::super::format::{count, duration, precise_time};
 
 /// What a backfill or a verify covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
+pub enum Coverage {
     /// Every workspace.
     All,
     /// One workspace.
@@ -30,7 +30,7 @@ const SAMPLES: usize = 120;
 #[derive(Debug)]
 pub struct BackfillState {
     /// What `b` and `v` cover.
-    pub target: Target,
+    pub target: Coverage,
     /// Whether a backfill is running.
     pub running: bool,
     /// Whether a cancel was asked for and not yet answered.
@@ -50,7 +50,7 @@ pub struct BackfillState {
 impl Default for BackfillState {
     fn default() -> Self {
         Self {
-            target: Target::All,
+            target: Coverage::All,
             running: false,
             cancelling: false,
             progress: None,
@@ -89,7 +89,7 @@ impl BackfillState {
 
     /// Points `b`, `v` and `x` at `target`; what was shown of the other
     /// target (its gauge, throughput, verdict) goes with it.
-    pub fn retarget(&mut self, target: Target) {
+    pub fn retarget(&mut self, target: Coverage) {
         if target != self.target {
             self.target = target;
             self.progress = None;
@@ -140,9 +140,9 @@ pub fn render(state: &BackfillState, target_name: Option<&str>, frame: &mut Fram
     ])
     .areas(area);
     let target = match (state.target, target_name) {
-        (Target::All, _) => "every workspace".to_owned(),
-        (Target::Workspace(id), Some(name)) => format!("workspace {name} (#{id})"),
-        (Target::Workspace(id), None) => format!("workspace #{id}"),
+        (Coverage::All, _) => "every workspace".to_owned(),
+        (Coverage::Workspace(id), Some(name)) => format!("workspace {name} (#{id})"),
+        (Coverage::Workspace(id), None) => format!("workspace #{id}"),
     };
     frame.render_widget(
         Paragraph::new(Line::from(vec!["Target: ".into(), target.bold()])),
