@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use recents_schema::Names;
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Value};
 
+use super::Key;
 use super::read::{check_workspace_rows, rows_to_workflows};
-use super::summary::Key;
 use super::{RecentWorkflow, Scope};
 use crate::error::Result;
 use crate::handle::Recents;

@@ -78,3 +78,13 @@ impl From<&recents_entity::saved_run::Model> for SavedRun {
         }
     }
 }
+
+/// The key of one summary row (a workspace, a member or `''` for the
+/// workspace row, a workflow): what a saved run counts towards, if it
+/// counts at all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Key {
+    pub workspace_id: WorkspaceId,
+    pub uid: String,
+    pub published_run_id: PublishedRunId,
+}

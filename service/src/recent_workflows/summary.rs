@@ -12,7 +12,7 @@ use recents_entity::workspace_recent_workflow::WORKSPACE_SCOPE_UID;
 use recents_schema::{Names, Schema};
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Value};
 
-use super::SavedRun;
+use super::{Key, SavedRun};
 use crate::error::Result;
 use crate::ids::{PublishedRunId, SavedRunId, VersionId, WorkspaceId};
 use crate::sql::{for_update, statement};
@@ -258,14 +258,6 @@ pub(crate) async fn record<C: ConnectionTrait>(
         }
     };
     Ok(written.rows_affected() > 0)
-}
-
-/// The summary key a saved run counts towards, if it counts at all.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Key {
-    pub workspace_id: WorkspaceId,
-    pub uid: String,
-    pub published_run_id: PublishedRunId,
 }
 
 /// Brings one summary row back to its history aggregate after `run` left the

@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use recents_schema::{Names, Schema};
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, SqlErr, TransactionTrait};
 
+use super::Key;
 use super::SavedRun;
-use super::summary::{self, Key};
+use super::summary;
 use crate::error::{Error, Result};
 use crate::handle::Recents;
 use crate::ids::{PublishedRunId, SavedRunId, VersionId, WorkspaceId};

@@ -21,8 +21,9 @@ use crate::handle::Recents;
 use crate::ids::{PublishedRunId, SavedRunId, WorkspaceId};
 pub use crate::maintenance::{DriftKind, SAMPLES_PER_KIND};
 use crate::maintenance::{KeyBatches, SESSION_POSTGRES, check_workspace, count, retrying, tally};
+use crate::recent_workflows::Key;
 use crate::recent_workflows::history::batch_aggregate;
-use crate::recent_workflows::summary::{self, Key};
+use crate::recent_workflows::summary;
 use crate::sql::{begin_write, statement};
 
 /// The workspaces of one batch: a range, or one workspace, written as an
