@@ -34,7 +34,6 @@ pub mod queue;
 pub mod recent_workflows;
 mod sql;
 mod validate;
-pub mod verify;
 
 pub use backfill::{
     BackfillOptions, BackfillReport, BackfillScope, CancelToken, Checkpoint, Progress, backfill,
@@ -47,6 +46,7 @@ pub use queue::{
     LastDequeueDrift, LastDequeueReport, QueueHeadReport, repair_last_dequeues, repair_queue_heads,
     verify_last_dequeues, verify_queue_heads,
 };
+pub use recent_workflows::verify;
 pub use recent_workflows::{
     RecentWorkflow, RunSave, SaveOptions, SavedRun, Scope, delete_published_run, delete_saved_run,
     delete_version, home_recent_workflows, recent_workflows, recent_workflows_from_history,

@@ -6,14 +6,11 @@
 //! the older batches after them mostly compare and write nothing.
 
 use recents_schema::Names;
-use sea_orm::DbBackend;
 
-use crate::recent_workflows::history::batch_aggregate;
-use crate::recent_workflows::summary::{LOWERING_LOCK, insert_into, keep_greater};
+use crate::{queue, recent_workflows};
 
 use super::BackfillScope;
 use crate::maintenance::SESSION_POSTGRES;
-use crate::queue::keep_greater_latest_dequeue;
 use crate::sql::for_update;
 
 /// The history a scope reads: its table, its id column, and the condition
@@ -55,71 +52,23 @@ pub(super) fn extent(n: &Names, scope: &BackfillScope) -> String {
 pub(super) fn merge_batch(n: &Names, scope: &BackfillScope) -> String {
     let (_, id, only) = history(n, scope);
     match scope {
-        BackfillScope::LastDequeues => merge_last_dequeues(n),
-        _ => merge_recent_workflows(n, &format!("s.{id} >= ? AND s.{id} <= ?{only}")),
-    }
-}
-
-fn merge_recent_workflows(n: &Names, filter: &str) -> String {
-    let batch = batch_aggregate(n, filter);
-    let insert_into = insert_into(n);
-    let keep_greater = keep_greater(n);
-    let r = &n.recent_workflows;
-    match n.backend {
-        // Rows the summary already holds at or above are dropped before the
-        // insert: the upsert would lock each such row only to write nothing,
-        // and in a backfill that is nearly every row after the first batches.
-        // The check may read a row that rises before the insert; the conflict
-        // clause still decides. Plan: Index Scan of saved_runs_pkey over the
-        // id range, Hash Join to the versions, Sort + Unique per level, then
-        // per candidate row one index probe of the summary (SubPlan), about
-        // 3 µs each; no tuple is locked unless it is written.
-        DbBackend::Postgres => format!(
-            "{insert_into}SELECT h.* FROM ({batch}) h \
-             WHERE NOT COALESCE((\
-                SELECT (r.last_used_at, r.last_saved_run_id) >= (h.last_used_at, h.last_saved_run_id) \
-                FROM {r} r \
-                WHERE r.workspace_id = h.workspace_id AND r.uid = h.uid \
-                AND r.published_run_id = h.published_run_id), false) \
-             {keep_greater}"
+        BackfillScope::LastDequeues => queue::merge_last_dequeues_batch(n),
+        _ => recent_workflows::backfill::merge_batch(
+            n,
+            &format!("s.{id} >= ? AND s.{id} <= ?{only}"),
         ),
-        // SQLite needs a WHERE before ON CONFLICT to parse an INSERT … SELECT.
-        DbBackend::Sqlite => {
-            format!("{insert_into}SELECT h.* FROM ({batch}) h WHERE true {keep_greater}")
-        }
-        // MySQL/MariaDB: INSERT … SELECT reads the runs with shared locks
-        // (under REPEATABLE READ, which the batch sets), so a run being moved
-        // or deleted is read as committed after that change, never before it.
-        _ => format!("{insert_into}SELECT h.* FROM ({batch}) h {keep_greater}"),
     }
-}
-
-// The greatest `started_at` per user; a user's row only ever rises.
-fn merge_last_dequeues(n: &Names) -> String {
-    let j = &n.jobs;
-    format!(
-        "INSERT INTO {d} (user_id, latest_dequeue) \
-         SELECT s.{user}, MAX(s.{started}) FROM {table} s \
-         WHERE s.{id} >= ? AND s.{id} <= ? AND s.{started} IS NOT NULL \
-         GROUP BY s.{user}{keep}",
-        d = n.last_dequeues,
-        user = j.user_id,
-        started = j.started_at,
-        table = j.table,
-        id = j.id,
-        keep = keep_greater_latest_dequeue(n),
-    )
 }
 
 /// PostgreSQL, first in a batch: room for the batch's sorts in memory; no
 /// JIT, whose compilation (the per-row check's estimate crosses
 /// `jit_above_cost`) took longer than a whole batch's work; and, for recent
-/// workflows, [`LOWERING_LOCK`] exclusively, so no summary row is lowered
+/// workflows, the summary's lowering lock exclusively, so no summary row is lowered
 /// between the batch's snapshot and its commit.
 pub(super) fn batch_setup_postgres(scope: &BackfillScope) -> String {
     let lock = match scope {
         BackfillScope::LastDequeues => String::new(),
-        _ => format!(", pg_advisory_xact_lock({LOWERING_LOCK})"),
+        _ => format!(", {}", recent_workflows::backfill::lowering_lock()),
     };
     format!("SELECT {SESSION_POSTGRES}{lock}")
 }

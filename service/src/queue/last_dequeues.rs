@@ -327,3 +327,21 @@ pub(crate) fn keep_greater_latest_dequeue(n: &Names) -> String {
         ),
     }
 }
+
+/// The backfill's batch for this summary: the greatest `started_at` per user
+/// of the jobs `id >= ? AND id <= ?`; a user's row only ever rises.
+pub(crate) fn merge_batch(n: &Names) -> String {
+    let j = &n.jobs;
+    format!(
+        "INSERT INTO {d} (user_id, latest_dequeue) \
+         SELECT s.{user}, MAX(s.{started}) FROM {table} s \
+         WHERE s.{id} >= ? AND s.{id} <= ? AND s.{started} IS NOT NULL \
+         GROUP BY s.{user}{keep}",
+        d = n.last_dequeues,
+        user = j.user_id,
+        started = j.started_at,
+        table = j.table,
+        id = j.id,
+        keep = keep_greater_latest_dequeue(n),
+    )
+}

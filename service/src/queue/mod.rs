@@ -66,7 +66,7 @@ pub use heads::{
     QueueHead, QueueHeadDrift, QueueHeadReport, repair_queue_heads, verify_queue_heads,
 };
 pub use history::fair_order_from_history;
-pub(crate) use last_dequeues::keep_greater_latest_dequeue;
+pub(crate) use last_dequeues::merge_batch as merge_last_dequeues_batch;
 pub use last_dequeues::{
     LastDequeueDrift, LastDequeueReport, repair_last_dequeues, verify_last_dequeues,
 };

@@ -123,7 +123,7 @@ impl Recents {
 /// `(workspace_id, uid, published_run_id, last_saved_run_id, last_used_at)`:
 /// each member's latest run per published run, and each workspace's (uid
 /// `''`; a run whose uid is `''` counts for its workspace only).
-pub(crate) fn batch_aggregate(n: &Names, filter: &str) -> String {
+pub(super) fn batch_aggregate(n: &Names, filter: &str) -> String {
     let s = &n.saved_runs;
     let v = &n.versions;
     let runs = format!(
@@ -185,7 +185,7 @@ struct LatestRun {
 }
 
 /// The history aggregate of one summary key: the latest `(id, updated_at)`.
-pub(crate) async fn aggregate<C: ConnectionTrait>(
+pub(super) async fn aggregate<C: ConnectionTrait>(
     conn: &C,
     n: &Names,
     key: &Key,

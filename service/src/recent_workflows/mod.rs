@@ -8,12 +8,14 @@
 //! workspace. [`save_run`] keeps both in the run-save transaction;
 //! [`recent_workflows_from_history`] is the definition they are tested against.
 
-pub(crate) mod history;
+pub(crate) mod backfill;
+mod history;
 mod read;
 mod settings;
 
 pub(crate) use settings::check_mode;
-pub(crate) mod summary;
+mod summary;
+pub mod verify;
 mod write;
 
 use chrono::{DateTime, Utc};

@@ -19,7 +19,7 @@ use crate::sql::{for_update, statement};
 
 /// `INSERT INTO` the summary with the column list every write of a summary
 /// row inserts, in this order.
-pub(crate) fn insert_into(n: &Names) -> String {
+pub(super) fn insert_into(n: &Names) -> String {
     format!(
         "INSERT INTO {} (workspace_id, uid, published_run_id, last_saved_run_id, last_used_at) ",
         n.recent_workflows
@@ -30,7 +30,7 @@ pub(crate) fn insert_into(n: &Names) -> String {
 /// monotonic upsert: a row only ever moves to a greater
 /// `(last_used_at, last_saved_run_id)`. The live save, `recompute` and the
 /// backfill all use it, so they agree whatever order they commit in.
-pub(crate) fn keep_greater(n: &Names) -> String {
+pub(super) fn keep_greater(n: &Names) -> String {
     let r = &n.recent_workflows;
     match n.backend {
         // MySQL/MariaDB: no WHERE on ON DUPLICATE KEY UPDATE, and assignments
@@ -200,7 +200,7 @@ struct FreshRows {
 /// would write a row for it fails the row's foreign key and is retried.
 /// MySQL/MariaDB need no such lock (the batch's `INSERT … SELECT` reads the
 /// runs with shared row locks), nor SQLite (one writer at a time).
-pub(crate) const LOWERING_LOCK: i64 = 0x7265_6365_6e74_7301;
+pub(super) const LOWERING_LOCK: i64 = 0x7265_6365_6e74_7301;
 
 /// Records the saved run `run` of `workspace`, as stored, in its member's
 /// and its workspace's summary rows. (The workspace narrows every read to
@@ -210,7 +210,7 @@ pub(crate) const LOWERING_LOCK: i64 = 0x7265_6365_6e74_7301;
 ///
 /// `fresh_after`: when set, a row whose `last_used_at` is at or after it is
 /// left alone (the freshness window); `None` is exact.
-pub(crate) async fn record<C: ConnectionTrait>(
+pub(super) async fn record<C: ConnectionTrait>(
     conn: &C,
     schema: &Schema,
     run: SavedRunId,
@@ -264,7 +264,7 @@ pub(crate) async fn record<C: ConnectionTrait>(
 /// group (deleted, moved, or saved with an older time). Nothing is read from
 /// history unless `run` was the row's latest run: any other run leaving
 /// cannot change the maximum.
-pub(crate) async fn forget<C: ConnectionTrait>(
+pub(super) async fn forget<C: ConnectionTrait>(
     conn: &C,
     schema: &Schema,
     key: &Key,
@@ -283,7 +283,7 @@ pub(crate) async fn forget<C: ConnectionTrait>(
 
 /// Brings one summary row back to its history aggregate, whatever it holds
 /// (after runs were detached in bulk).
-pub(crate) async fn recompute<C: ConnectionTrait>(
+pub(super) async fn recompute<C: ConnectionTrait>(
     conn: &C,
     schema: &Schema,
     key: &Key,
@@ -338,7 +338,7 @@ async fn lock_row<C: ConnectionTrait>(
 /// only). Call it before locking any summary row in the transaction: a batch
 /// takes the lock first and then row locks, so the same order here keeps the
 /// two from deadlocking.
-pub(crate) async fn hold_lowering_lock<C: ConnectionTrait>(conn: &C) -> Result<()> {
+pub(super) async fn hold_lowering_lock<C: ConnectionTrait>(conn: &C) -> Result<()> {
     let backend = conn.get_database_backend();
     if backend == DbBackend::Postgres {
         conn.execute_raw(statement(
@@ -400,7 +400,7 @@ struct OfVersion {
 
 /// The published run of a version; `lock` is appended to the read (a row
 /// lock, or a locking read that sees the latest committed row on MySQL).
-pub(crate) async fn published_run_of<C: ConnectionTrait>(
+pub(super) async fn published_run_of<C: ConnectionTrait>(
     conn: &C,
     schema: &Schema,
     version: VersionId,
@@ -439,7 +439,7 @@ pub(crate) async fn published_run_of<C: ConnectionTrait>(
 /// then the old group forgotten (its recompute reads history, which already
 /// holds the run as updated, so the group comes out exact, the same group
 /// back in time included), then the new use recorded on top.
-pub(crate) async fn move_run<C: ConnectionTrait>(
+pub(super) async fn move_run<C: ConnectionTrait>(
     conn: &C,
     schema: &Schema,
     before: &SavedRun,
@@ -506,7 +506,7 @@ async fn lock_in_order<C: ConnectionTrait>(conn: &C, schema: &Schema, keys: &[Ke
 
 /// The member's and the workspace's key for a run using `published_run_id`
 /// (the workspace's only, for a run whose uid is `''`).
-pub(crate) fn keys(
+pub(super) fn keys(
     workspace_id: WorkspaceId,
     uid: &str,
     published_run_id: PublishedRunId,
