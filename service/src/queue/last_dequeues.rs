@@ -315,7 +315,7 @@ where
 
 /// The conflict clause of an insert into `execution_last_dequeues` that
 /// never lowers a row (a dequeue's trigger may have written a later time).
-pub(crate) fn keep_greater_latest_dequeue(n: &Names) -> String {
+fn keep_greater_latest_dequeue(n: &Names) -> String {
     let d = &n.last_dequeues;
     match n.backend {
         DbBackend::MySql => format!(
