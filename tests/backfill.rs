@@ -13,15 +13,16 @@ use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use recents::entity::prelude::*;
-use recents::migration::{Migrator, MigratorTrait};
+use recents::migration::{Migrator, MigratorTrait, SchemaManager, summary_migration};
 use recents::{
     BackfillOptions, BackfillScope, CancelToken, DriftKind, Error, RunSave, SaveOptions,
-    SavedRunId, VerifyOptions, VerifyScope, WorkspaceId, backfill, checkpoint, delete_saved_run,
-    repair, save_run, verify,
+    SavedRunId, Schema, VerifyOptions, VerifyScope, WorkspaceId, backfill, checkpoint,
+    delete_saved_run, repair, save_run, verify,
 };
 use recents_testkit::{Backend, TestDb, backend_tests};
 use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait, TransactionTrait,
+    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Statement,
+    TransactionTrait,
 };
 use support::{
     History, actual_summary, at, expected_summary, history_shape, insert_random_runs,
@@ -576,6 +577,108 @@ async fn the_summary_migration_fills_from_existing_history(db: &TestDb) {
     assert_exact(c).await;
 }
 
+/// The migration's fill stopped between two of its batches (its task
+/// dropped mid-statement, as a killed process drops its connections) goes on
+/// where it stopped at the next `up`, and a workspace and a workflow deleted
+/// meanwhile leave no row behind (PostgreSQL adds its foreign keys only after
+/// the fill, so rows staged before the delete reach the summary first).
+async fn a_summary_migration_stopped_mid_fill_resumes_exact(db: &TestDb) {
+    let c = &db.conn;
+    let all = Migrator::migrations().len() as u32;
+    Migrator::down(c, Some(all - 1)).await.unwrap();
+    let history = history_shape(c).await;
+    insert_random_runs(c, &history, &mut StdRng::seed_from_u64(11), 3000).await;
+    let postgres = db.backend == Backend::Postgres;
+    // What the fill has written so far: staged member rows on PostgreSQL,
+    // summary rows elsewhere.
+    let progress = if postgres {
+        "SELECT COUNT(*) AS n FROM workspace_recent_workflows_fill"
+    } else {
+        "SELECT COUNT(*) AS n FROM workspace_recent_workflows"
+    };
+    let url = db.url.clone();
+    let fill = tokio::spawn(async move {
+        let conn = recents_testkit_connect(&url).await;
+        let summary = summary_migration(&Schema::default(), Some(3));
+        summary.up(&SchemaManager::new(&conn)).await
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let written = match c
+            .query_one_raw(Statement::from_string(c.get_database_backend(), progress))
+            .await
+        {
+            Ok(Some(row)) => row.try_get::<i64>("", "n").unwrap(),
+            // Not created yet.
+            _ => 0,
+        };
+        // The history has a few dozen summary keys, and each batch of three
+        // runs stages up to three rows: both are a few batches in.
+        if written >= 20 {
+            break;
+        }
+        if fill.is_finished() {
+            panic!(
+                "the fill ended before it could be stopped: {:?}",
+                fill.await
+            );
+        }
+        assert!(Instant::now() < deadline, "the fill made no progress");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    fill.abort();
+    assert!(fill.await.unwrap_err().is_cancelled());
+    if postgres {
+        let summary_rows = c
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT COUNT(*) AS n FROM workspace_recent_workflows",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap();
+        assert_eq!(
+            summary_rows, 0,
+            "the summary is written only once every batch is staged"
+        );
+    }
+    let (deleted_workspace, _) = history.versions[0];
+    let (_, version_of_deleted_workflow) = history.versions[history.versions.len() - 1];
+    let b = c.get_database_backend();
+    c.execute_raw(recents::admin::statement(
+        b,
+        "DELETE FROM workspaces WHERE id = ?",
+        vec![deleted_workspace.0.into()],
+    ))
+    .await
+    .unwrap();
+    c.execute_raw(recents::admin::statement(
+        b,
+        "DELETE FROM published_runs WHERE id = \
+         (SELECT published_run_id FROM published_run_versions WHERE id = ?)",
+        vec![version_of_deleted_workflow.0.into()],
+    ))
+    .await
+    .unwrap();
+    Migrator::up(c, None).await.unwrap();
+    assert_exact(c).await;
+    if postgres {
+        let staging = c
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT to_regclass('workspace_recent_workflows_fill') IS NULL AS gone",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<bool>("", "gone")
+            .unwrap();
+        assert!(staging, "the staging table is dropped with the reduce");
+    }
+}
+
 async fn bad_backfill_and_verify_input_is_a_typed_error(db: &TestDb) {
     let c = &db.conn;
     for batch_rows in [0, 1_000_001] {
@@ -640,5 +743,6 @@ backend_tests!(
     verify_finds_planted_drift_of_each_kind_and_repair_removes_it,
     last_dequeues_are_backfilled_from_jobs_and_never_lowered,
     the_summary_migration_fills_from_existing_history,
+    a_summary_migration_stopped_mid_fill_resumes_exact,
     bad_backfill_and_verify_input_is_a_typed_error,
 );

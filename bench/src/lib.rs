@@ -35,6 +35,9 @@ pub struct Options {
     pub drain_jobs: u64,
     /// Capture EXPLAIN ANALYZE of our dequeue's claim (PostgreSQL only).
     pub explain: bool,
+    /// Figure 3 alone over the history an earlier run left, its summaries
+    /// emptied first: no rebuild of the schema, no load.
+    pub reuse_history: bool,
 }
 
 impl Options {
@@ -69,9 +72,6 @@ pub struct Report {
 /// Rebuilds the schema on `conn`, generates the data and measures the
 /// figures asked for.
 pub async fn run(conn: &DatabaseConnection, options: &Options) -> Result<Report> {
-    // `fresh` turns SQLite foreign keys off on one pooled connection and drops
-    // tables over others; our own `down`s drop children first on any pool.
-    Migrator::refresh(conn).await?;
     let mut report = Report {
         history: None,
         figures: Vec::new(),
@@ -81,6 +81,17 @@ pub async fn run(conn: &DatabaseConnection, options: &Options) -> Result<Report>
         notes: Vec::new(),
         skipped: Vec::new(),
     };
+    if options.reuse_history {
+        if options.figures != [3] {
+            anyhow::bail!("--reuse-history measures figure 3 alone");
+        }
+        backfill::empty_summary(conn).await?;
+        report.figures.extend(backfill::measure(conn, true).await?);
+        return Ok(report);
+    }
+    // `fresh` turns SQLite foreign keys off on one pooled connection and drops
+    // tables over others; our own `down`s drop children first on any pool.
+    Migrator::refresh(conn).await?;
     // Figure 5 runs first, on the freshly migrated database: its single
     // server then holds what each cluster database holds, and the history of
     // figures 1–3 is generated into an empty database after it.
@@ -101,7 +112,7 @@ pub async fn run(conn: &DatabaseConnection, options: &Options) -> Result<Report>
         let history = recents_seed::scale::generate(conn, options.scale).await?;
         recents_seed::scale::analyze_all(conn).await?;
         if options.wants(1) || options.wants(3) {
-            let figures = backfill::measure(conn).await?;
+            let figures = backfill::measure(conn, options.wants(3)).await?;
             if options.wants(3) {
                 report.figures.extend(figures);
             }

@@ -53,6 +53,10 @@ struct Args {
     /// queue size (PostgreSQL, through auto_explain).
     #[arg(long)]
     explain: bool,
+    /// Figure 3 alone over the history an earlier run left in the
+    /// database, its summaries emptied first (no schema rebuild, no load).
+    #[arg(long)]
+    reuse_history: bool,
     /// Also write the figures as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -96,6 +100,7 @@ async fn main() -> Result<()> {
             figures: args.figures.clone(),
             drain_jobs: args.drain_jobs,
             explain: args.explain,
+            reuse_history: args.reuse_history,
         },
     )
     .await?;

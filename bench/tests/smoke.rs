@@ -15,6 +15,7 @@ async fn the_benchmark_runs_at_one_hundredth_scale(db: &TestDb) {
             figures: ALL_FIGURES.to_vec(),
             drain_jobs: 100,
             explain: true,
+            reuse_history: false,
         },
     )
     .await
@@ -22,13 +23,13 @@ async fn the_benchmark_runs_at_one_hundredth_scale(db: &TestDb) {
     let history = report.history.as_ref().unwrap();
     assert_eq!(history.heavy[0].1, 17_806, "1,780,569 runs scaled by 0.01");
     assert!(history.runs >= 74_000, "7.4M runs scaled: {}", history.runs);
-    // Backfill and verify, 5 heavy workspaces × 2 scopes × (p50, p99), 16 save
+    // The migration's fill, backfill and verify, 5 heavy workspaces × 2 scopes × (p50, p99), 16 save
     // figures (hot and cold, exact and a 1 s window, kept by the service and
     // by triggers, autocommitted and with the caller's 2 ms of work), then per
     // user count (20, 2,000, 20,000) p50 and p99 against the seed after, p50
     // against the seed before, FIFO, fair and fair in tens, and for the two
     // larger counts p50 against the 20 users'.
-    assert_eq!(report.figures.len(), 38 + 3 * 6 + 2);
+    assert_eq!(report.figures.len(), 39 + 3 * 6 + 2);
     assert_eq!(report.reads.len(), 10);
     // 3 user counts at the seed's 240 waiting jobs, every head agreed on by
     // the seed's queries, dequeue and next_in_line.
@@ -85,6 +86,7 @@ async fn the_benchmark_writes_its_plots(db: &TestDb) {
             figures: vec![1, 4],
             drain_jobs: 10,
             explain: false,
+            reuse_history: false,
         },
     )
     .await

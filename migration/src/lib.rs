@@ -56,7 +56,7 @@ pub use runner::{OwnMigrations, Status};
 pub fn migrations(schema: &Schema) -> Vec<Box<dyn MigrationTrait>> {
     let schema = || schema.clone();
     vec![
-        Box::new(m20261123_000002_workspace_recent_workflows::Migration { schema: schema() }),
+        summary_migration(&schema(), None),
         Box::new(m20261123_000003_execution_last_dequeues::Migration { schema: schema() }),
         Box::new(m20261123_000004_backfill_checkpoints::Migration { schema: schema() }),
         Box::new(m20261123_000005_fair_queue::Migration { schema: schema() }),
@@ -67,6 +67,17 @@ pub fn migrations(schema: &Schema) -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261202_000012_summary_triggers::Migration { schema: schema() }),
         Box::new(m20261202_000013_queue_throughput::Migration { schema: schema() }),
     ]
+}
+
+/// The summary's migration (the first of [`migrations`]) with `fill_batch_rows`
+/// saved runs per batch of its fill instead of the backend's default: for the
+/// tests of a fill stopped between batches.
+#[doc(hidden)]
+pub fn summary_migration(schema: &Schema, fill_batch_rows: Option<i64>) -> Box<dyn MigrationTrait> {
+    Box::new(m20261123_000002_workspace_recent_workflows::Migration {
+        schema: schema.clone(),
+        fill_batch_rows,
+    })
 }
 
 /// The history tables under recents' own names (workspaces, published runs
