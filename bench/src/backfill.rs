@@ -14,8 +14,19 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 /// The prefix of the fill's own summary, beside the backfill's.
 const FILL_PREFIX: &str = "fill_";
 
-/// Empties the recent-workflows summary and forgets its backfill passes.
+/// Empties the recent-workflows summary and forgets its backfill passes;
+/// fails if there is no history to summarize (figure 4 and the others
+/// rebuild the schema: run figure 3 without reusing first).
 pub async fn empty_summary(conn: &DatabaseConnection) -> Result<()> {
+    let any = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT 1 AS one FROM saved_runs LIMIT 1",
+        ))
+        .await?;
+    if any.is_none() {
+        bail!("no saved runs to reuse: run figure 3 once without --reuse-history");
+    }
     conn.execute_unprepared("DELETE FROM workspace_recent_workflows")
         .await?;
     conn.execute_unprepared("DELETE FROM recents_backfill_checkpoints")
