@@ -19,7 +19,7 @@ use recents::{
     recent_workflows_from_history, repair, repair_last_dequeues, repair_queue_heads, save_run,
     touch, verify, verify_last_dequeues, verify_queue_heads,
 };
-use recents_migration::{Migrator, MigratorTrait};
+use recents_migration::{Migrator, MigratorTrait, SchemaManager, summary_migration};
 use recents_testkit::{Backend, TestDb, backend_tests};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Value};
 use support::{
@@ -451,6 +451,242 @@ async fn walks_cover_the_ends(db: &TestDb) {
     assert!(heads.is_exact() && heads.rows == 4, "{heads:?}");
 }
 
+/// The migration's fill, in batches of one run and up, over runs whose ids
+/// sit at both ends of i64 and whose times sit at both ends of the range and
+/// around 2038, with the newest run of a group at a low id so that the
+/// newest-first walk meets it last: the summary equals the history's.
+async fn the_migrations_fill_in_batches_covers_both_ends_of_ids_and_times(db: &TestDb) {
+    let c = &raw_writer(db).await;
+    let all = Migrator::migrations().len() as u32;
+    Migrator::down(c, Some(all - 1)).await.unwrap();
+    let times = edge_times();
+    for (n, &id) in [i64::MIN, i64::MAX].iter().enumerate() {
+        execute(
+            c,
+            "INSERT INTO workspaces (id, name, is_personal, created_at) VALUES (?, ?, ?, ?)",
+            vec![
+                id.into(),
+                format!("w{n}").into(),
+                false.into(),
+                at(0, 0).into(),
+            ],
+        )
+        .await;
+    }
+    // Two workflows in the first workspace, one in the second; each with
+    // one version, numbered at the ends too.
+    for (id, ws) in [(i64::MIN, i64::MIN), (0, i64::MIN), (i64::MAX, i64::MAX)] {
+        execute(
+            c,
+            "INSERT INTO published_runs (id, workspace_id, title, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?)",
+            vec![
+                id.into(),
+                ws.into(),
+                "A".into(),
+                at(0, 0).into(),
+                at(0, 0).into(),
+            ],
+        )
+        .await;
+        execute(
+            c,
+            "INSERT INTO published_run_versions (id, published_run_id, created_at) VALUES (?, ?, ?)",
+            vec![id.into(), id.into(), at(0, 0).into()],
+        )
+        .await;
+    }
+    // (run id, workspace, version, uid, time): ids from both ends, the
+    // latest times on the lowest ids.
+    let runs = [
+        (i64::MIN, i64::MIN, i64::MIN, "ann", times[7]),
+        (i64::MIN + 1, i64::MIN, 0, "ann", times[6]),
+        (-1, i64::MIN, i64::MIN, "bob", times[5]),
+        (0, i64::MIN, 0, "", times[4]),
+        (1, i64::MIN, i64::MIN, "ann", times[0]),
+        (2, i64::MIN, 0, "bob", times[1]),
+        (i64::MAX - 2, i64::MAX, i64::MAX, "ann", times[2]),
+        (i64::MAX - 1, i64::MAX, i64::MAX, "ann", times[5]),
+        (i64::MAX, i64::MIN, 0, "bob", times[3]),
+    ];
+    for (id, ws, v, uid, t) in runs {
+        execute(
+            c,
+            "INSERT INTO saved_runs (id, workspace_id, uid, parent_version_id, run_status, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, 'done', ?, ?)",
+            vec![id.into(), ws.into(), uid.into(), v.into(), t.into(), t.into()],
+        )
+        .await;
+    }
+    let expected = expected_summary(c).await;
+    for batch in [1, 2, 3, 1_000] {
+        let summary = summary_migration(&recents::Schema::default(), Some(batch));
+        let manager = SchemaManager::new(c);
+        summary.up(&manager).await.unwrap();
+        assert_eq!(
+            actual_summary(c).await,
+            expected,
+            "the fill in batches of {batch}"
+        );
+        summary.down(&manager).await.unwrap();
+    }
+    Migrator::up(c, None).await.unwrap();
+    assert_exact(c).await;
+}
+
+/// What `stalled_jobs_as_of` lists at `as_of`: every `processing` job whose
+/// heartbeat is older than `as_of - max_age` or missing, stalest first, by
+/// chrono's arithmetic (it reaches before year 1000 where SQL cannot).
+fn stalled_by_definition(jobs: &[queue::Job], as_of: DateTime<Utc>, max_age: Duration) -> Vec<i64> {
+    let cutoff = as_of - chrono::Duration::from_std(max_age).unwrap();
+    let mut stalled: Vec<&queue::Job> = jobs
+        .iter()
+        .filter(|j| j.state == recents::entity::execution_job::JobState::Processing)
+        .filter(|j| j.last_heartbeat_at.is_none_or(|beat| beat < cutoff))
+        .collect();
+    stalled.sort_by_key(|j| (j.last_heartbeat_at.is_some(), j.last_heartbeat_at, j.id));
+    stalled.iter().map(|j| j.id).collect()
+}
+
+/// Runs ended in `(until - window, until]`, completed apart from failed.
+fn ended_by_definition(jobs: &[queue::Job], until: DateTime<Utc>, window: Duration) -> (u64, u64) {
+    use recents::entity::execution_job::JobState;
+    let since = until - chrono::Duration::from_std(window).unwrap();
+    let ended = |states: &[JobState]| {
+        jobs.iter()
+            .filter(|j| states.contains(&j.state))
+            .filter(|j| j.finished_at.is_some_and(|at| at > since && at <= until))
+            .count() as u64
+    };
+    (
+        ended(&[JobState::Completed]),
+        ended(&[JobState::Errored, JobState::Failed]),
+    )
+}
+
+/// Heartbeats and ends at both ends of the range and around 2038: the
+/// stalled list, the reset and the throughput agree with their definitions
+/// at every instant next to them, for windows that stay in the range and
+/// ones that reach back before its start.
+async fn stalls_and_throughput_hold_at_both_ends_of_the_range_and_around_2038(db: &TestDb) {
+    let c = &db.conn;
+    let recents = recents::Recents::new(recents::Schema::default());
+    let times = edge_times();
+    for (n, &t) in times.iter().enumerate() {
+        execute(
+            c,
+            "INSERT INTO execution_jobs (user_id, state, payload, created_at, started_at, last_heartbeat_at, worker_hostname) \
+             VALUES (?, 'processing', ?, ?, ?, ?, 'w')",
+            vec![
+                (n as i64).into(),
+                serde_json::json!({}).into(),
+                times[0].into(),
+                t.into(),
+                t.into(),
+            ],
+        )
+        .await;
+        execute(
+            c,
+            "INSERT INTO execution_jobs (user_id, state, payload, created_at, started_at, finished_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+            vec![
+                (100 + n as i64).into(),
+                if n % 2 == 0 { "completed" } else { "failed" }.into(),
+                serde_json::json!({}).into(),
+                times[0].into(),
+                times[0].into(),
+                t.into(),
+            ],
+        )
+        .await;
+    }
+    // A run that never beat: stalled at any time.
+    execute(
+        c,
+        "INSERT INTO execution_jobs (user_id, state, payload, created_at, started_at, worker_hostname) \
+         VALUES (?, 'processing', ?, ?, ?, 'w')",
+        vec![
+            200i64.into(),
+            serde_json::json!({}).into(),
+            times[0].into(),
+            times[0].into(),
+        ],
+    )
+    .await;
+    let jobs = ExecutionJob::find().all(c).await.unwrap();
+    let micro = chrono::Duration::microseconds(1);
+    let ages = [0, 1, 60, 86_400, 1 << 40].map(Duration::from_secs);
+    for &t in &times {
+        for as_of in [
+            t - micro,
+            t,
+            t + micro,
+            t + chrono::Duration::seconds(60) + micro,
+        ] {
+            if as_of < times[0] || as_of > latest_time() {
+                continue;
+            }
+            for max_age in ages {
+                let listed: Vec<i64> = recents
+                    .stalled_jobs_as_of(c, as_of, max_age, 1000)
+                    .await
+                    .unwrap_or_else(|e| panic!("stalled as of {as_of}, {max_age:?}: {e}"))
+                    .iter()
+                    .map(|j| j.id)
+                    .collect();
+                assert_eq!(
+                    listed,
+                    stalled_by_definition(&jobs, as_of, max_age),
+                    "stalled as of {as_of}, {max_age:?}"
+                );
+                let t = recents
+                    .throughput_as_of(c, as_of, max_age)
+                    .await
+                    .unwrap_or_else(|e| panic!("throughput until {as_of}, {max_age:?}: {e}"));
+                assert_eq!(
+                    (t.completed, t.failed),
+                    ended_by_definition(&jobs, as_of, max_age),
+                    "throughput until {as_of}, {max_age:?}"
+                );
+            }
+        }
+    }
+    // The reset at the range's end ends what the list shows, stamped then.
+    let end = latest_time();
+    let minute = Duration::from_secs(60);
+    let listed = stalled_by_definition(&jobs, end, minute);
+    assert_eq!(
+        listed.len(),
+        times.len(),
+        "all but the last beat, and the one that never beat"
+    );
+    let report = recents
+        .reset_stalled_as_of(c, end, minute, 0)
+        .await
+        .unwrap();
+    let mut failed: Vec<i64> = report.failed.iter().map(|j| j.0).collect();
+    failed.sort();
+    let mut expected = listed.clone();
+    expected.sort();
+    assert_eq!(failed, expected);
+    let after = ExecutionJob::find().all(c).await.unwrap();
+    for j in after.iter().filter(|j| listed.contains(&j.id)) {
+        assert_eq!(j.finished_at, Some(end), "job {} stamped at the end", j.id);
+    }
+    let t = recents.throughput_as_of(c, end, minute).await.unwrap();
+    assert_eq!(
+        (t.completed, t.failed),
+        ended_by_definition(&after, end, minute)
+    );
+    assert_eq!(
+        t.failed,
+        listed.len() as u64 + 1,
+        "the resets and the failure ended at the end"
+    );
+    assert!(stalled_by_definition(&after, end, minute).is_empty());
+}
+
 /// Inserts a saved run as the backend's own code would, returning its id.
 async fn insert_run(
     c: &DatabaseConnection,
@@ -669,6 +905,8 @@ backend_tests!(
     every_time_we_write_keeps_both_ends_of_the_range_and_both_sides_of_2038,
     start_times_stay_inside_the_range_after_a_start_at_its_end,
     every_batched_walk_covers_both_ends_of_the_id_range,
+    the_migrations_fill_in_batches_covers_both_ends_of_ids_and_times,
+    stalls_and_throughput_hold_at_both_ends_of_the_range_and_around_2038,
     a_history_run_with_an_empty_uid_counts_for_its_workspace_only,
     uids_that_differ_by_trailing_spaces_or_case_are_different_members,
     touch_holds_the_time_the_database_stored_not_the_one_it_was_given,

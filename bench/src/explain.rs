@@ -41,6 +41,8 @@ pub async fn dequeue_plan(conn: &DatabaseConnection) -> Result<Option<String>> {
             "SET LOCAL auto_explain.log_min_duration = 0",
             "SET LOCAL auto_explain.log_analyze = on",
             "SET LOCAL auto_explain.log_buffers = on",
+            // The claim runs inside PostgreSQL's claim function.
+            "SET LOCAL auto_explain.log_nested_statements = on",
             "SET LOCAL auto_explain.log_level = notice",
             "SET LOCAL client_min_messages = notice",
         ] {

@@ -44,6 +44,7 @@ mod m20261202_000010_queue_wakeups;
 mod m20261202_000011_queue_heads;
 mod m20261202_000012_summary_triggers;
 mod m20261202_000013_queue_throughput;
+mod m20261203_000014_queue_claim;
 pub mod reach;
 mod runner;
 
@@ -66,6 +67,7 @@ pub fn migrations(schema: &Schema) -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261202_000011_queue_heads::Migration { schema: schema() }),
         Box::new(m20261202_000012_summary_triggers::Migration { schema: schema() }),
         Box::new(m20261202_000013_queue_throughput::Migration { schema: schema() }),
+        Box::new(m20261203_000014_queue_claim::Migration { schema: schema() }),
     ]
 }
 

@@ -304,12 +304,105 @@ fn fill_standard(n: &Names) -> String {
 // --verbose; the fill's progress goes out under that name to be seen.
 const LOG: &str = "sea_orm_migration::fill";
 
+/// The saved runs' ids walked down from the top in batches of `batch_rows`
+/// runs: [`next`](Self::next) gives each batch's inclusive range and logs
+/// the progress of the ones before it (`verb` says what happens to a
+/// batch). Down the whole id range, i64::MIN included: a backend may number
+/// its runs anywhere in it.
+struct BatchWalk<'a> {
+    conn: &'a SchemaManagerConnection<'a>,
+    backend: DbBackend,
+    probe: String,
+    top: Option<i64>,
+    batch_rows: i64,
+    total: i64,
+    verb: &'static str,
+    started: Instant,
+    logged: Instant,
+    /// Runs of the batches walked before the last one given.
+    done: i64,
+    /// Runs of the last batch given.
+    given: i64,
+}
+
+impl<'a> BatchWalk<'a> {
+    fn new(
+        conn: &'a SchemaManagerConnection<'a>,
+        names: &Names,
+        top: Option<i64>,
+        batch_rows: i64,
+        total: i64,
+        verb: &'static str,
+    ) -> Self {
+        let started = Instant::now();
+        Self {
+            conn,
+            backend: names.backend,
+            probe: fill_probe(names),
+            top,
+            batch_rows,
+            total,
+            verb,
+            started,
+            logged: started,
+            done: 0,
+            given: 0,
+        }
+    }
+
+    /// The next batch `(low, high)`, once the last one given is done.
+    async fn next(&mut self) -> Result<Option<(i64, i64)>, DbErr> {
+        self.done += std::mem::take(&mut self.given);
+        if self.done > 0 && self.logged.elapsed().as_secs() >= 2 {
+            self.logged = Instant::now();
+            let seconds = self.started.elapsed().as_secs_f64().max(1e-3);
+            tracing::info!(
+                target: LOG,
+                "{TABLE}: {} of {} saved runs {} ({:.0}%), {:.0} rows/s",
+                self.done,
+                self.total,
+                self.verb,
+                100.0 * self.done as f64 / Ord::max(self.total, 1) as f64,
+                self.done as f64 / seconds
+            );
+        }
+        let Some(high) = self.top else {
+            return Ok(None);
+        };
+        let row = self
+            .conn
+            .query_one_raw(Statement::from_sql_and_values(
+                self.backend,
+                &self.probe,
+                [high.into(), self.batch_rows.into()],
+            ))
+            .await?;
+        let (rows, low) = match row {
+            Some(row) => (
+                row.try_get::<i64>("", "n")?,
+                row.try_get::<Option<i64>>("", "low")?,
+            ),
+            None => (0, None),
+        };
+        let Some(low) = low else {
+            self.top = None;
+            return Ok(None);
+        };
+        self.given = rows;
+        self.top = if rows < self.batch_rows {
+            None
+        } else {
+            low.checked_sub(1)
+        };
+        Ok(Some((low, high)))
+    }
+}
+
 async fn fill(manager: &SchemaManager<'_>, schema: &Schema, batch_rows: i64) -> Result<(), DbErr> {
     let conn = manager.get_connection();
     let backend = manager.get_database_backend();
     let names = schema.names(backend);
     let upsert = fill_standard(names);
-    let probe = fill_probe(names);
     let extent = conn
         .query_one_raw(Statement::from_string(
             backend,
@@ -320,38 +413,19 @@ async fn fill(manager: &SchemaManager<'_>, schema: &Schema, batch_rows: i64) -> 
             ),
         ))
         .await?;
-    let (mut high, total) = match extent {
+    let (max_id, total) = match extent {
         Some(row) => (
-            row.try_get::<Option<i64>>("", "max_id")?.unwrap_or(0),
+            row.try_get::<Option<i64>>("", "max_id")?,
             row.try_get::<i64>("", "n")?,
         ),
-        None => (0, 0),
+        None => (None, 0),
     };
     if total == 0 {
         return Ok(());
     }
     tracing::info!(target: LOG, "{TABLE}: filling from {total} saved runs");
-    let started = Instant::now();
-    let mut logged = started;
-    let mut done: i64 = 0;
-    // Down the whole id range, i64::MIN included: a backend may number its
-    // runs anywhere in it.
-    loop {
-        let row = conn
-            .query_one_raw(Statement::from_sql_and_values(
-                backend,
-                &probe,
-                [high.into(), batch_rows.into()],
-            ))
-            .await?;
-        let (n, low) = match row {
-            Some(row) => (
-                row.try_get::<i64>("", "n")?,
-                row.try_get::<Option<i64>>("", "low")?,
-            ),
-            None => (0, None),
-        };
-        let Some(low) = low else { break };
+    let mut walk = BatchWalk::new(conn, names, max_id, batch_rows, total, "merged");
+    while let Some((low, high)) = walk.next().await? {
         let txn = conn.begin().await?;
         txn.execute_raw(Statement::from_sql_and_values(
             backend,
@@ -360,22 +434,8 @@ async fn fill(manager: &SchemaManager<'_>, schema: &Schema, batch_rows: i64) -> 
         ))
         .await?;
         txn.commit().await?;
-        done += n;
-        if n < batch_rows || low == i64::MIN {
-            break;
-        }
-        high = low - 1;
-        if logged.elapsed().as_secs() >= 2 {
-            logged = Instant::now();
-            let seconds = started.elapsed().as_secs_f64().max(1e-3);
-            tracing::info!(
-                target: LOG,
-                "{TABLE}: {done} of {total} saved runs ({:.0}%), {:.0} rows/s",
-                100.0 * done as f64 / total as f64,
-                done as f64 / seconds
-            );
-        }
     }
+    let (done, started) = (walk.done, walk.started);
     tracing::info!(
         target: LOG,
         "{TABLE}: filled from {done} saved runs in {:.1?}",
@@ -472,15 +532,11 @@ mod staged_fill {
         };
         // Batches are staged from the newest down; a resume goes on below the
         // lowest one (i64::MIN: every batch is staged).
-        let mut high = match staged_low {
+        let high = match staged_low {
             Some(low) => low.checked_sub(1),
             None => max_id,
         };
         tracing::info!(target: LOG, "{TABLE}: filling from {total} saved runs");
-        let started = Instant::now();
-        let mut logged = started;
-        let mut done: i64 = 0;
-        let probe = fill_probe(n);
         let stage = numbered(
             backend,
             &format!(
@@ -488,22 +544,8 @@ mod staged_fill {
                 rows = member_rows_postgres(n)
             ),
         );
-        while let Some(top) = high {
-            let row = conn
-                .query_one_raw(Statement::from_sql_and_values(
-                    backend,
-                    &probe,
-                    [top.into(), batch_rows.into()],
-                ))
-                .await?;
-            let (rows, low) = match row {
-                Some(row) => (
-                    row.try_get::<i64>("", "n")?,
-                    row.try_get::<Option<i64>>("", "low")?,
-                ),
-                None => (0, None),
-            };
-            let Some(low) = low else { break };
+        let mut walk = BatchWalk::new(conn, n, high, batch_rows, total, "staged");
+        while let Some((low, top)) = walk.next().await? {
             let txn = conn.begin().await?;
             // Room for the batch's sorts in memory, and no JIT: compiling
             // the statement took longer than running it.
@@ -518,22 +560,8 @@ mod staged_fill {
             ))
             .await?;
             txn.commit().await?;
-            done += rows;
-            high = if rows < batch_rows {
-                None
-            } else {
-                low.checked_sub(1)
-            };
-            if logged.elapsed().as_secs() >= 2 {
-                logged = Instant::now();
-                let seconds = started.elapsed().as_secs_f64().max(1e-3);
-                tracing::info!(
-                    target: LOG,
-                    "{TABLE}: {done} of {total} saved runs staged, {:.0} rows/s",
-                    done as f64 / seconds
-                );
-            }
         }
+        let (done, started) = (walk.done, walk.started);
         let txn = conn.begin().await?;
         txn.execute_unprepared("SET LOCAL work_mem = '256MB'")
             .await?;

@@ -24,6 +24,7 @@ mod ident;
 mod live;
 mod mapping;
 mod names;
+mod queue_claim;
 mod queue_heads;
 
 use std::path::Path;
@@ -37,6 +38,7 @@ pub use mapping::{
     WorkspaceColumns,
 };
 pub use names::{JobsSql, Names, PublishedRunsSql, SavedRunsSql, VersionsSql, WorkspacesSql};
+pub use queue_claim::{CLAIM_FUNCTION, FRONT_SLACK, MAX_FRONT};
 
 use live::{Kind, Wanted};
 

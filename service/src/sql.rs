@@ -91,6 +91,13 @@ where
     }
 }
 
+/// Whether `C` is a connection of the caller's pool rather than a
+/// transaction the caller has open: on its own connection a statement is
+/// its own transaction.
+pub(crate) fn is_own_connection<C>() -> bool {
+    std::any::type_name::<C>().ends_with("DatabaseConnection")
+}
+
 /// [`begin_write`], in READ COMMITTED on MySQL/MariaDB when it opens a
 /// transaction of its own: the queue's triggers read a user's jobs after
 /// locking the user's row, and under REPEATABLE READ those reads would
@@ -103,8 +110,7 @@ where
     // Only a transaction of its own: asking for an isolation level inside a
     // caller's transaction made sqlx open a new transaction on MySQL, which
     // committed the caller's (found by the benchmark's rolled-back claims).
-    let own = std::any::type_name::<C>().ends_with("DatabaseConnection");
-    if conn.get_database_backend() != DbBackend::MySql || !own {
+    if conn.get_database_backend() != DbBackend::MySql || !is_own_connection::<C>() {
         return begin_write(conn).await;
     }
     conn.begin_with_options(TransactionOptions {

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use recents_entity::execution_job::JobState;
-use recents_schema::{Names, Schema};
+use recents_schema::{FRONT_SLACK, Names, Schema};
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, TransactionTrait};
 
 use super::sql;
@@ -12,16 +12,12 @@ use crate::error::{Error, Result};
 use crate::handle::Recents;
 use crate::ids::{JobId, UserId};
 use crate::maintenance::count;
-use crate::sql::{begin_read_committed, finish, now, statement};
+use crate::sql::{begin_read_committed, finish, is_own_connection, now, statement};
 use crate::validate;
 
 /// How many times [`dequeue_many`] looks again when every head of the fair
 /// order was being claimed by other workers, before it answers empty.
 const MAX_LOOKS: u32 = 64;
-
-/// Users read from the front of the order per job asked for, beyond the
-/// ones other claims may hold: a claim passes over those.
-const FRONT_SLACK: u64 = 64;
 
 /// The most jobs one [`dequeue_many`] hands out.
 pub const MAX_DEQUEUE_BATCH: u32 = 1000;
@@ -271,24 +267,15 @@ async fn claim<C>(conn: &C, n: &Names, worker: &str, want: usize) -> Result<Vec<
 where
     C: ConnectionTrait + TransactionTrait,
 {
+    if n.backend == DbBackend::Postgres {
+        return claim_pg(conn, n, worker, want, now()).await;
+    }
     let txn = begin_read_committed(conn).await?;
     let done: Result<Vec<Job>> = async {
         let now = now();
-        if take_turn(&txn, n, now).await? {
-            promote_due(&txn, n, now).await?;
-        }
+        take_turn(&txn, n).await?;
+        promote_due(&txn, n, now).await?;
         let mut claimed: Vec<Job> = Vec::new();
-        if n.backend == DbBackend::Postgres {
-            while claimed.len() < want {
-                let jobs = claim_front_pg(&txn, n, worker, want - claimed.len(), now).await?;
-                let got = jobs.len();
-                claimed.extend(jobs);
-                if got == 0 {
-                    break;
-                }
-            }
-            return Ok(claimed);
-        }
         // Users held whose head another transaction holds: not again.
         let mut passed: Vec<i64> = Vec::new();
         while claimed.len() < want {
@@ -314,54 +301,69 @@ where
     finish(txn, done).await
 }
 
+/// PostgreSQL: the claim function of migration 14 (`Names::queue_claim`),
+/// one statement: the turn, the promotion of rows whose scheduled jobs came
+/// due by `now`, and the rounds of `Names::claim_front_pg` run inside the
+/// server, each statement of the function reading the commits before it.
+/// On the caller's own connection the statement is its own transaction,
+/// so the turn is held for no round trip to the client: the last one
+/// ended at the commit of a claim that answered, and the next claim's
+/// turn is taken as the server's process is woken. In a caller's
+/// transaction it runs in a savepoint, and the turn is held until the
+/// caller commits.
+async fn claim_pg<C>(
+    conn: &C,
+    n: &Names,
+    worker: &str,
+    want: usize,
+    now: DateTime<Utc>,
+) -> Result<Vec<Job>>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let claim = statement(
+        n.backend,
+        &format!(
+            "SELECT {columns} FROM {claim}(?, ?, ?) j",
+            columns = n.jobs.all_as_recents("j"),
+            claim = n.queue_claim(),
+        ),
+        vec![(want as i64).into(), worker.into(), now.into()],
+    );
+    let rows = if is_own_connection::<C>() {
+        conn.query_all_raw(claim).await?
+    } else {
+        let txn = begin_read_committed(conn).await?;
+        let done = txn.query_all_raw(claim).await.map_err(Error::from);
+        finish(txn, done).await?
+    };
+    Ok(rows
+        .iter()
+        .map(|row| Job::from_query_result(row, ""))
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
 // Claims take their turns on the one row of `execution_dequeue_lock`
-// (SQLite: on its write lock), held to commit. A claim is a few index rows
-// now, so the turn is short; what it buys is that start times follow the
-// order in which claims lock their users. Without it (measured: the
-// eight-worker test) a claim preempted between locking its user and
-// stamping the start time stamps a later time than claims that locked after
-// it, possibly of the next round, and its user then sorts behind users a
-// round ahead of it; no start time taken apart from the lock avoids that.
-// SKIP LOCKED still passes over rows other transactions (a cancel) hold.
-//
-// Returns whether rows may have scheduled jobs due by `now` to promote. On
-// PostgreSQL the turn's statement also tells (read in the statement's
-// snapshot, before the turn came: a job due since then waits for the next
-// claim, whose `now` is later too), which saves the promotion's round trip
-// inside the turn when nothing is due, as it mostly is. The earliest due
-// time is one probe of the next-due index; an EXISTS of rows due by `?` was
-// planned, generically, as a sequential scan of every user's row.
-async fn take_turn<C: ConnectionTrait>(txn: &C, n: &Names, now: DateTime<Utc>) -> Result<bool> {
-    match n.backend {
-        DbBackend::Sqlite => Ok(true),
-        DbBackend::Postgres => {
-            let row = txn
-                .query_one_raw(statement(
-                    n.backend,
-                    &format!(
-                        "SELECT l.id, COALESCE((SELECT MIN(d.next_due_at) FROM {heads} d) <= ?, false) AS due \
-                         FROM {lock} l WHERE l.id = 1 FOR UPDATE OF l",
-                        heads = n.queue_heads,
-                        lock = n.dequeue_lock,
-                    ),
-                    vec![now.into()],
-                ))
-                .await?;
-            Ok(match row {
-                Some(row) => row.try_get::<bool>("", "due")?,
-                None => true,
-            })
-        }
-        _ => {
-            txn.query_one_raw(statement(
-                n.backend,
-                &format!("SELECT id FROM {} WHERE id = 1 FOR UPDATE", n.dequeue_lock),
-                vec![],
-            ))
-            .await?;
-            Ok(true)
-        }
+// (SQLite: on its write lock), held to commit; PostgreSQL's claim function
+// takes the same turn. A claim is a few index rows now, so the turn is
+// short; what it buys is that start times follow the order in which claims
+// lock their users. Without it (measured: the eight-worker test) a claim
+// preempted between locking its user and stamping the start time stamps a
+// later time than claims that locked after it, possibly of the next round,
+// and its user then sorts behind users a round ahead of it; no start time
+// taken apart from the lock avoids that. SKIP LOCKED still passes over rows
+// other transactions (a cancel) hold.
+async fn take_turn<C: ConnectionTrait>(txn: &C, n: &Names) -> Result<()> {
+    if n.backend == DbBackend::Sqlite {
+        return Ok(());
     }
+    txn.query_one_raw(statement(
+        n.backend,
+        &format!("SELECT id FROM {} WHERE id = 1 FOR UPDATE", n.dequeue_lock),
+        vec![],
+    ))
+    .await?;
+    Ok(())
 }
 
 /// Sets rows whose scheduled jobs came due by `now` to their definition now,
@@ -467,53 +469,6 @@ async fn hold_front<C: ConnectionTrait>(
         }
         return Ok(held);
     }
-}
-
-/// PostgreSQL: one round of a claim, in one statement
-/// ([`sql::claim_front_pg`]). An empty answer from a full window means every
-/// user in it was held or changed: it looks further before giving up.
-async fn claim_front_pg<C: ConnectionTrait>(
-    txn: &C,
-    n: &Names,
-    worker: &str,
-    want: usize,
-    now: DateTime<Utc>,
-) -> Result<Vec<Job>> {
-    let mut window = want as u64 * 2 + FRONT_SLACK;
-    loop {
-        let values = vec![
-            (window as i64).into(),
-            (want as i64).into(),
-            now.into(),
-            worker.into(),
-        ];
-        let rows = txn
-            .query_all_raw(statement(n.backend, &sql::claim_front_pg(n, 0), values))
-            .await?;
-        let jobs = rows
-            .iter()
-            .map(|row| Job::from_query_result(row, ""))
-            .collect::<Result<Vec<_>, _>>()?;
-        if jobs.is_empty() && window < 1 << 20 && more_than(txn, n, window).await? {
-            window *= 8;
-            continue;
-        }
-        return Ok(jobs);
-    }
-}
-
-/// Whether more than `window` users have a head.
-async fn more_than<C: ConnectionTrait>(txn: &C, n: &Names, window: u64) -> Result<bool> {
-    let sql = format!(
-        "SELECT f.user_id FROM {heads} f WHERE f.head_job_id IS NOT NULL \
-         ORDER BY {order} LIMIT 1 OFFSET ?",
-        heads = n.queue_heads,
-        order = n.queue_head_order("f"),
-    );
-    Ok(txn
-        .query_one_raw(statement(n.backend, &sql, vec![(window as i64).into()]))
-        .await?
-        .is_some())
 }
 
 /// Claims the heads of the users this transaction holds, those still

@@ -920,13 +920,41 @@ pub(super) fn after(now: DateTime<Utc>, d: Duration, what: &'static str) -> Resu
 }
 
 pub(super) fn before(now: DateTime<Utc>, d: Duration, what: &'static str) -> Result<DateTime<Utc>> {
-    let at = now
+    Ok(since(now, d, what)?.at)
+}
+
+/// The start of a window of `d` that ends at `now`, as a bound on stored
+/// times: [`Since::at`] is clamped to the earliest time recents stores, and
+/// [`Since::clamped`] says the window began before it, so a condition can
+/// still hold every stored time in it (`t < at` means the same, and
+/// `t > start` becomes `t >= at`). Only a `d` beyond chrono's calendar is
+/// an error: a window may reach back before year 1000 from an `as_of` near
+/// it.
+pub(super) fn since(now: DateTime<Utc>, d: Duration, what: &'static str) -> Result<Since> {
+    let earliest = validate::earliest();
+    let start = now
         .checked_sub_signed(span(d, what)?)
         .ok_or_else(|| Error::InvalidArgument {
             what,
             why: format!("{d:?} is too large"),
         })?;
-    validate::timestamp(what, at)
+    Ok(if start < earliest {
+        Since {
+            at: earliest,
+            clamped: true,
+        }
+    } else {
+        Since {
+            at: validate::timestamp(what, start)?,
+            clamped: false,
+        }
+    })
+}
+
+/// See [`since`].
+pub(super) struct Since {
+    pub(super) at: DateTime<Utc>,
+    pub(super) clamped: bool,
 }
 
 #[cfg(test)]
@@ -937,7 +965,16 @@ mod tests {
     fn durations_beyond_the_calendar_are_refused() {
         let now = now();
         assert!(after(now, Duration::from_secs(u64::MAX), "backoff").is_err());
-        assert!(before(now, Duration::from_secs(1 << 40), "max_age").is_err());
+        assert!(before(now, Duration::from_secs(u64::MAX / 4), "max_age").is_err());
         assert!(before(now, Duration::from_secs(60), "max_age").is_ok());
+        // Before year 1000: clamped to it, no stored time is older.
+        let reach = since(now, Duration::from_secs(1 << 40), "max_age").unwrap();
+        assert!(reach.clamped);
+        assert_eq!(reach.at, validate::earliest());
+        let start = validate::earliest() + chrono::Duration::seconds(30);
+        let reach = since(start, Duration::from_secs(60), "max_age").unwrap();
+        assert!(reach.clamped && reach.at == validate::earliest());
+        let reach = since(start, Duration::from_secs(30), "max_age").unwrap();
+        assert!(!reach.clamped && reach.at == validate::earliest());
     }
 }

@@ -1,69 +1,21 @@
 //! The queue's statements over `execution_queue_heads` and the backend's
 //! jobs table, spelled per backend where the backends differ, siblings
 //! side by side. Every name comes from the schema mapping; the fragments
-//! (eligible, due, a user's head) are `recents_schema::Names`'.
+//! (eligible, due, a user's head) and the statements PostgreSQL's claim
+//! function shares (the front, the promotion, the claim) are
+//! `recents_schema::Names`', given `?`s here.
 
 use recents_schema::Names;
-use sea_orm::DbBackend;
 
-/// The claimable rows, in the fair order of users: those with a head; a
-/// plain read (READ COMMITTED on MySQL/MariaDB: the newest commits). Takes
-/// `?`s: skipped users, window. Expected plan on PostgreSQL: an Index Scan of the partial index
-/// `idx_execution_queue_heads_order` from its front, whatever the number of
-/// waiting users; no Sort.
+/// The front of the fair order (`Names::queue_front`), skipping `skipping`
+/// users (`?`s), then the window's `?`.
 pub(super) fn front(n: &Names, skipping: usize) -> String {
     let skip = if skipping == 0 {
         String::new()
     } else {
         format!(" AND f.user_id NOT IN ({})", list(skipping))
     };
-    format!(
-        "SELECT f.user_id, f.latest_dequeue, f.head_job_id, f.head_created_at \
-         FROM {heads} f WHERE f.head_job_id IS NOT NULL{skip} ORDER BY {order} LIMIT ?",
-        heads = n.queue_heads,
-        order = n.queue_head_order("f"),
-    )
-}
-
-/// PostgreSQL: one round of a claim in one statement. It locks up to `?`
-/// users of the front's first `?` (after the skipped users' `?`s), each
-/// still as the front read it, skipping users other claims hold; then
-/// their heads that are still eligible and due at `?` and that no other
-/// transaction holds; and sets those processing (the worker `?` comes
-/// first). The lock re-reads a row another transaction changed since the
-/// snapshot and re-evaluates the join against the front's values: a user
-/// served (or whose head changed) in between is passed over, not served
-/// again from a stale place. The start time is taken in the same statement,
-/// microseconds after the user's lock: a time taken a round trip later
-/// would let a claim stamp a later time than claims that locked after it,
-/// and put its user a round behind. The users' rows are reached through
-/// their primary key, one probe per user of the front (`= ANY` of the
-/// front's ids): joined to the front alone, the planner chose, by cost, a
-/// hash join over a sequential scan of every user's row once the window
-/// and the users were a few thousand.
-pub(super) fn claim_front_pg(n: &Names, skipping: usize) -> String {
-    let j = &n.jobs;
-    format!(
-        "WITH c AS MATERIALIZED ({front}), held AS MATERIALIZED (\
-            SELECT h.user_id, h.head_job_id FROM {heads} h JOIN c \
-              ON h.user_id = c.user_id AND h.head_job_id = c.head_job_id \
-             AND h.latest_dequeue IS NOT DISTINCT FROM c.latest_dequeue \
-            WHERE h.user_id = ANY (ARRAY(SELECT c.user_id FROM c)) \
-            ORDER BY {order} LIMIT ? FOR UPDATE OF h SKIP LOCKED\
-         ), claimable AS MATERIALIZED (\
-            SELECT cj.{id} FROM {jobs} cj WHERE cj.{id} IN (SELECT head_job_id FROM held) \
-            AND {eligible} AND {due} FOR UPDATE OF cj SKIP LOCKED\
-         ) {set} WHERE {id} IN (SELECT {id} FROM claimable) RETURNING {columns}",
-        heads = n.queue_heads,
-        front = front(n, skipping),
-        order = n.queue_head_order("c"),
-        id = j.id,
-        jobs = j.table,
-        eligible = n.job_eligible("cj"),
-        due = n.job_due("cj", "?"),
-        set = set_processing(n),
-        columns = j.all_as_recents(""),
-    )
+    n.queue_front(&skip, "?")
 }
 
 /// MySQL/MariaDB: locks one user read at the front, if no other claim holds
@@ -79,79 +31,26 @@ pub(super) fn lock_user_mysql(n: &Names) -> String {
     )
 }
 
-/// Rows whose scheduled jobs came due by `?`: they are brought up to date
-/// before a claim reads the front. Locking, skipping rows other claims
-/// hold (those claims promote them).
+/// Rows whose scheduled jobs came due by `?`, locked (`Names::lock_due`).
 pub(super) fn lock_due(n: &Names) -> String {
-    let lock = match n.backend {
-        DbBackend::Sqlite => "",
-        _ => " FOR UPDATE SKIP LOCKED",
-    };
-    format!(
-        "SELECT user_id FROM {heads} WHERE next_due_at <= ? ORDER BY user_id LIMIT 1000{lock}",
-        heads = n.queue_heads,
-    )
+    n.lock_due("?")
 }
 
 /// Sets the rows of `count` users (`?`s) to their definition as of `?` (the
-/// first `?`s, five of them). A later statement than the lock, so
-/// PostgreSQL's READ COMMITTED reads the jobs as committed after it.
+/// first `?`s, five of them): `Names::promote`.
 pub(super) fn promote(n: &Names, count: usize) -> String {
-    let user = "pr.user_id";
-    format!(
-        "UPDATE {heads} AS pr SET latest_dequeue = \
-             (SELECT ld.latest_dequeue FROM {last} ld WHERE ld.user_id = pr.user_id), \
-         head_job_id = {head_id}, head_created_at = {head_created}, \
-         due_count = {count_of}, next_due_at = {next}, as_of = ? WHERE pr.user_id IN ({users})",
-        heads = n.queue_heads,
-        last = n.last_dequeues,
-        head_id = n.head_probe(&n.jobs.id, user, "?"),
-        head_created = n.head_probe(&n.jobs.created_at, user, "?"),
-        count_of = n.due_count_probe(user, "?"),
-        next = n.next_due_probe(user, "?"),
-        users = list(count),
-    )
+    n.promote("?", &format!("IN ({})", list(count)))
 }
 
 /// Deletes rows left with nothing eligible among `count` users.
 pub(super) fn delete_empty(n: &Names, count: usize) -> String {
-    format!(
-        "DELETE FROM {heads} WHERE user_id IN ({users}) AND due_count <= 0 AND next_due_at IS NULL",
-        heads = n.queue_heads,
-        users = list(count),
-    )
+    n.delete_empty(&format!("IN ({})", list(count)))
 }
 
-/// `UPDATE … SET` of a claimed job; takes `?`s: (but on PostgreSQL) start
-/// time and now, then the worker. PostgreSQL takes the start time itself,
-/// at the row's update: after every latest dequeue (one probe of
-/// `idx_execution_last_dequeues_latest`), never past the latest storable time.
+/// `UPDATE … SET` of a claimed job on MySQL/MariaDB and SQLite; takes
+/// `?`s: start time, heartbeat time, worker.
 pub(super) fn set_processing(n: &Names) -> String {
-    let j = &n.jobs;
-    match n.backend {
-        DbBackend::Postgres => format!(
-            "UPDATE {jobs} SET {state} = 'processing', \
-             {started} = LEAST(GREATEST(clock_timestamp(), \
-                 (SELECT MAX(latest_dequeue) FROM {last}) + INTERVAL '1 microsecond'), \
-                 TIMESTAMPTZ '9999-12-31 23:59:59.999999+00'), \
-             {heartbeat} = clock_timestamp(), {worker} = ?",
-            jobs = j.table,
-            state = j.state,
-            started = j.started_at,
-            last = n.last_dequeues,
-            heartbeat = j.last_heartbeat_at,
-            worker = j.worker_hostname,
-        ),
-        _ => format!(
-            "UPDATE {jobs} SET {state} = 'processing', {started} = ?, \
-             {heartbeat} = ?, {worker} = ?",
-            jobs = j.table,
-            state = j.state,
-            started = j.started_at,
-            heartbeat = j.last_heartbeat_at,
-            worker = j.worker_hostname,
-        ),
-    }
+    n.set_processing("?", "?", "?")
 }
 
 /// SQLite: claims the `count` heads (`?`s) still eligible and due at `?`.

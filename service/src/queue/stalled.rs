@@ -14,8 +14,10 @@ use crate::handle::Recents;
 use crate::sql::{now, statement};
 use crate::validate;
 
-/// `processing` jobs whose heartbeat is older than `max_age`, stalest first:
-/// what [`reset_stalled`](super::reset_stalled) would act on.
+/// `processing` jobs whose heartbeat is older than `max_age`, stalest first
+/// (a job that never beat, then by heartbeat, then by id, on every backend):
+/// what [`reset_stalled`](super::reset_stalled) would act on. A `max_age`
+/// that reaches back before year 1000 leaves only the jobs that never beat.
 ///
 /// # Errors
 /// [`crate::Error::InvalidLimit`] unless `1 <= limit <= 1000`;
@@ -62,7 +64,8 @@ impl Recents {
         let j = &self.schema().names(backend).jobs;
         let sql = format!(
             "SELECT {columns} FROM {table} j WHERE j.{state} = 'processing' \
-             AND (j.{beat} IS NULL OR j.{beat} < ?) ORDER BY j.{beat}, j.{id} LIMIT ?",
+             AND (j.{beat} IS NULL OR j.{beat} < ?) \
+             ORDER BY CASE WHEN j.{beat} IS NULL THEN 0 ELSE 1 END, j.{beat}, j.{id} LIMIT ?",
             columns = j.all_as_recents("j"),
             table = j.table,
             state = j.state,

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use recents_schema::Names;
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
-use super::lifecycle::before;
+use super::lifecycle::since;
 use crate::error::Result;
 use crate::handle::Recents;
 use crate::maintenance::count;
@@ -51,12 +51,15 @@ impl Throughput {
 // tests/queue_throughput.rs checks the plans: PostgreSQL `Index Only Scan
 // using idx_execution_jobs_finished`; MySQL/MariaDB `key` the index with
 // `Using index`; SQLite `SEARCH … USING COVERING INDEX` the index.
-fn throughput_sql(n: &Names) -> String {
+// A window reaching back before the earliest stored time starts at it,
+// inclusive (`from_start`).
+fn throughput_sql(n: &Names, from_start: bool) -> String {
     let j = &n.jobs;
     format!(
         "SELECT COUNT(CASE WHEN {state} = 'completed' THEN 1 END) AS completed, \
              COUNT(CASE WHEN {state} IN ('errored', 'failed') THEN 1 END) AS failed \
-         FROM {table} WHERE {finished} > ? AND {finished} <= ?",
+         FROM {table} WHERE {finished} {after} ? AND {finished} <= ?",
+        after = if from_start { ">=" } else { ">" },
         state = j.state,
         table = j.table,
         finished = j.finished_at,
@@ -104,13 +107,13 @@ impl Recents {
         window: Duration,
     ) -> Result<Throughput> {
         let until = validate::timestamp("until", until)?;
-        let since = before(until, window, "window")?;
+        let since = since(until, window, "window")?;
         let backend = conn.get_database_backend();
         let row = conn
             .query_one_raw(statement(
                 backend,
-                &throughput_sql(self.schema().names(backend)),
-                vec![since.into(), until.into()],
+                &throughput_sql(self.schema().names(backend), since.clamped),
+                vec![since.at.into(), until.into()],
             ))
             .await?;
         let row = match row {
