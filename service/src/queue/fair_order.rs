@@ -34,7 +34,12 @@ pub const MAX_DEQUEUE_BATCH: u32 = 1000;
 /// user's row of `execution_queue_heads` and then its head job with `FOR
 /// UPDATE SKIP LOCKED`; SQLite claims under its write lock. Claims take
 /// short turns on one lock row (`execution_dequeue_lock`), so that start
-/// times follow the order in which users were locked.
+/// times follow the order in which users were locked. On PostgreSQL the
+/// claim is one statement (the claim function of recents' migrations),
+/// which holds the turn only while it runs; on `conn`, a pool's
+/// connection, it is its own transaction. A future dropped after the
+/// statement was sent may still claim a job nobody receives: it stays
+/// `processing` until [`reset_stalled`](super::reset_stalled) gives it back.
 ///
 /// Cost: a read of the front of `idx_execution_queue_heads_order` (the
 /// users in the order they are served, one row each) and a primary-key
@@ -305,12 +310,9 @@ where
 /// one statement: the turn, the promotion of rows whose scheduled jobs came
 /// due by `now`, and the rounds of `Names::claim_front_pg` run inside the
 /// server, each statement of the function reading the commits before it.
-/// On the caller's own connection the statement is its own transaction,
-/// so the turn is held for no round trip to the client: the last one
-/// ended at the commit of a claim that answered, and the next claim's
-/// turn is taken as the server's process is woken. In a caller's
-/// transaction it runs in a savepoint, and the turn is held until the
-/// caller commits.
+/// The function holds the turn only while it runs, not to the commit. On
+/// the caller's own connection the statement is its own transaction; in a
+/// caller's transaction it runs in a savepoint.
 async fn claim_pg<C>(
     conn: &C,
     n: &Names,
@@ -345,7 +347,8 @@ where
 
 // Claims take their turns on the one row of `execution_dequeue_lock`
 // (SQLite: on its write lock), held to commit; PostgreSQL's claim function
-// takes the same turn. A claim is a few index rows now, so the turn is
+// takes its turn on an advisory lock, released before the commit (see
+// migration 14). A claim is a few index rows now, so the turn is
 // short; what it buys is that start times follow the order in which claims
 // lock their users. Without it (measured: the eight-worker test) a claim
 // preempted between locking its user and stamping the start time stamps a
