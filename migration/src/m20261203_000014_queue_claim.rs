@@ -48,6 +48,8 @@ pub struct Migration {
 // one would be an ambiguity error, not a silent substitution.
 fn create_claim(n: &Names) -> String {
     let users = "= ANY (v_users)";
+    // The table's name as a literal, quoted as an identifier inside.
+    let lock_name = format!("'{}'", n.dequeue_lock.replace('\'', "''"));
     format!(
         "CREATE OR REPLACE FUNCTION {claim}(p_want bigint, p_worker text, p_now timestamptz) \
          RETURNS SETOF {jobs} LANGUAGE plpgsql VOLATILE AS $$
@@ -93,8 +95,6 @@ $$",
         claim = n.queue_claim(),
         jobs = n.jobs.table,
         heads = n.queue_heads,
-        // The table's name as a literal, quoted as an identifier inside.
-        lock_name = format!("'{}'", n.dequeue_lock.replace('\'', "''")),
         lock_due = n.lock_due("p_now"),
         promote = n.promote("p_now", users),
         delete_empty = n.delete_empty(users),
