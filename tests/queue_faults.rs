@@ -2,6 +2,8 @@
 //! it heartbeats its job is neither reset nor handed to anyone else; once it
 //! is dead, `reset_stalled` puts the job back at its place; killed again past
 //! `max_resets`, the job fails. Every other job is processed exactly once.
+//! And on PostgreSQL, a claim canceled while it holds the claims' turn (a
+//! session advisory lock inside the claim function) leaves the turn free.
 
 mod support;
 
@@ -12,8 +14,8 @@ use std::time::Duration;
 use recents::entity::prelude::*;
 use recents::queue::{JobState, NewJob, complete, dequeue, enqueue_many, heartbeat, reset_stalled};
 use recents::{JobId, UserId};
-use recents_testkit::{TestDb, backend_tests};
-use sea_orm::{ConnectOptions, Database, EntityTrait};
+use recents_testkit::{Backend, TestDb, backend_tests, run_on};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DbBackend, EntityTrait, Statement, TransactionTrait};
 
 const CHILD_URL: &str = "RECENTS_QUEUE_FAULT_CHILD_URL";
 
@@ -120,3 +122,84 @@ async fn a_worker_killed_while_processing_is_reset_then_failed(db: &TestDb) {
 }
 
 backend_tests!(a_worker_killed_while_processing_is_reset_then_failed);
+
+/// The advisory locks the session of `conn` (one connection) holds.
+async fn advisory_locks_held(conn: &sea_orm::DatabaseConnection) -> i64 {
+    conn.query_one_raw(Statement::from_string(
+        DbBackend::Postgres,
+        "SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()",
+    ))
+    .await
+    .unwrap()
+    .unwrap()
+    .try_get::<i64>("", "n")
+    .unwrap()
+}
+
+/// A claim whose statement is canceled while it holds the turn (it waits,
+/// inside the turn, on the user's last-dequeue row another transaction
+/// holds, until its statement timeout) leaves no lock in its session, and
+/// the next claims, on that connection and on another, go ahead; so does a
+/// claim rolled back inside a caller's transaction.
+async fn a_claim_canceled_inside_its_turn_leaves_the_turn_free(db: &TestDb) {
+    let c = &db.conn;
+    let ids = enqueue_many(
+        c,
+        &[1, 1, 1].map(|u| NewJob::now(UserId(u), serde_json::json!({}))),
+    )
+    .await
+    .unwrap();
+    // A first dequeue, so that user 1 has a last-dequeue row to hold.
+    let first = dequeue(c, "w0").await.unwrap().unwrap();
+    complete(c, &first).await.unwrap();
+    let worker = db.connect_again(1).await;
+    worker
+        .execute_unprepared("SET statement_timeout = '500ms'")
+        .await
+        .unwrap();
+    let blocker = c.begin().await.unwrap();
+    blocker
+        .execute_unprepared("SELECT * FROM execution_last_dequeues WHERE user_id = 1 FOR UPDATE")
+        .await
+        .unwrap();
+    let canceled = dequeue(&worker, "w1").await;
+    assert!(canceled.is_err(), "the claim waits past its timeout: {canceled:?}");
+    assert_eq!(advisory_locks_held(&worker).await, 0, "the turn is released");
+    // Another connection's claim gets its turn while the row is still held
+    // (it waits on the same row, then goes ahead once it is free).
+    let other = tokio::spawn({
+        let url = db.url.clone();
+        async move {
+            let conn = Database::connect(url).await.unwrap();
+            dequeue(&conn, "w2").await.unwrap().unwrap().id
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    blocker.rollback().await.unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(30), other)
+        .await
+        .expect("the other claim is not left waiting for the turn")
+        .unwrap();
+    assert_eq!(second, ids[1].0, "the canceled claim claimed nothing");
+    // Rolled back inside a caller's transaction: the job goes back, the
+    // turn is free.
+    let txn = worker.begin().await.unwrap();
+    let third = dequeue(&txn, "w3").await.unwrap().unwrap();
+    assert_eq!(third.id, ids[2].0);
+    txn.rollback().await.unwrap();
+    assert_eq!(advisory_locks_held(&worker).await, 0);
+    let again = dequeue(&worker, "w4").await.unwrap().unwrap();
+    assert_eq!(again.id, ids[2].0, "the rolled-back claim's job is claimed again");
+    assert_eq!(advisory_locks_held(&worker).await, 0);
+    let heads = recents::verify_queue_heads(c, 100).await.unwrap();
+    assert!(heads.is_exact(), "{heads:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_claim_canceled_inside_its_turn_leaves_the_turn_free() {
+    run_on(
+        Backend::Postgres,
+        a_claim_canceled_inside_its_turn_leaves_the_turn_free,
+    )
+    .await;
+}
