@@ -15,7 +15,9 @@ use recents::entity::prelude::*;
 use recents::queue::{JobState, NewJob, complete, dequeue, enqueue_many, heartbeat, reset_stalled};
 use recents::{JobId, UserId};
 use recents_testkit::{Backend, TestDb, backend_tests, run_on};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DbBackend, EntityTrait, Statement, TransactionTrait};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DbBackend, EntityTrait, Statement, TransactionTrait,
+};
 
 const CHILD_URL: &str = "RECENTS_QUEUE_FAULT_CHILD_URL";
 
@@ -136,12 +138,14 @@ async fn advisory_locks_held(conn: &sea_orm::DatabaseConnection) -> i64 {
     .unwrap()
 }
 
-/// A claim whose statement is canceled while it holds the turn (it waits,
-/// inside the turn, on the user's last-dequeue row another transaction
-/// holds, until its statement timeout) leaves no lock in its session, and
-/// the next claims, on that connection and on another, go ahead; so does a
-/// claim rolled back inside a caller's transaction.
-async fn a_claim_canceled_inside_its_turn_leaves_the_turn_free(db: &TestDb) {
+/// The turn of PostgreSQL's claims (a session advisory lock inside the
+/// claim function) is never left held: not by a claim canceled while it
+/// waits for the turn, nor by one canceled inside it (its claim statement's
+/// trigger waits on a last-dequeue row another transaction holds), nor by
+/// one that fails inside it (a trigger of the test's raises during the
+/// promotion), nor by one rolled back in a caller's transaction; and the
+/// claims after each go ahead and hand out the job the failed one did not.
+async fn a_claim_never_leaves_its_turn_held(db: &TestDb) {
     let c = &db.conn;
     let ids = enqueue_many(
         c,
@@ -157,14 +161,48 @@ async fn a_claim_canceled_inside_its_turn_leaves_the_turn_free(db: &TestDb) {
         .execute_unprepared("SET statement_timeout = '500ms'")
         .await
         .unwrap();
+
+    // Canceled while it waits for the turn another session holds.
+    let holder = db.connect_again(1).await;
+    holder
+        .execute_unprepared(
+            "SELECT pg_advisory_lock('execution_dequeue_lock'::regclass::oid::bigint)",
+        )
+        .await
+        .unwrap();
+    let waited = dequeue(&worker, "w1").await;
+    assert!(
+        waited.is_err(),
+        "the claim waits for the turn past its timeout: {waited:?}"
+    );
+    assert_eq!(
+        advisory_locks_held(&worker).await,
+        0,
+        "nothing granted, nothing held"
+    );
+    holder
+        .execute_unprepared(
+            "SELECT pg_advisory_unlock('execution_dequeue_lock'::regclass::oid::bigint)",
+        )
+        .await
+        .unwrap();
+
+    // Canceled inside its turn, while its claim statement waits on a row.
     let blocker = c.begin().await.unwrap();
     blocker
         .execute_unprepared("SELECT * FROM execution_last_dequeues WHERE user_id = 1 FOR UPDATE")
         .await
         .unwrap();
     let canceled = dequeue(&worker, "w1").await;
-    assert!(canceled.is_err(), "the claim waits past its timeout: {canceled:?}");
-    assert_eq!(advisory_locks_held(&worker).await, 0, "the turn is released");
+    assert!(
+        canceled.is_err(),
+        "the claim waits past its timeout: {canceled:?}"
+    );
+    assert_eq!(
+        advisory_locks_held(&worker).await,
+        0,
+        "the turn is released"
+    );
     // Another connection's claim gets its turn while the row is still held
     // (it waits on the same row, then goes ahead once it is free).
     let other = tokio::spawn({
@@ -181,25 +219,68 @@ async fn a_claim_canceled_inside_its_turn_leaves_the_turn_free(db: &TestDb) {
         .expect("the other claim is not left waiting for the turn")
         .unwrap();
     assert_eq!(second, ids[1].0, "the canceled claim claimed nothing");
+    // Failing inside the turn: a job that came due is promoted there, and
+    // the test's trigger makes the promotion fail.
+    let later = chrono::Utc::now() + chrono::Duration::milliseconds(200);
+    let scheduled = recents::queue::enqueue(
+        c,
+        &NewJob {
+            process_after: Some(later),
+            ..NewJob::now(UserId(2), serde_json::json!({}))
+        },
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    c.execute_unprepared(
+        "CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN RAISE EXCEPTION 'refused by the test'; END $$",
+    )
+    .await
+    .unwrap();
+    c.execute_unprepared(
+        "CREATE TRIGGER test_refuse BEFORE UPDATE ON execution_queue_heads \
+         FOR EACH ROW WHEN (OLD.user_id = 2) EXECUTE FUNCTION test_refuse()",
+    )
+    .await
+    .unwrap();
+    let failed = dequeue(&worker, "w1").await;
+    assert!(
+        failed
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("refused by the test")),
+        "{failed:?}"
+    );
+    assert_eq!(
+        advisory_locks_held(&worker).await,
+        0,
+        "released before the error"
+    );
+    c.execute_unprepared("DROP TRIGGER test_refuse ON execution_queue_heads")
+        .await
+        .unwrap();
+
+    // User 2 was never served, so it comes first.
+    let third = dequeue(c, "w2").await.unwrap().unwrap();
+    assert_eq!(third.id, scheduled.0, "the failed claim claimed nothing");
     // Rolled back inside a caller's transaction: the job goes back, the
     // turn is free.
     let txn = worker.begin().await.unwrap();
-    let third = dequeue(&txn, "w3").await.unwrap().unwrap();
-    assert_eq!(third.id, ids[2].0);
+    let fourth = dequeue(&txn, "w3").await.unwrap().unwrap();
+    assert_eq!(fourth.id, ids[2].0);
     txn.rollback().await.unwrap();
     assert_eq!(advisory_locks_held(&worker).await, 0);
     let again = dequeue(&worker, "w4").await.unwrap().unwrap();
-    assert_eq!(again.id, ids[2].0, "the rolled-back claim's job is claimed again");
+    assert_eq!(
+        again.id, ids[2].0,
+        "the rolled-back claim's job is claimed again"
+    );
     assert_eq!(advisory_locks_held(&worker).await, 0);
     let heads = recents::verify_queue_heads(c, 100).await.unwrap();
     assert!(heads.is_exact(), "{heads:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_a_claim_canceled_inside_its_turn_leaves_the_turn_free() {
-    run_on(
-        Backend::Postgres,
-        a_claim_canceled_inside_its_turn_leaves_the_turn_free,
-    )
-    .await;
+async fn postgres_a_claim_never_leaves_its_turn_held() {
+    run_on(Backend::Postgres, a_claim_never_leaves_its_turn_held).await;
 }

@@ -16,7 +16,7 @@ use super::{Heartbeat, Job, NewJob, QueueOptions, ResetReport};
 use crate::error::{Error, Result};
 use crate::handle::Recents;
 use crate::ids::JobId;
-use crate::sql::{begin_write, finish, for_update, now, statement};
+use crate::sql::{begin_write, finish, for_update, is_own_connection, now, statement};
 use crate::validate;
 
 /// Rows per multi-row INSERT: 4 values each, well under every backend's
@@ -640,10 +640,44 @@ where
     C: ConnectionTrait + TransactionTrait,
 {
     let backend = conn.get_database_backend();
+    let j = &n.jobs;
+    // On the caller's own connection, one autocommitted statement whose
+    // condition is the claim (re-read under the row's lock, as the locked
+    // read below does): a result from a worker that lost its claim changes
+    // nothing. Only when it matches no row is the job read, in the
+    // transaction below, to say why.
+    if is_own_connection::<C>() {
+        let completed = conn
+            .execute_raw(statement(
+                backend,
+                &format!(
+                    "UPDATE {table} SET {state} = 'completed', {finished} = ? \
+                     WHERE {id} = ? AND {state} = 'processing' AND {worker} = ? \
+                     AND {resets} = ? AND {failures} = ?",
+                    table = j.table,
+                    state = j.state,
+                    finished = j.finished_at,
+                    id = j.id,
+                    worker = j.worker_hostname,
+                    resets = j.num_resets,
+                    failures = j.num_failures,
+                ),
+                vec![
+                    now().into(),
+                    job.id.into(),
+                    job.worker_hostname.clone().into(),
+                    job.num_resets.into(),
+                    job.num_failures.into(),
+                ],
+            ))
+            .await?;
+        if completed.rows_affected() == 1 {
+            return Ok(());
+        }
+    }
     let txn = begin_write(conn).await?;
     let done: Result<()> = async {
         lock_job(&txn, n, JobId(job.id)).await?.held_by(job)?;
-        let j = &n.jobs;
         txn.execute_raw(statement(
             backend,
             &format!(
