@@ -288,6 +288,49 @@ async fn a_canceled_job_is_never_dequeued(db: &TestDb) {
     ));
 }
 
+/// A heartbeat of several jobs, given in any order and mixed with jobs the
+/// worker does not hold, answers the held ones in id order, the canceled
+/// among them apart; the same on a pool's connection (one statement) and in
+/// a caller's transaction, and it stamps only the held ones.
+async fn a_heartbeat_answers_only_the_jobs_its_worker_holds_in_id_order(db: &TestDb) {
+    let c = &db.conn;
+    let a = jobs(c, 1, 3).await;
+    let b = jobs(c, 2, 2).await;
+    let mine = queue::dequeue_many(c, "w", 3).await.unwrap();
+    let theirs = dequeue(c, "v").await.unwrap().unwrap();
+    let mut held: Vec<JobId> = mine.iter().map(|j| JobId(j.id)).collect();
+    held.sort();
+    cancel(c, held[1]).await.unwrap();
+    let before = ExecutionJob::find_by_id(theirs.id)
+        .one(c)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut asked: Vec<JobId> = held.iter().rev().copied().collect();
+    asked.push(JobId(theirs.id));
+    asked.push(a[2]);
+    asked.push(b[1]);
+    asked.push(JobId(i64::MAX));
+    for beat in [heartbeat(c, "w", &asked).await.unwrap(), {
+        let txn = c.begin().await.unwrap();
+        let beat = heartbeat(&txn, "w", &asked).await.unwrap();
+        txn.commit().await.unwrap();
+        beat
+    }] {
+        assert_eq!(beat.alive, held, "the held jobs, in id order");
+        assert_eq!(beat.canceled, vec![held[1]]);
+    }
+    let after = ExecutionJob::find_by_id(theirs.id)
+        .one(c)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        after.last_heartbeat_at, before.last_heartbeat_at,
+        "not its job"
+    );
+}
+
 async fn the_order_survives_a_worker_crash_and_reset_stalled(db: &TestDb) {
     let c = &db.conn;
     let a = jobs(c, 1, 2).await;
@@ -761,6 +804,7 @@ async fn a_batch_of_large_jobs_enqueues_whatever_the_servers_packet_limit(db: &T
 }
 
 backend_tests!(
+    a_heartbeat_answers_only_the_jobs_its_worker_holds_in_id_order,
     a_newcomer_is_served_before_a_user_with_many_jobs,
     never_served_users_come_first_then_the_longest_waiting,
     users_with_equal_latest_dequeue_are_ordered_by_their_oldest_job,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use recents_entity::execution_job::JobState;
-use recents_schema::Names;
+use recents_schema::{JobsSql, Names};
 use sea_orm::{
     ActiveEnum, ConnectionTrait, DbBackend, FromQueryResult, QueryResult, TransactionTrait, Value,
 };
@@ -140,7 +140,9 @@ where
 }
 
 /// Marks a job `completed`, for the worker that holds it: `job` is the job
-/// as [`dequeue`](super::dequeue) handed it out.
+/// as [`dequeue`](super::dequeue) handed it out. On `conn`, a pool's
+/// connection, one statement whose condition is the claim; only when it
+/// matches nothing is the job read to say why.
 ///
 /// # Errors
 /// [`Error::JobNotFound`]; [`Error::JobNotProcessing`]; [`Error::JobNotHeld`]
@@ -497,11 +499,60 @@ where
         state = j.state,
         worker = j.worker_hostname,
     );
+    let mut values = vec![now.into()];
+    values.extend(ids.iter().cloned());
+    values.push(worker.into());
+    // On the caller's own connection, where the backend returns what an
+    // UPDATE changed, one autocommitted statement; MySQL/MariaDB read the
+    // jobs back in the same transaction instead.
+    let rows = if is_own_connection::<C>() && backend != DbBackend::MySql {
+        let mut rows = conn
+            .query_all_raw(statement(
+                backend,
+                &format!(
+                    "UPDATE {table} SET {beat} = ? WHERE {mine} RETURNING {id} AS id, {cancel} AS cancel",
+                    table = j.table,
+                    beat = j.last_heartbeat_at,
+                    id = j.id,
+                    cancel = j.cancel,
+                ),
+                values,
+            ))
+            .await?
+            .iter()
+            .map(|row| Alive::from_query_result(row, ""))
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.sort_by_key(|row| row.id);
+        rows
+    } else {
+        heartbeat_in_transaction(conn, j, &mine, values, ids, worker).await?
+    };
+    let mut beat = Heartbeat::default();
+    for row in rows {
+        beat.alive.push(row.id);
+        if row.cancel {
+            beat.canceled.push(row.id);
+        }
+    }
+    Ok(beat)
+}
+
+/// The heartbeat's update and the read of the jobs it reached, in one
+/// transaction (a savepoint in the caller's).
+async fn heartbeat_in_transaction<C>(
+    conn: &C,
+    j: &JobsSql,
+    mine: &str,
+    values: Vec<Value>,
+    ids: Vec<Value>,
+    worker: &str,
+) -> Result<Vec<Alive>>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let backend = conn.get_database_backend();
     let txn = begin_write(conn).await?;
     let done: Result<Vec<QueryResult>> = async {
-        let mut values = vec![now.into()];
-        values.extend(ids.iter().cloned());
-        values.push(worker.into());
         txn.execute_raw(statement(
             backend,
             &format!(
@@ -527,16 +578,11 @@ where
             .await?)
     }
     .await;
-    let rows = finish(txn, done).await?;
-    let mut beat = Heartbeat::default();
-    for row in rows {
-        let row = Alive::from_query_result(&row, "")?;
-        beat.alive.push(row.id);
-        if row.cancel {
-            beat.canceled.push(row.id);
-        }
-    }
-    Ok(beat)
+    Ok(finish(txn, done)
+        .await?
+        .iter()
+        .map(|row| Alive::from_query_result(row, ""))
+        .collect::<Result<Vec<_>, _>>()?)
 }
 
 /// A job's row as a state change sees it, under its lock.
