@@ -23,7 +23,8 @@ use recents_migration::{Migrator, MigratorTrait, SchemaManager, summary_migratio
 use recents_testkit::{Backend, TestDb, backend_tests};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Value};
 use support::{
-    actual_summary, at, expected_summary, new_run as run, published_run, version, workspace,
+    actual_summary, at, ended_in_window, expected_summary, new_run as run, published_run, version,
+    workspace,
 };
 
 /// The documented range's ends and the instants around 1970 and 2038 where
@@ -548,22 +549,6 @@ fn stalled_by_definition(jobs: &[queue::Job], as_of: DateTime<Utc>, max_age: Dur
     stalled.iter().map(|j| j.id).collect()
 }
 
-/// Runs ended in `(until - window, until]`, completed apart from failed.
-fn ended_by_definition(jobs: &[queue::Job], until: DateTime<Utc>, window: Duration) -> (u64, u64) {
-    use recents::entity::execution_job::JobState;
-    let since = until - chrono::Duration::from_std(window).unwrap();
-    let ended = |states: &[JobState]| {
-        jobs.iter()
-            .filter(|j| states.contains(&j.state))
-            .filter(|j| j.finished_at.is_some_and(|at| at > since && at <= until))
-            .count() as u64
-    };
-    (
-        ended(&[JobState::Completed]),
-        ended(&[JobState::Errored, JobState::Failed]),
-    )
-}
-
 /// Heartbeats and ends at both ends of the range and around 2038: the
 /// stalled list, the reset and the throughput agree with their definitions
 /// at every instant next to them, for windows that stay in the range and
@@ -646,7 +631,7 @@ async fn stalls_and_throughput_hold_at_both_ends_of_the_range_and_around_2038(db
                     .unwrap_or_else(|e| panic!("throughput until {as_of}, {max_age:?}: {e}"));
                 assert_eq!(
                     (t.completed, t.failed),
-                    ended_by_definition(&jobs, as_of, max_age),
+                    ended_in_window(&jobs, as_of, max_age),
                     "throughput until {as_of}, {max_age:?}"
                 );
             }
@@ -677,7 +662,7 @@ async fn stalls_and_throughput_hold_at_both_ends_of_the_range_and_around_2038(db
     let t = recents.throughput_as_of(c, end, minute).await.unwrap();
     assert_eq!(
         (t.completed, t.failed),
-        ended_by_definition(&after, end, minute)
+        ended_in_window(&after, end, minute)
     );
     assert_eq!(
         t.failed,

@@ -4,6 +4,8 @@
 //! times on the window's edges, and each backend's planner reads it from
 //! `idx_execution_jobs_finished` rather than the whole table.
 
+mod support;
+
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, TimeZone, Utc};
@@ -13,21 +15,10 @@ use recents::{Recents, UserId};
 use recents_testkit::{TestDb, backend_tests};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbBackend, EntityTrait, NotSet, Statement};
 
-/// The definition, over every row: runs ended in `(until - window, until]`,
-/// `completed` apart from `errored` or `failed`.
+/// The definition, over every row (`support::ended_in_window`).
 async fn brute_force(db: &TestDb, until: DateTime<Utc>, window: Duration) -> (u64, u64) {
-    let since = until - chrono::Duration::from_std(window).unwrap();
     let jobs = Entity::find().all(&db.conn).await.unwrap();
-    let ended = |states: &[JobState]| {
-        jobs.iter()
-            .filter(|j| states.contains(&j.state))
-            .filter(|j| j.finished_at.is_some_and(|at| at > since && at <= until))
-            .count() as u64
-    };
-    (
-        ended(&[JobState::Completed]),
-        ended(&[JobState::Errored, JobState::Failed]),
-    )
+    support::ended_in_window(&jobs, until, window)
 }
 
 async fn agrees(db: &TestDb, until: DateTime<Utc>, window: Duration) -> Throughput {

@@ -361,3 +361,26 @@ pub async fn keep_in(conn: &sea_orm::DatabaseConnection, mode: Mode) -> recents:
         .expect("the mode's migration runs");
     recents::Recents::new(schema)
 }
+
+/// The queue's throughput by its definition, over every job row: runs ended
+/// in `(until - window, until]`, `completed` apart from `errored` or
+/// `failed`, in chrono's arithmetic (a window may reach back before year
+/// 1000, where SQL cannot).
+pub fn ended_in_window(
+    jobs: &[recents::queue::Job],
+    until: DateTime<Utc>,
+    window: std::time::Duration,
+) -> (u64, u64) {
+    use recents::entity::execution_job::JobState;
+    let since = until - chrono::Duration::from_std(window).unwrap();
+    let ended = |states: &[JobState]| {
+        jobs.iter()
+            .filter(|j| states.contains(&j.state))
+            .filter(|j| j.finished_at.is_some_and(|at| at > since && at <= until))
+            .count() as u64
+    };
+    (
+        ended(&[JobState::Completed]),
+        ended(&[JobState::Errored, JobState::Failed]),
+    )
+}
