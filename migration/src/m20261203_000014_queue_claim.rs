@@ -9,10 +9,10 @@
 //! Its body is the service's claim, statement for statement, from the
 //! fragments in `recents_schema` (the front, the promotion, the claim
 //! round): each statement of a VOLATILE PL/pgSQL function takes a new
-//! snapshot under READ COMMITTED, so what follows the turn reads the
-//! previous claim's commit, as the service's next statement did. The other
-//! backends keep their claim in the service; this migration does nothing
-//! there.
+//! snapshot under READ COMMITTED, so what follows the turn reads every
+//! claim committed before it (one still committing holds its users' rows,
+//! which the claim skips). The other backends keep their claim in the
+//! service; this migration does nothing there.
 
 use recents_schema::{FRONT_SLACK, MAX_FRONT, Names, Schema};
 use sea_orm_migration::prelude::*;
