@@ -98,7 +98,7 @@ $$",
         lock_due = n.lock_due("p_now"),
         promote = n.promote("p_now", users),
         delete_empty = n.delete_empty(users),
-        round = n.claim_front_pg("v_window", "(p_want - v_got)", "p_now", "p_worker", "*"),
+        round = n.claim_front_pg("v_window", "(p_want - v_got)", "p_now", "p_worker"),
         beyond = n.queue_front_beyond("v_window"),
     )
 }

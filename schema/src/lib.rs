@@ -38,7 +38,7 @@ pub use mapping::{
     WorkspaceColumns,
 };
 pub use names::{JobsSql, Names, PublishedRunsSql, SavedRunsSql, VersionsSql, WorkspacesSql};
-pub use queue_claim::{CLAIM_FUNCTION, FRONT_SLACK, MAX_FRONT};
+pub use queue_claim::{FRONT_SLACK, MAX_FRONT};
 
 use live::{Kind, Wanted};
 

@@ -14,7 +14,7 @@ use crate::Names;
 pub const FRONT_SLACK: u64 = 64;
 
 /// PostgreSQL's claim function (migration 14), before the prefix.
-pub const CLAIM_FUNCTION: &str = "execution_queue_claim";
+const CLAIM_FUNCTION: &str = "execution_queue_claim";
 
 /// The widest front a claim reads before it decides that every user with a
 /// head is held by other claims.
@@ -52,37 +52,32 @@ impl Names {
         )
     }
 
-    /// `UPDATE … SET` of a claimed job by worker `{worker}`. PostgreSQL takes
-    /// the start time itself, at the row's update: after every latest
-    /// dequeue (one probe of `idx_execution_last_dequeues_latest`), never
-    /// past the latest storable time. The others take `{started}` and
-    /// `{beat}` (the start and heartbeat times) from the caller.
+    /// `UPDATE … SET` of a claimed job by worker `{worker}`, started at
+    /// `{started}` and with its first heartbeat at `{beat}` (expressions).
     pub fn set_processing(&self, started: &str, beat: &str, worker: &str) -> String {
         let j = &self.jobs;
-        match self.backend {
-            DbBackend::Postgres => format!(
-                "UPDATE {jobs} SET {state} = 'processing', \
-                 {started_at} = LEAST(GREATEST(clock_timestamp(), \
-                     (SELECT MAX(latest_dequeue) FROM {last}) + INTERVAL '1 microsecond'), \
-                     TIMESTAMPTZ '9999-12-31 23:59:59.999999+00'), \
-                 {heartbeat} = clock_timestamp(), {worker_col} = {worker}",
-                jobs = j.table,
-                state = j.state,
-                started_at = j.started_at,
-                last = self.last_dequeues,
-                heartbeat = j.last_heartbeat_at,
-                worker_col = j.worker_hostname,
-            ),
-            _ => format!(
-                "UPDATE {jobs} SET {state} = 'processing', {started_at} = {started}, \
-                 {heartbeat} = {beat}, {worker_col} = {worker}",
-                jobs = j.table,
-                state = j.state,
-                started_at = j.started_at,
-                heartbeat = j.last_heartbeat_at,
-                worker_col = j.worker_hostname,
-            ),
-        }
+        format!(
+            "UPDATE {jobs} SET {state} = 'processing', {started_at} = {started}, \
+             {heartbeat} = {beat}, {worker_col} = {worker}",
+            jobs = j.table,
+            state = j.state,
+            started_at = j.started_at,
+            heartbeat = j.last_heartbeat_at,
+            worker_col = j.worker_hostname,
+        )
+    }
+
+    /// PostgreSQL: a claim's start time, taken by the server at the row's
+    /// update: after every latest dequeue (one probe of
+    /// `idx_execution_last_dequeues_latest`), never past the latest storable
+    /// time.
+    fn claim_start_pg(&self) -> String {
+        format!(
+            "LEAST(GREATEST(clock_timestamp(), \
+                 (SELECT MAX(latest_dequeue) FROM {last}) + INTERVAL '1 microsecond'), \
+                 TIMESTAMPTZ '9999-12-31 23:59:59.999999+00')",
+            last = self.last_dequeues,
+        )
     }
 
     /// PostgreSQL: one round of a claim in one statement. It locks up to
@@ -90,7 +85,7 @@ impl Names {
     /// front read it, skipping users other claims hold; then their heads
     /// that are still eligible and due at `{now}` and that no other
     /// transaction holds; and sets those processing by `{worker}`, returning
-    /// `{returning}` of each.
+    /// their rows whole (`RETURNING *`).
     ///
     /// The lock re-reads a row another transaction changed since the
     /// snapshot and re-evaluates the join against the front's values: a user
@@ -103,14 +98,7 @@ impl Names {
     /// (`= ANY` of the front's ids): joined to the front alone, the planner
     /// chose, by cost, a hash join over a sequential scan of every user's
     /// row once the window and the users were a few thousand.
-    pub fn claim_front_pg(
-        &self,
-        window: &str,
-        want: &str,
-        now: &str,
-        worker: &str,
-        returning: &str,
-    ) -> String {
+    pub fn claim_front_pg(&self, window: &str, want: &str, now: &str, worker: &str) -> String {
         let j = &self.jobs;
         format!(
             "WITH c AS MATERIALIZED ({front}), held AS MATERIALIZED (\
@@ -122,7 +110,7 @@ impl Names {
              ), claimable AS MATERIALIZED (\
                 SELECT cj.{id} FROM {jobs} cj WHERE cj.{id} IN (SELECT head_job_id FROM held) \
                 AND {eligible} AND {due} FOR UPDATE OF cj SKIP LOCKED\
-             ) {set} WHERE {id} IN (SELECT {id} FROM claimable) RETURNING {returning}",
+             ) {set} WHERE {id} IN (SELECT {id} FROM claimable) RETURNING *",
             heads = self.queue_heads,
             front = self.queue_front("", window),
             order = self.queue_head_order("c"),
@@ -130,7 +118,7 @@ impl Names {
             jobs = j.table,
             eligible = self.job_eligible("cj"),
             due = self.job_due("cj", now),
-            set = self.set_processing("", "", worker),
+            set = self.set_processing(&self.claim_start_pg(), "clock_timestamp()", worker),
         )
     }
 

@@ -490,7 +490,6 @@ where
     }
     let backend = conn.get_database_backend();
     let now = now();
-    let ids: Vec<Value> = jobs.iter().map(|j| j.0.into()).collect();
     let j = &n.jobs;
     let mine = format!(
         "{id} IN ({}) AND {state} = 'processing' AND {worker} = ?",
@@ -499,9 +498,14 @@ where
         state = j.state,
         worker = j.worker_hostname,
     );
+    // The update's values: the time, then the condition's (ids, worker).
     let mut values = vec![now.into()];
-    values.extend(ids.iter().cloned());
+    values.extend(jobs.iter().map(|j| Value::from(j.0)));
     values.push(worker.into());
+    let update = format!(
+        "UPDATE {} SET {} = ? WHERE {mine}",
+        j.table, j.last_heartbeat_at
+    );
     // On the caller's own connection, where the backend returns what an
     // UPDATE changed, one autocommitted statement; MySQL/MariaDB read the
     // jobs back in the same transaction instead.
@@ -510,9 +514,7 @@ where
             .query_all_raw(statement(
                 backend,
                 &format!(
-                    "UPDATE {table} SET {beat} = ? WHERE {mine} RETURNING {id} AS id, {cancel} AS cancel",
-                    table = j.table,
-                    beat = j.last_heartbeat_at,
+                    "{update} RETURNING {id} AS id, {cancel} AS cancel",
                     id = j.id,
                     cancel = j.cancel,
                 ),
@@ -525,7 +527,7 @@ where
         rows.sort_by_key(|row| row.id);
         rows
     } else {
-        heartbeat_in_transaction(conn, j, &mine, values, ids, worker).await?
+        heartbeat_in_transaction(conn, j, &update, &mine, values).await?
     };
     let mut beat = Heartbeat::default();
     for row in rows {
@@ -537,33 +539,24 @@ where
     Ok(beat)
 }
 
-/// The heartbeat's update and the read of the jobs it reached, in one
-/// transaction (a savepoint in the caller's).
+/// The heartbeat's `update` (its `values`), then a read of the jobs it
+/// reached (`mine`, with the same values but the time), in one transaction
+/// (a savepoint in the caller's).
 async fn heartbeat_in_transaction<C>(
     conn: &C,
     j: &JobsSql,
+    update: &str,
     mine: &str,
     values: Vec<Value>,
-    ids: Vec<Value>,
-    worker: &str,
 ) -> Result<Vec<Alive>>
 where
     C: ConnectionTrait + TransactionTrait,
 {
     let backend = conn.get_database_backend();
+    let condition = values[1..].to_vec();
     let txn = begin_write(conn).await?;
     let done: Result<Vec<QueryResult>> = async {
-        txn.execute_raw(statement(
-            backend,
-            &format!(
-                "UPDATE {} SET {} = ? WHERE {mine}",
-                j.table, j.last_heartbeat_at
-            ),
-            values,
-        ))
-        .await?;
-        let mut values = ids;
-        values.push(worker.into());
+        txn.execute_raw(statement(backend, update, values)).await?;
         Ok(txn
             .query_all_raw(statement(
                 backend,
@@ -573,7 +566,7 @@ where
                     cancel = j.cancel,
                     table = j.table,
                 ),
-                values,
+                condition,
             ))
             .await?)
     }
