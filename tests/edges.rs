@@ -255,6 +255,40 @@ async fn raw_writer(db: &TestDb) -> DatabaseConnection {
     c
 }
 
+/// A workspace `id` written as the backend's own code would.
+async fn raw_workspace(c: &DatabaseConnection, id: i64, name: &str) {
+    execute(
+        c,
+        "INSERT INTO workspaces (id, name, is_personal, created_at) VALUES (?, ?, ?, ?)",
+        vec![id.into(), name.into(), false.into(), at(0, 0).into()],
+    )
+    .await;
+}
+
+/// A workflow (published run) `id` of workspace `ws`, with one version
+/// numbered `id` too, written as the backend's own code would.
+async fn raw_workflow(c: &DatabaseConnection, id: i64, ws: i64) {
+    execute(
+        c,
+        "INSERT INTO published_runs (id, workspace_id, title, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?)",
+        vec![
+            id.into(),
+            ws.into(),
+            "A".into(),
+            at(0, 0).into(),
+            at(0, 0).into(),
+        ],
+    )
+    .await;
+    execute(
+        c,
+        "INSERT INTO published_run_versions (id, published_run_id, created_at) VALUES (?, ?, ?)",
+        vec![id.into(), id.into(), at(0, 0).into()],
+    )
+    .await;
+}
+
 async fn every_batched_walk_covers_both_ends_of_the_id_range(db: &TestDb) {
     tokio::time::timeout(Duration::from_secs(180), walks_cover_the_ends(db))
         .await
@@ -264,36 +298,8 @@ async fn every_batched_walk_covers_both_ends_of_the_id_range(db: &TestDb) {
 async fn walks_cover_the_ends(db: &TestDb) {
     let c = &raw_writer(db).await;
     for (n, &id) in ENDS.iter().enumerate() {
-        execute(
-            c,
-            "INSERT INTO workspaces (id, name, is_personal, created_at) VALUES (?, ?, ?, ?)",
-            vec![
-                id.into(),
-                format!("w{n}").into(),
-                false.into(),
-                at(0, 0).into(),
-            ],
-        )
-        .await;
-        execute(
-            c,
-            "INSERT INTO published_runs (id, workspace_id, title, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?)",
-            vec![
-                id.into(),
-                id.into(),
-                "A".into(),
-                at(0, 0).into(),
-                at(0, 0).into(),
-            ],
-        )
-        .await;
-        execute(
-            c,
-            "INSERT INTO published_run_versions (id, published_run_id, created_at) VALUES (?, ?, ?)",
-            vec![id.into(), id.into(), at(0, 0).into()],
-        )
-        .await;
+        raw_workspace(c, id, &format!("w{n}")).await;
+        raw_workflow(c, id, id).await;
         execute(
             c,
             "INSERT INTO saved_runs (id, workspace_id, uid, parent_version_id, run_status, created_at, updated_at) \
@@ -462,40 +468,12 @@ async fn the_migrations_fill_in_batches_covers_both_ends_of_ids_and_times(db: &T
     Migrator::down(c, Some(all - 1)).await.unwrap();
     let times = edge_times();
     for (n, &id) in [i64::MIN, i64::MAX].iter().enumerate() {
-        execute(
-            c,
-            "INSERT INTO workspaces (id, name, is_personal, created_at) VALUES (?, ?, ?, ?)",
-            vec![
-                id.into(),
-                format!("w{n}").into(),
-                false.into(),
-                at(0, 0).into(),
-            ],
-        )
-        .await;
+        raw_workspace(c, id, &format!("w{n}")).await;
     }
     // Two workflows in the first workspace, one in the second; each with
     // one version, numbered at the ends too.
     for (id, ws) in [(i64::MIN, i64::MIN), (0, i64::MIN), (i64::MAX, i64::MAX)] {
-        execute(
-            c,
-            "INSERT INTO published_runs (id, workspace_id, title, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?)",
-            vec![
-                id.into(),
-                ws.into(),
-                "A".into(),
-                at(0, 0).into(),
-                at(0, 0).into(),
-            ],
-        )
-        .await;
-        execute(
-            c,
-            "INSERT INTO published_run_versions (id, published_run_id, created_at) VALUES (?, ?, ?)",
-            vec![id.into(), id.into(), at(0, 0).into()],
-        )
-        .await;
+        raw_workflow(c, id, ws).await;
     }
     // (run id, workspace, version, uid, time): ids from both ends, the
     // latest times on the lowest ids.
