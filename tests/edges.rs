@@ -456,6 +456,27 @@ async fn walks_cover_the_ends(db: &TestDb) {
     assert!(exact.is_exact() && exact.rows == 4, "{exact:?}");
     let heads = verify_queue_heads(c, 1).await.unwrap();
     assert!(heads.is_exact() && heads.rows == 4, "{heads:?}");
+
+    // The claim (PostgreSQL's claim function), heartbeat and complete hand
+    // out and end those jobs, ids and users at both ends, in the order
+    // `next_in_line` predicted.
+    let predicted: Vec<i64> = queue::next_in_line(c, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| l.job_id.0)
+        .collect();
+    let mut handed = Vec::new();
+    while let Some(j) = queue::dequeue(c, "w").await.unwrap() {
+        let beat = queue::heartbeat(c, "w", &[recents::JobId(j.id)])
+            .await
+            .unwrap();
+        assert_eq!(beat.alive, [recents::JobId(j.id)]);
+        queue::complete(c, &j).await.unwrap();
+        handed.push(j.id);
+    }
+    assert_eq!(handed, predicted);
+    assert!(verify_queue_heads(c, 1).await.unwrap().is_exact());
 }
 
 /// The migration's fill, in batches of one run and up, over runs whose ids
